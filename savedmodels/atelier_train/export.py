@@ -31,6 +31,7 @@ def save(module, signatures, out_dir, labels=None):
         tf.saved_model.save(module, tmp, signatures=signatures)
         if labels is not None:
             shutil.rmtree(staging)
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; models are read by the server
         if os.path.exists(out_dir):
             shutil.rmtree(out_dir)
         os.rename(tmp, out_dir)

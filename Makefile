@@ -1,0 +1,58 @@
+# Atelier's commands. The two that matter:
+#   make serve   set up, build the embedded models and serve them on :8500
+#   make test    set up, build the models and run every test
+# Both install what they need (see scripts/setup.sh) and are safe to rerun.
+
+SHELL := /bin/bash
+TFENV := . scripts/tfenv.sh &&
+PY := .venv/bin/python
+GO_PACKAGES := ./...
+export CI ?=
+
+.PHONY: all setup models build serve test test-go test-python lint proto proto-check bench clean
+
+all: build
+
+setup:
+	@scripts/setup.sh
+
+models: setup
+	@echo "==> embedded models (savedmodels/)"
+	@cd savedmodels && TF_CPP_MIN_LOG_LEVEL=2 ../$(PY) -m atelier_train.build
+
+build: setup
+	@echo "==> go build (bin/)"
+	@$(TFENV) go build -o bin/ ./server/cmd/atelierd
+
+serve: models build
+	@echo "==> serving on $${ATELIER_LISTEN:-:8500} (Ctrl-C to stop)"
+	@./bin/atelierd --model-dir savedmodels
+
+test: models build lint proto-check test-go test-python
+	@echo "==> all tests passed"
+
+test-go:
+	@echo "==> go test"
+	@$(TFENV) go vet $(GO_PACKAGES) && go test -count=1 -timeout 30m $(GO_PACKAGES)
+
+test-python:
+	@echo "==> pytest"
+	@$(TFENV) cd savedmodels && ../$(PY) -m pytest -q tests
+	@$(TFENV) $(PY) -m pytest -q -s client/python/tests
+
+lint:
+	@echo "==> lint: buf lint, gofmt"
+	@$(TFENV) buf lint
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+
+proto: setup
+	@echo "==> generating Go and Python stubs"
+	@$(TFENV) buf generate
+	@scripts/gen-python.sh
+
+proto-check: setup
+	@echo "==> generated code is current"
+	@scripts/check-generated.sh
+
+clean:
+	rm -rf bin .build

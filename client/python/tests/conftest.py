@@ -1,0 +1,85 @@
+"""Starts a real atelierd (bin/atelierd, built by `make build`) on a loopback port."""
+
+import gzip
+import os
+import socket
+import subprocess
+import time
+
+import numpy as np
+import pytest
+
+from atelier import AtelierClient
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+CI = os.environ.get("CI") == "true"
+
+
+def missing(what, fix):
+    """Fails under CI=true, skips elsewhere."""
+    if CI:
+        pytest.fail(f"{what} is missing under CI=true ({fix})")
+    pytest.skip(f"{what} is missing; {fix}")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def model_dir():
+    d = os.path.join(ROOT, "savedmodels")
+    if not os.path.exists(os.path.join(d, "classifier", "1", "saved_model.pb")):
+        missing("the built classifier", "run `make models`")
+    return d
+
+
+@pytest.fixture(scope="session")
+def server(model_dir):
+    """Yields the address of a running atelierd serving the repository's models."""
+    binary = os.path.join(ROOT, "bin", "atelierd")
+    if not os.path.exists(binary):
+        missing("bin/atelierd", "run `make build`")
+    addr = f"127.0.0.1:{free_port()}"
+    log = open(os.path.join(ROOT, ".build", "pytest-atelierd.log"), "w")
+    proc = subprocess.Popen([binary, "--listen", addr, "--model-dir", model_dir],
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        with AtelierClient(addr, timeout=2) as c:
+            deadline = time.time() + 60
+            while True:
+                try:
+                    if c.health() == "SERVING":
+                        break
+                except Exception:
+                    pass
+                if proc.poll() is not None or time.time() > deadline:
+                    pytest.fail(f"atelierd did not start; see {log.name}")
+                time.sleep(0.2)
+        yield addr
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture
+def client(server):
+    with AtelierClient(server, timeout=60) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def fashion_test():
+    """The Fashion-MNIST test split: (uint8 [N,28,28], uint8 [N])."""
+    folder = os.environ.get("ATELIER_FASHION_MNIST", "/usr/share/datasets/fashion-mnist")
+    try:
+        with gzip.open(os.path.join(folder, "t10k-images-idx3-ubyte.gz")) as f:
+            images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)
+        with gzip.open(os.path.join(folder, "t10k-labels-idx1-ubyte.gz")) as f:
+            labels = np.frombuffer(f.read(), np.uint8, offset=8)
+    except FileNotFoundError as e:
+        missing("Fashion-MNIST", f"apt-get install dataset-fashion-mnist ({e})")
+    return images, labels

@@ -1,0 +1,95 @@
+package imageio
+
+import (
+	"bytes"
+	"fmt"
+	"image"
+	"image/draw"
+	"image/jpeg"
+	"image/png"
+)
+
+// Decode decodes a JPEG or PNG file. It reads the header first and refuses an image
+// over lim before decoding pixels. Grey images come back with 1 channel, all others
+// with 3 (alpha is dropped).
+func Decode(data []byte, lim Limits) (img Image, err error) {
+	if len(data) == 0 {
+		return Image{}, fmt.Errorf("%w: no bytes (send a JPEG or PNG file, or a raw RGB frame)", ErrInvalidImage)
+	}
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return Image{}, fmt.Errorf("%w: not a readable JPEG or PNG file (%v)", ErrInvalidImage, err)
+	}
+	if err := lim.check(cfg.Width, cfg.Height); err != nil {
+		return Image{}, err
+	}
+	defer func() {
+		// The standard decoders do not panic on bad input, but a decoder bug must not
+		// take the server down with it.
+		if r := recover(); r != nil {
+			img, err = Image{}, fmt.Errorf("%w: %s decoder failed: %v", ErrInvalidImage, format, r)
+		}
+	}()
+	var decoded image.Image
+	switch format {
+	case "jpeg":
+		decoded, err = jpeg.Decode(bytes.NewReader(data))
+	case "png":
+		decoded, err = png.Decode(bytes.NewReader(data))
+	default:
+		return Image{}, fmt.Errorf("%w: format %q is not supported (send JPEG or PNG)", ErrInvalidImage, format)
+	}
+	if err != nil {
+		return Image{}, fmt.Errorf("%w: corrupt or truncated %s data (%v)", ErrInvalidImage, format, err)
+	}
+	return FromImage(decoded), nil
+}
+
+// FromImage converts a Go image to an Image: grey stays 1 channel, the rest become RGB.
+func FromImage(src image.Image) Image {
+	b := src.Bounds()
+	w, h := b.Dx(), b.Dy()
+	if g, ok := src.(*image.Gray); ok {
+		out := Image{Width: w, Height: h, Channels: 1, Pix: make([]uint8, w*h)}
+		for y := 0; y < h; y++ {
+			copy(out.Pix[y*w:(y+1)*w], g.Pix[(y+b.Min.Y-g.Rect.Min.Y)*g.Stride+(b.Min.X-g.Rect.Min.X):])
+		}
+		return out
+	}
+	rgba, ok := src.(*image.RGBA)
+	if !ok || rgba.Rect.Min != (image.Point{}) {
+		rgba = image.NewRGBA(image.Rect(0, 0, w, h))
+		draw.Draw(rgba, rgba.Rect, src, b.Min, draw.Src)
+	}
+	out := Image{Width: w, Height: h, Channels: 3, Pix: make([]uint8, w*h*3)}
+	for y := 0; y < h; y++ {
+		row := rgba.Pix[y*rgba.Stride:]
+		for x := 0; x < w; x++ {
+			i := (y*w + x) * 3
+			out.Pix[i], out.Pix[i+1], out.Pix[i+2] = row[4*x], row[4*x+1], row[4*x+2]
+		}
+	}
+	return out
+}
+
+// ToGo returns the image as a Go image (*image.Gray or *image.RGBA).
+func (im Image) ToGo() image.Image {
+	r := image.Rect(0, 0, im.Width, im.Height)
+	if im.Channels == 1 {
+		return &image.Gray{Pix: im.Pix, Stride: im.Width, Rect: r}
+	}
+	out := image.NewRGBA(r)
+	for i := 0; i < im.Width*im.Height; i++ {
+		out.Pix[4*i], out.Pix[4*i+1], out.Pix[4*i+2], out.Pix[4*i+3] = im.Pix[3*i], im.Pix[3*i+1], im.Pix[3*i+2], 255
+	}
+	return out
+}
+
+// EncodePNG encodes the image as PNG.
+func EncodePNG(im Image) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, im.ToGo()); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}

@@ -1,0 +1,225 @@
+package imageio
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
+	"testing"
+)
+
+func testPattern(w, h int) *image.RGBA {
+	im := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			im.Set(x, y, color.RGBA{uint8(x * 7), uint8(y * 11), uint8(x + y), 255})
+		}
+	}
+	return im
+}
+
+func encodePNG(t testing.TB, im image.Image) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, im); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func encodeJPEG(t testing.TB, im image.Image) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, im, &jpeg.Options{Quality: 90}); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// pngBomb returns a valid PNG whose header claims w x h pixels (the IHDR is rewritten
+// and its CRC fixed), though its data holds a tiny image.
+func pngBomb(t testing.TB, w, h uint32) []byte {
+	data := encodePNG(t, testPattern(2, 2))
+	ihdr := data[8+8 : 8+8+13] // after signature, length and type
+	binary.BigEndian.PutUint32(ihdr[0:4], w)
+	binary.BigEndian.PutUint32(ihdr[4:8], h)
+	binary.BigEndian.PutUint32(data[8+8+13:], crc32.ChecksumIEEE(data[8+4:8+8+13]))
+	return data
+}
+
+func TestDecodeGood(t *testing.T) {
+	grey := image.NewGray(image.Rect(0, 0, 5, 4))
+	for i := range grey.Pix {
+		grey.Pix[i] = uint8(i * 9)
+	}
+	tests := []struct {
+		name         string
+		data         []byte
+		w, h, c      int
+		wantExactPix []uint8
+	}{
+		{"png rgb", encodePNG(t, testPattern(6, 3)), 6, 3, 3, nil},
+		{"png grey", encodePNG(t, grey), 5, 4, 1, grey.Pix},
+		{"jpeg rgb", encodeJPEG(t, testPattern(16, 8)), 16, 8, 3, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			im, err := Decode(tc.data, DefaultLimits)
+			if err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			if im.Width != tc.w || im.Height != tc.h || im.Channels != tc.c {
+				t.Fatalf("got %dx%dx%d, want %dx%dx%d", im.Width, im.Height, im.Channels, tc.w, tc.h, tc.c)
+			}
+			if len(im.Pix) != tc.w*tc.h*tc.c {
+				t.Fatalf("got %d bytes, want %d", len(im.Pix), tc.w*tc.h*tc.c)
+			}
+			if tc.wantExactPix != nil && !bytes.Equal(im.Pix, tc.wantExactPix) {
+				t.Fatalf("got pixels %v, want %v", im.Pix, tc.wantExactPix)
+			}
+		})
+	}
+}
+
+func TestDecodePNGRGBExact(t *testing.T) {
+	src := testPattern(7, 5)
+	im, err := Decode(encodePNG(t, src), DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for y := 0; y < 5; y++ {
+		for x := 0; x < 7; x++ {
+			c := src.RGBAAt(x, y)
+			i := (y*7 + x) * 3
+			if got := [3]uint8{im.Pix[i], im.Pix[i+1], im.Pix[i+2]}; got != [3]uint8{c.R, c.G, c.B} {
+				t.Fatalf("pixel (%d,%d): got %v, want %v", x, y, got, c)
+			}
+		}
+	}
+}
+
+func TestDecodeBad(t *testing.T) {
+	jpg := encodeJPEG(t, testPattern(64, 64))
+	tests := []struct {
+		name string
+		data []byte
+		want error
+	}{
+		{"empty", nil, ErrInvalidImage},
+		{"not an image", []byte("hello, this is plain text and not a picture"), ErrInvalidImage},
+		{"truncated jpeg", jpg[:len(jpg)/2], ErrInvalidImage},
+		{"jpeg header only", jpg[:20], ErrInvalidImage},
+		{"gif-like magic", []byte("GIF89a\x01\x00\x01\x00"), ErrInvalidImage},
+		{"png bomb 100000x100000", pngBomb(t, 100000, 100000), ErrTooLarge},
+		{"png bomb 8000x8000", pngBomb(t, 8000, 8000), ErrTooLarge},
+		{"png zero width", pngBomb(t, 0, 10), ErrInvalidImage},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Decode(tc.data, DefaultLimits)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("got error %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestFromRGB(t *testing.T) {
+	tests := []struct {
+		name string
+		n    int
+		w, h int
+		want error
+	}{
+		{"exact", 2 * 3 * 3, 2, 3, nil},
+		{"one byte short", 2*3*3 - 1, 2, 3, ErrInvalidImage},
+		{"one byte over", 2*3*3 + 1, 2, 3, ErrInvalidImage},
+		{"zero size", 0, 0, 0, ErrInvalidImage},
+		{"too wide", 3, 9000, 1, ErrTooLarge},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := FromRGB(make([]byte, tc.n), tc.w, tc.h, DefaultLimits)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("got error %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestToChannels(t *testing.T) {
+	rgb := Image{Width: 2, Height: 1, Channels: 3, Pix: []uint8{255, 0, 0, 10, 200, 30}}
+	grey, err := rgb.ToChannels(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// PIL's convert("L") gives 76 and 124 for these pixels.
+	if want := []uint8{76, 124}; !bytes.Equal(grey.Pix, want) {
+		t.Fatalf("got %v, want %v", grey.Pix, want)
+	}
+	back, err := grey.ToChannels(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []uint8{76, 76, 76, 124, 124, 124}; !bytes.Equal(back.Pix, want) {
+		t.Fatalf("got %v, want %v", back.Pix, want)
+	}
+}
+
+func TestCrop(t *testing.T) {
+	im := Image{Width: 3, Height: 2, Channels: 1, Pix: []uint8{1, 2, 3, 4, 5, 6}}
+	tests := []struct {
+		name           string
+		x0, y0, x1, y1 int
+		want           []uint8
+	}{
+		{"inside", 1, 0, 3, 2, []uint8{2, 3, 5, 6}},
+		{"clamped", -5, 1, 10, 9, []uint8{4, 5, 6}},
+		{"empty", 2, 1, 2, 2, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := im.Crop(tc.x0, tc.y0, tc.x1, tc.y1)
+			if !bytes.Equal(got.Pix, tc.want) {
+				t.Fatalf("got %v, want %v", got.Pix, tc.want)
+			}
+		})
+	}
+}
+
+func TestEncodeDecodeRoundTrip(t *testing.T) {
+	im := FromImage(testPattern(9, 4))
+	data, err := EncodePNG(im)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Decode(data, DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(back.Pix, im.Pix) {
+		t.Fatal("PNG round trip changed the pixels")
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add(encodePNG(f, testPattern(3, 3)))
+	f.Add(encodeJPEG(f, testPattern(8, 8)))
+	f.Add(pngBomb(f, 60000, 60000))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		im, err := Decode(data, Limits{MaxPixels: 1 << 20, MaxSide: 4096})
+		if err != nil {
+			if !errors.Is(err, ErrInvalidImage) && !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("unexpected error class: %v", err)
+			}
+			return
+		}
+		if len(im.Pix) != im.Width*im.Height*im.Channels {
+			t.Fatalf("got %d bytes for %dx%dx%d", len(im.Pix), im.Width, im.Height, im.Channels)
+		}
+	})
+}

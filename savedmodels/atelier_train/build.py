@@ -1,0 +1,111 @@
+"""Builds the embedded models into savedmodels/<name>/<version>/, only when needed.
+
+Each model's inputs (the Python files that define and train it, its settings and the
+data files) are hashed. A version folder whose .build-hash matches is left alone; a
+model built before with the same hash is copied from the build cache
+($ATELIER_CACHE, default ~/.cache/atelier); anything else is trained afresh and cached.
+
+    python -m atelier_train.build [--only classifier] [--force]
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+
+from . import fashion_mnist
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO_MODELS = os.path.dirname(HERE)
+
+
+def _classifier(out_dir, settings):
+    from . import classifier
+    accuracy = classifier.train_embedded(out_dir, settings["epochs"])
+    return {"test_accuracy": round(float(accuracy), 4)}
+
+
+def _classifier_full(out_dir, settings):
+    from . import classifier
+    classifier.export_full(out_dir, classes=settings["classes"])
+    return {}
+
+
+# name -> (version, source files, settings, builder, built by `make models`).
+MODELS = {
+    "classifier": (1, ["classifier.py", "vgg.py", "export.py", "fashion_mnist.py"],
+                   {"epochs": 15}, _classifier, True),
+    "classifier-full": (1, ["classifier.py", "vgg.py", "export.py"],
+                        {"classes": 15}, _classifier_full, False),
+}
+
+
+def input_hash(name):
+    """Returns the hash of everything that determines model `name`."""
+    _, sources, settings, _, _ = MODELS[name]
+    h = hashlib.sha256()
+    h.update(json.dumps({"name": name, "settings": settings}, sort_keys=True).encode())
+    for src in sources:
+        with open(os.path.join(HERE, src), "rb") as f:
+            h.update(src.encode() + f.read())
+    if "fashion_mnist.py" in sources:
+        folder = fashion_mnist.data_dir()
+        for split in ("train", "test"):
+            for stem in fashion_mnist.FILES[split]:
+                with open(fashion_mnist._find(folder, stem), "rb") as f:
+                    h.update(hashlib.sha256(f.read()).digest())
+    return h.hexdigest()[:16]
+
+
+def cache_dir():
+    return os.environ.get("ATELIER_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "atelier")
+
+
+def build(name, force=False):
+    """Makes savedmodels/<name>/<version>/ current; returns its folder."""
+    version, _, settings, builder, _ = MODELS[name]
+    digest = input_hash(name)
+    out = os.path.join(REPO_MODELS, name, str(version))
+    stamp = os.path.join(out, ".build-hash")
+    if not force and os.path.exists(stamp) and open(stamp).read().strip() == digest:
+        print(f"[build] {name}:{version} is current ({digest})", flush=True)
+        return out
+    cached = os.path.join(cache_dir(), "models", f"{name}-{version}-{digest}")
+    if force or not os.path.exists(os.path.join(cached, "saved_model.pb")):
+        print(f"[build] {name}:{version} building ({digest}); this trains a model and "
+              f"takes minutes", flush=True)
+        start = time.time()
+        report = builder(cached, settings)
+        report["build_seconds"] = round(time.time() - start, 1)
+        with open(os.path.join(cached, "build-report.json"), "w") as f:
+            json.dump(report, f, indent=2)
+        print(f"[build] {name}:{version} built in {report['build_seconds']}s: {report}", flush=True)
+    else:
+        print(f"[build] {name}:{version} restored from the build cache {cached}", flush=True)
+    if os.path.exists(out):
+        shutil.rmtree(out)
+    shutil.copytree(cached, out)
+    with open(stamp, "w") as f:
+        f.write(digest + "\n")
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", action="append", choices=sorted(MODELS),
+                        help="build just this model (repeatable); default: the embedded models")
+    parser.add_argument("--force", action="store_true", help="rebuild even when current")
+    args = parser.parse_args()
+    names = args.only or [n for n, spec in MODELS.items() if spec[4]]
+    try:
+        for name in names:
+            build(name, args.force)
+    except fashion_mnist.DatasetMissing as e:
+        sys.exit(f"[build] {e}")
+
+
+if __name__ == "__main__":
+    main()

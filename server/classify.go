@@ -1,0 +1,95 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/atelier-vision/atelier/internal/classify"
+	"github.com/atelier-vision/atelier/internal/imageio"
+	"github.com/atelier-vision/atelier/internal/models"
+	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
+)
+
+// Classifier is the core that ClassifyService calls; *classify.Classifier in production.
+type Classifier interface {
+	Classify(ctx context.Context, req classify.Request) (classify.Result, error)
+}
+
+// ClassifyServer implements atelier.v1.ClassifyService.
+type ClassifyServer struct {
+	pb.UnsafeClassifyServiceServer
+	Core Classifier
+	Log  *slog.Logger
+}
+
+// Classify answers one batch of images.
+func (s *ClassifyServer) Classify(ctx context.Context, req *pb.ClassifyRequest) (*pb.ClassifyResponse, error) {
+	creq, err := classifyRequest(req)
+	if err != nil {
+		return nil, toStatus(ctx, s.Log, "Classify", err)
+	}
+	res, err := s.Core.Classify(ctx, creq)
+	if err != nil {
+		return nil, toStatus(ctx, s.Log, "Classify", err)
+	}
+	resp := &pb.ClassifyResponse{Model: specToProto(res.Model)}
+	for _, preds := range res.Predictions {
+		resp.Classifications = append(resp.Classifications, classificationToProto(preds))
+	}
+	return resp, nil
+}
+
+// ClassifyStream is not implemented yet.
+func (s *ClassifyServer) ClassifyStream(pb.ClassifyService_ClassifyStreamServer) error {
+	return status.Error(codes.Unimplemented, "ClassifyStream is not implemented yet; use Classify")
+}
+
+// classifyRequest converts and checks the protobuf request.
+func classifyRequest(req *pb.ClassifyRequest) (classify.Request, error) {
+	out := classify.Request{Model: specFromProto(req.GetModel())}
+	if req.TopK != nil {
+		if req.GetTopK() <= 0 {
+			return out, fmt.Errorf("%w: top_k %d must be at least 1 (leave it unset for %d)",
+				classify.ErrInvalidRequest, req.GetTopK(), classify.DefaultTopK)
+		}
+		out.TopK = int(req.GetTopK())
+	}
+	for i, img := range req.GetImages() {
+		src, err := sourceFromProto(img)
+		if err != nil {
+			return out, fmt.Errorf("image %d: %w", i, err)
+		}
+		out.Images = append(out.Images, src)
+	}
+	return out, nil
+}
+
+func sourceFromProto(img *pb.Image) (imageio.Source, error) {
+	switch d := img.GetData().(type) {
+	case *pb.Image_Encoded:
+		return imageio.Source{Encoded: d.Encoded}, nil
+	case *pb.Image_Raw:
+		return imageio.Source{Raw: d.Raw.GetRgb(), Width: int(d.Raw.GetWidth()), Height: int(d.Raw.GetHeight())}, nil
+	}
+	return imageio.Source{}, fmt.Errorf("%w: set image.encoded (JPEG/PNG bytes) or image.raw (RGB frame)", imageio.ErrInvalidImage)
+}
+
+func specFromProto(s *pb.ModelSpec) models.Spec {
+	return models.Spec{Name: s.GetName(), Version: s.GetVersion()}
+}
+
+func specToProto(s models.Spec) *pb.ModelSpec {
+	return &pb.ModelSpec{Name: s.Name, Version: s.Version}
+}
+
+func classificationToProto(preds []classify.Prediction) *pb.Classification {
+	c := &pb.Classification{Predictions: make([]*pb.Prediction, len(preds))}
+	for i, p := range preds {
+		c.Predictions[i] = &pb.Prediction{Label: p.Label, ClassIndex: int32(p.Index), Score: p.Score}
+	}
+	return c
+}

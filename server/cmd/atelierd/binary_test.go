@@ -1,0 +1,81 @@
+package main
+
+import (
+	"bytes"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/atelier-vision/atelier/internal/testenv"
+)
+
+// TestBinaryServesAndStopsOnSIGTERM builds atelierd, runs it as users do (without
+// LD_LIBRARY_PATH), waits for SERVING, and checks that SIGTERM stops it cleanly.
+func TestBinaryServesAndStopsOnSIGTERM(t *testing.T) {
+	modelDir := testenv.ModelDir(t, "classifier")
+	bin := filepath.Join(t.TempDir(), "atelierd")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	lis.Close()
+
+	cmd := exec.Command(bin, "--listen", addr, "--model-dir", modelDir)
+	cmd.Env = append(os.Environ(), "LD_LIBRARY_PATH=")
+	var logs bytes.Buffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	h := healthpb.NewHealthClient(conn)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := h.Check(ctxFor(t, 2*time.Second), &healthpb.HealthCheckRequest{})
+		if err == nil && resp.Status == healthpb.HealthCheckResponse_SERVING {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server not SERVING after 60s (last: %v, %v)\n%s", resp, err, logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("atelierd exited with %v after SIGTERM\n%s", err, logs.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("atelierd still running 20s after SIGTERM\n%s", logs.String())
+	}
+	for _, want := range []string{"starting atelierd", "model loaded", "serving", "shutting down", "stopped"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Fatalf("log lacks %q:\n%s", want, logs.String())
+		}
+	}
+}

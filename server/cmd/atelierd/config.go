@@ -1,0 +1,70 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// config is atelierd's whole configuration: flags, each with an ATELIER_* variable.
+type config struct {
+	Listen          string
+	ModelDir        string
+	MaxMessageBytes int
+	MaxPixels       int
+	IntraOpThreads  int
+	InterOpThreads  int
+	ShutdownGrace   time.Duration
+	LogLevel        slog.Level
+	LogFormat       string
+	TFLogLevel      string
+}
+
+// parseConfig reads flags from args, with defaults taken from the environment.
+func parseConfig(args []string, getenv func(string) string) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("atelierd", flag.ContinueOnError)
+	fs.StringVar(&c.Listen, "listen", ":8500", "address to serve gRPC on")
+	fs.StringVar(&c.ModelDir, "model-dir", "savedmodels", "model repository: <name>/<version>/saved_model.pb")
+	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", 64<<20, "largest request accepted, in bytes")
+	fs.IntVar(&c.MaxPixels, "max-pixels", 50_000_000, "largest decoded image accepted, in pixels")
+	fs.IntVar(&c.IntraOpThreads, "intra-op-threads", 0, "TensorFlow threads inside one op (0: one per core)")
+	fs.IntVar(&c.InterOpThreads, "inter-op-threads", 0, "TensorFlow ops run in parallel (0: TensorFlow's default)")
+	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "time in-flight calls get to finish on SIGTERM")
+	fs.TextVar(&c.LogLevel, "log-level", slog.LevelInfo, "log level: debug (every call), info, warn, error")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.TFLogLevel, "tf-log-level", "2", "TensorFlow's C++ log level (TF_CPP_MIN_LOG_LEVEL): 0 all .. 3 fatal only")
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		env := "ATELIER_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		f.Usage += fmt.Sprintf(" [$%s]", env)
+		if v := getenv(env); v != "" && envErr == nil {
+			if err := f.Value.Set(v); err != nil {
+				envErr = fmt.Errorf("$%s=%q: %w", env, v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return c, envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return c, fmt.Errorf("--log-format must be text or json, not %q", c.LogFormat)
+	}
+	if c.MaxMessageBytes < 1<<20 {
+		return c, fmt.Errorf("--max-message-bytes %d is below 1 MiB", c.MaxMessageBytes)
+	}
+	return c, nil
+}
+
+func (c config) logAttrs() []any {
+	return []any{"listen", c.Listen, "model_dir", c.ModelDir, "max_message_bytes", c.MaxMessageBytes,
+		"max_pixels", c.MaxPixels, "intra_op_threads", c.IntraOpThreads, "inter_op_threads", c.InterOpThreads,
+		"shutdown_grace", c.ShutdownGrace, "log_level", c.LogLevel.String(), "tf_log_level", c.TFLogLevel,
+		"cores", runtime.NumCPU()}
+}

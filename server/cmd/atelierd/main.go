@@ -1,0 +1,69 @@
+// Command atelierd serves Atelier's models over gRPC.
+//
+// Every flag has an environment variable of the same name in upper case with an
+// ATELIER_ prefix (--model-dir and ATELIER_MODEL_DIR); a flag given on the command line
+// wins. The effective configuration is logged at start-up.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	cfg, err := parseConfig(os.Args[1:], os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "atelierd:", err)
+		os.Exit(2)
+	}
+	if err := run(cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "atelierd:", err)
+		os.Exit(1)
+	}
+}
+
+func run(cfg config) error {
+	// TensorFlow reads its log level on first use, so set it before loading anything.
+	os.Setenv("TF_CPP_MIN_LOG_LEVEL", cfg.TFLogLevel)
+	log := newLogger(cfg)
+	log.Info("starting atelierd", cfg.logAttrs()...)
+	a, err := newApp(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+
+	lis, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	a.srv.SetServing(true)
+	log.Info("serving", "address", lis.Addr().String())
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- a.srv.GRPC.Serve(lis) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "grace", cfg.ShutdownGrace)
+	a.srv.Shutdown(cfg.ShutdownGrace)
+	log.Info("stopped")
+	return nil
+}
+
+func newLogger(cfg config) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}

@@ -1,0 +1,68 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/atelier-vision/atelier/internal/models"
+	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
+)
+
+// ModelServer implements atelier.v1.ModelService.
+type ModelServer struct {
+	pb.UnsafeModelServiceServer
+	Repo *models.Repository
+	Log  *slog.Logger
+}
+
+// ListModels describes every loaded model.
+func (s *ModelServer) ListModels(ctx context.Context, _ *pb.ListModelsRequest) (*pb.ListModelsResponse, error) {
+	resp := &pb.ListModelsResponse{}
+	for _, name := range s.Repo.Names() {
+		vs, err := s.Repo.Versions(name)
+		if err != nil {
+			return nil, toStatus(ctx, s.Log, "ListModels", err)
+		}
+		resp.Models = append(resp.Models, modelInfo(name, vs))
+	}
+	return resp, nil
+}
+
+// GetModel describes one model, or one version of it.
+func (s *ModelServer) GetModel(ctx context.Context, req *pb.GetModelRequest) (*pb.GetModelResponse, error) {
+	spec := specFromProto(req.GetModel())
+	if spec.Name == "" {
+		return nil, toStatus(ctx, s.Log, "GetModel", errMissing("model.name"))
+	}
+	vs, err := s.Repo.Versions(spec.Name)
+	if err != nil {
+		return nil, toStatus(ctx, s.Log, "GetModel", err)
+	}
+	if spec.Version != 0 {
+		m, err := s.Repo.Get(spec, vs[0].Role)
+		if err != nil {
+			return nil, toStatus(ctx, s.Log, "GetModel", err)
+		}
+		vs = []*models.Model{m}
+	}
+	return &pb.GetModelResponse{Model: modelInfo(spec.Name, vs)}, nil
+}
+
+func modelInfo(name string, vs []*models.Model) *pb.ModelInfo {
+	info := &pb.ModelInfo{Name: name, Role: pb.ModelRole(vs[0].Role)}
+	for _, m := range vs {
+		v := &pb.ModelVersion{Version: m.Version, Labels: m.Labels}
+		for _, sig := range m.Signatures {
+			ps := &pb.Signature{Name: sig.Name}
+			for _, t := range sig.Inputs {
+				ps.Inputs = append(ps.Inputs, &pb.TensorSpec{Name: t.Key, Dtype: string(t.DType), Shape: t.Shape})
+			}
+			for _, t := range sig.Outputs {
+				ps.Outputs = append(ps.Outputs, &pb.TensorSpec{Name: t.Key, Dtype: string(t.DType), Shape: t.Shape})
+			}
+			v.Signatures = append(v.Signatures, ps)
+		}
+		info.Versions = append(info.Versions, v)
+	}
+	return info
+}

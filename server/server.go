@@ -1,0 +1,139 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	"github.com/atelier-vision/atelier/internal/models"
+	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
+)
+
+// Options configures New.
+type Options struct {
+	// MaxMessageBytes bounds a request; a bigger one gets ResourceExhausted.
+	MaxMessageBytes int
+	Log             *slog.Logger
+}
+
+// Server is Atelier's gRPC server: the v1 services, health and reflection.
+type Server struct {
+	GRPC   *grpc.Server
+	Health *health.Server
+}
+
+// New builds the gRPC server with every v1 service, grpc.health.v1 (NOT_SERVING until
+// SetServing) and server reflection.
+func New(opts Options, repo *models.Repository, classifier Classifier) *Server {
+	log := opts.Log
+	s := grpc.NewServer(
+		grpc.MaxRecvMsgSize(opts.MaxMessageBytes),
+		grpc.ChainUnaryInterceptor(unaryRecover(log), unaryLog(log)),
+		grpc.ChainStreamInterceptor(streamRecover(log), streamLog(log)),
+	)
+	pb.RegisterClassifyServiceServer(s, &ClassifyServer{Core: classifier, Log: log})
+	pb.RegisterModelServiceServer(s, &ModelServer{Repo: repo, Log: log})
+	pb.RegisterDetectServiceServer(s, DetectServer{})
+	pb.RegisterGenerateServiceServer(s, GenerateServer{})
+	pb.RegisterAlertServiceServer(s, AlertServer{})
+	h := health.NewServer()
+	h.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	healthpb.RegisterHealthServer(s, h)
+	reflection.Register(s)
+	return &Server{GRPC: s, Health: h}
+}
+
+// SetServing marks the server and every registered service as SERVING (or not).
+func (s *Server) SetServing(serving bool) {
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if serving {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	s.Health.SetServingStatus("", st)
+	for name := range s.GRPC.GetServiceInfo() {
+		s.Health.SetServingStatus(name, st)
+	}
+}
+
+// Shutdown marks the server NOT_SERVING, lets in-flight calls finish for up to grace,
+// then stops it hard.
+func (s *Server) Shutdown(grace time.Duration) {
+	s.SetServing(false)
+	done := make(chan struct{})
+	go func() {
+		s.GRPC.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		s.GRPC.Stop()
+		<-done
+	}
+}
+
+func unaryRecover(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (resp any, err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				log.ErrorContext(ctx, "panic in handler", "method", info.FullMethod, "panic", r, "stack", string(debug.Stack()))
+				err = status.Error(codes.Internal, "internal error; the server log has the details")
+			}
+		}()
+		return next(ctx, req)
+	}
+}
+
+func streamRecover(log *slog.Logger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, next grpc.StreamHandler) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				log.Error("panic in stream handler", "method", info.FullMethod, "panic", r, "stack", string(debug.Stack()))
+				err = status.Error(codes.Internal, "internal error; the server log has the details")
+			}
+		}()
+		return next(srv, ss)
+	}
+}
+
+func unaryLog(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
+		start := time.Now()
+		resp, err := next(ctx, req)
+		logCall(ctx, log, info.FullMethod, start, err)
+		return resp, err
+	}
+}
+
+func streamLog(log *slog.Logger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, next grpc.StreamHandler) error {
+		start := time.Now()
+		err := next(srv, ss)
+		logCall(ss.Context(), log, info.FullMethod, start, err)
+		return err
+	}
+}
+
+func logCall(ctx context.Context, log *slog.Logger, method string, start time.Time, err error) {
+	code := status.Code(err)
+	level := slog.LevelDebug
+	if code != codes.OK {
+		level = slog.LevelInfo
+	}
+	if code == codes.Internal || code == codes.Unknown {
+		level = slog.LevelError
+	}
+	attrs := []any{"method", method, "code", code.String(), "ms", float64(time.Since(start).Microseconds()) / 1000}
+	if err != nil {
+		attrs = append(attrs, "err", status.Convert(err).Message())
+	}
+	log.Log(ctx, level, "rpc", attrs...)
+}
