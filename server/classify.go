@@ -73,7 +73,7 @@ func sourceFromProto(img *pb.Image) (imageio.Source, error) {
 	case *pb.Image_Encoded:
 		return imageio.Source{Encoded: d.Encoded}, nil
 	case *pb.Image_Raw:
-		return imageio.Source{Raw: d.Raw.GetRgb(), Width: int(d.Raw.GetWidth()), Height: int(d.Raw.GetHeight())}, nil
+		return imageio.Source{Frame: &imageio.Frame{RGB: d.Raw.GetRgb(), Width: int(d.Raw.GetWidth()), Height: int(d.Raw.GetHeight())}}, nil
 	}
 	return imageio.Source{}, fmt.Errorf("%w: set image.encoded (JPEG/PNG bytes) or image.raw (RGB frame)", imageio.ErrInvalidImage)
 }

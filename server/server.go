@@ -30,16 +30,22 @@ type Server struct {
 	Health *health.Server
 }
 
+// Cores are the request paths the services call. Each is an interface so handler
+// tests can use fakes.
+type Cores struct {
+	Classifier Classifier
+}
+
 // New builds the gRPC server with every v1 service, grpc.health.v1 (NOT_SERVING until
 // SetServing) and server reflection.
-func New(opts Options, repo *models.Repository, classifier Classifier) *Server {
+func New(opts Options, repo *models.Repository, cores Cores) *Server {
 	log := opts.Log
 	s := grpc.NewServer(
 		grpc.MaxRecvMsgSize(opts.MaxMessageBytes),
 		grpc.ChainUnaryInterceptor(unaryRecover(log), unaryLog(log)),
 		grpc.ChainStreamInterceptor(streamRecover(log), streamLog(log)),
 	)
-	pb.RegisterClassifyServiceServer(s, &ClassifyServer{Core: classifier, Log: log})
+	pb.RegisterClassifyServiceServer(s, &ClassifyServer{Core: cores.Classifier, Log: log})
 	pb.RegisterModelServiceServer(s, &ModelServer{Repo: repo, Log: log})
 	pb.RegisterDetectServiceServer(s, DetectServer{})
 	pb.RegisterGenerateServiceServer(s, GenerateServer{})

@@ -18,6 +18,9 @@ func Decode(data []byte, lim Limits) (img Image, err error) {
 	}
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
+		if kind := sniff(data); kind != "" {
+			return Image{}, fmt.Errorf("%w: corrupt or truncated %s header (%v)", ErrInvalidImage, kind, err)
+		}
 		return Image{}, fmt.Errorf("%w: not a readable JPEG or PNG file (%v)", ErrInvalidImage, err)
 	}
 	if err := lim.check(cfg.Width, cfg.Height); err != nil {
@@ -43,6 +46,17 @@ func Decode(data []byte, lim Limits) (img Image, err error) {
 		return Image{}, fmt.Errorf("%w: corrupt or truncated %s data (%v)", ErrInvalidImage, format, err)
 	}
 	return FromImage(decoded), nil
+}
+
+// sniff names the format the data's first bytes announce, or "" when they announce none.
+func sniff(data []byte) string {
+	switch {
+	case bytes.HasPrefix(data, []byte{0xff, 0xd8}):
+		return "JPEG"
+	case bytes.HasPrefix(data, []byte("\x89PNG")):
+		return "PNG"
+	}
+	return ""
 }
 
 // FromImage converts a Go image to an Image: grey stays 1 channel, the rest become RGB.

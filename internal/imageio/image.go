@@ -101,21 +101,26 @@ func clamp(v, lo, hi int) int {
 	return max(lo, min(v, hi))
 }
 
-// Source is an image as a client sends it: Encoded (JPEG/PNG bytes) or a Raw RGB frame
-// of Width x Height pixels. Exactly one of Encoded and Raw is set.
+// Source is an image as a client sends it: Encoded JPEG/PNG bytes, or a raw Frame.
+// Exactly one of the two is set.
 type Source struct {
-	Encoded       []byte
-	Raw           []byte
+	Encoded []byte
+	Frame   *Frame
+}
+
+// Frame is a raw interleaved RGB frame of Width x Height pixels.
+type Frame struct {
+	RGB           []byte
 	Width, Height int
 }
 
 // Decode turns the source into an Image within the limits.
 func (s Source) Decode(lim Limits) (Image, error) {
 	switch {
-	case s.Raw != nil && s.Encoded != nil:
+	case s.Frame != nil && s.Encoded != nil:
 		return Image{}, fmt.Errorf("%w: set either encoded bytes or a raw frame, not both", ErrInvalidImage)
-	case s.Raw != nil || s.Width != 0 || s.Height != 0:
-		return FromRGB(s.Raw, s.Width, s.Height, lim)
+	case s.Frame != nil:
+		return FromRGB(s.Frame.RGB, s.Frame.Width, s.Frame.Height, lim)
 	default:
 		return Decode(s.Encoded, lim)
 	}

@@ -37,7 +37,7 @@ def _classifier_full(out_dir, settings):
 # name -> (version, source files, settings, builder, built by `make models`).
 MODELS = {
     "classifier": (1, ["classifier.py", "vgg.py", "export.py", "fashion_mnist.py"],
-                   {"epochs": 15}, _classifier, True),
+                   {"epochs": 20}, _classifier, True),
     "classifier-full": (1, ["classifier.py", "vgg.py", "export.py"],
                         {"classes": 15}, _classifier_full, False),
 }

@@ -49,31 +49,35 @@ def build_full(classes, input_shape=(224, 224, 3), base=None, dropout=0.5):
     return keras.Model(inputs, outputs, name="vgg19_full")
 
 
-class ServingModule(tf.Module):
-    """Wraps a Keras classifier with the serving signatures of the model contract."""
+def serving_endpoints(model, flip_average=False):
+    """Returns the classifier's signatures as {name: (function, input_signature)}.
 
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-        head = [l for l in model.layers if l.name.startswith("head_fc")][-1]
-        self.feature_model = keras.Model(model.inputs, head.output)
-        shape = [None] + list(model.input_shape[1:])
-        spec = tf.TensorSpec(shape, tf.uint8, name="images")
-        self.serve = tf.function(self._serve, input_signature=[spec])
-        self.features = tf.function(self._features, input_signature=[spec])
+    `serving_default` maps images to probabilities; with flip_average they are the mean
+    of the model's answers on the image and on its mirror image (garments keep their
+    category when mirrored), which the embedded classifier uses: about +0.4 points of
+    test accuracy for twice the compute. `features` maps images to the penultimate dense
+    layer, used to compare image distributions.
+    """
+    head = [l for l in model.layers if l.name.startswith("head_fc")][-1]
+    feature_model = keras.Model(model.inputs, head.output)
+    spec = [tf.TensorSpec([None] + list(model.input_shape[1:]), tf.uint8, name="images")]
 
-    def _serve(self, images):
-        return {"probabilities": self.model(images, training=False)}
+    def serve(images):
+        probabilities = model(images, training=False)
+        if flip_average:
+            mirrored = model(tf.reverse(images, axis=[2]), training=False)
+            probabilities = (probabilities + mirrored) / 2
+        return {"probabilities": probabilities}
 
-    def _features(self, images):
-        return {"features": self.feature_model(images, training=False)}
+    def features(images):
+        return {"features": feature_model(images, training=False)}
+
+    return {"serving_default": (serve, spec), "features": (features, spec)}
 
 
-def export_classifier(model, out_dir, labels):
+def export_classifier(model, out_dir, labels, flip_average=False):
     """Exports model to out_dir with the `serving_default` and `features` signatures."""
-    module = ServingModule(model)
-    return export.save(module, {"serving_default": module.serve, "features": module.features},
-                       out_dir, labels=labels)
+    return export.save(model, serving_endpoints(model, flip_average), out_dir, labels=labels)
 
 
 def _augment(images, labels):
@@ -90,12 +94,14 @@ def _batched_augment(images, labels):
 
 
 def train_embedded(out_dir, epochs, batch_size=128, data=None, seed=0):
-    """Trains the embedded classifier on Fashion-MNIST, exports it, returns test accuracy."""
+    """Trains the embedded classifier on Fashion-MNIST, exports it, returns the exported
+    model's accuracy on the official test split."""
     keras.utils.set_random_seed(seed)
     x_train, y_train = fashion_mnist.load("train", data)
     x_test, y_test = fashion_mnist.load("test", data)
     x_train, x_test = x_train[..., None], x_test[..., None]
-    train = (tf.data.Dataset.from_tensor_slices((x_train, y_train.astype(np.int32)))
+    classes = len(fashion_mnist.LABELS)
+    train = (tf.data.Dataset.from_tensor_slices((x_train, tf.one_hot(y_train, classes)))
              .shuffle(len(x_train), seed=seed).batch(batch_size)
              .map(_batched_augment, num_parallel_calls=tf.data.AUTOTUNE)
              .prefetch(tf.data.AUTOTUNE))
@@ -104,16 +110,20 @@ def train_embedded(out_dir, epochs, batch_size=128, data=None, seed=0):
     schedule = keras.optimizers.schedules.CosineDecay(
         0.0, steps - steps // 20, warmup_target=2e-3, warmup_steps=steps // 20)
     model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=5e-4),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1),
+                  metrics=["accuracy"])
     print(f"[classifier] training {model.count_params():,} parameters for {epochs} epochs "
           f"on {len(x_train):,} images", flush=True)
     start = time.time()
     model.fit(train, epochs=epochs, verbose=0,
               callbacks=[progress.EpochLog("classifier", epochs)])
-    _, accuracy = model.evaluate(x_test, y_test, batch_size=500, verbose=0)
-    print(f"[classifier] test accuracy {accuracy:.4f} on {len(x_test):,} images "
-          f"after {time.time() - start:.0f}s", flush=True)
-    export_classifier(model, out_dir, fashion_mnist.LABELS)
+    export_classifier(model, out_dir, fashion_mnist.LABELS, flip_average=True)
+    serve = tf.saved_model.load(out_dir).signatures["serving_default"]
+    predicted = np.concatenate([serve(images=tf.constant(x_test[i:i + 500]))["probabilities"]
+                                .numpy().argmax(axis=1) for i in range(0, len(x_test), 500)])
+    accuracy = float((predicted == y_test).mean())
+    print(f"[classifier] exported model's test accuracy {accuracy:.4f} on {len(x_test):,} "
+          f"images after {time.time() - start:.0f}s of training", flush=True)
     return accuracy
 
 
@@ -128,7 +138,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", required=True, help="SavedModel folder to write")
     parser.add_argument("--size", choices=["embedded", "full"], default="embedded")
-    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--data", help="folder with the Fashion-MNIST IDX files")
     args = parser.parse_args()
     if args.size == "full":

@@ -37,7 +37,9 @@ func newApp(cfg config, log *slog.Logger) (*app, error) {
 
 	limits := imageio.Limits{MaxPixels: cfg.MaxPixels, MaxSide: imageio.DefaultLimits.MaxSide}
 	classifier := &classify.Classifier{Repo: repo, Prep: &prep.Preparer{Limits: limits, Resizer: resizer}}
-	srv := server.New(server.Options{MaxMessageBytes: cfg.MaxMessageBytes, Log: log}, repo, classifier)
+	srv := server.New(server.Options{MaxMessageBytes: cfg.MaxMessageBytes, Log: log}, repo, server.Cores{
+		Classifier: classifier,
+	})
 	return &app{repo: repo, resizer: resizer, srv: srv}, nil
 }
 

@@ -5,9 +5,9 @@ import (
 	"context"
 	"image"
 	"image/png"
-	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,7 +30,7 @@ func startApp(t testing.TB, tweak ...func(*config)) (string, *grpc.ClientConn) {
 	for _, f := range tweak {
 		f(&cfg)
 	}
-	a, err := newApp(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a, err := newApp(cfg, slog.New(slog.NewTextHandler(testLog{t}, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,6 +57,14 @@ func startApp(t testing.TB, tweak ...func(*config)) (string, *grpc.ClientConn) {
 		a.close()
 	})
 	return lis.Addr().String(), conn
+}
+
+// testLog sends the server's log lines to the test's log, shown when a test fails.
+type testLog struct{ t testing.TB }
+
+func (w testLog) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }
 
 // testSet loads the Fashion-MNIST test split, or fails/skips as testenv decides.

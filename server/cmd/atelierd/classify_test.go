@@ -183,7 +183,7 @@ func TestClassifyBadInput(t *testing.T) {
 		message string
 	}{
 		{"empty bytes", &pb.ClassifyRequest{Images: one(encoded(nil))}, codes.InvalidArgument, "no bytes"},
-		{"no image set", &pb.ClassifyRequest{Images: one(&pb.Image{})}, codes.InvalidArgument, "no bytes"},
+		{"no image set", &pb.ClassifyRequest{Images: one(&pb.Image{})}, codes.InvalidArgument, "set image.encoded"},
 		{"truncated jpeg", &pb.ClassifyRequest{Images: one(encoded(truncated))}, codes.InvalidArgument, "truncated"},
 		{"not an image", &pb.ClassifyRequest{Images: one(encoded([]byte("just some text, not a picture")))}, codes.InvalidArgument, "not a readable JPEG or PNG"},
 		{"decompression bomb", &pb.ClassifyRequest{Images: one(encoded(pngBomb(t, 60000, 60000)))}, codes.InvalidArgument, "exceeds the limit"},
@@ -227,4 +227,3 @@ func TestMessageTooLarge(t *testing.T) {
 		t.Fatalf("got %v %q, want ResourceExhausted naming the limit", st.Code(), st.Message())
 	}
 }
-

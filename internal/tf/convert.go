@@ -1,0 +1,82 @@
+package tf
+
+import (
+	"bytes"
+	"fmt"
+
+	tfb "github.com/galeone/tensorflow/tensorflow/go"
+)
+
+var toTFType = map[DType]tfb.DataType{
+	Uint8:   tfb.Uint8,
+	Int32:   tfb.Int32,
+	Int64:   tfb.Int64,
+	Float32: tfb.Float,
+}
+
+// dtypeOf names a TensorFlow type; types a Tensor cannot hold get names too, so that
+// signatures read well.
+func dtypeOf(dt tfb.DataType) DType {
+	switch dt {
+	case tfb.Uint8:
+		return Uint8
+	case tfb.Int32:
+		return Int32
+	case tfb.Int64:
+		return Int64
+	case tfb.Float:
+		return Float32
+	case tfb.Double:
+		return "float64"
+	case tfb.Half:
+		return "float16"
+	case tfb.Bfloat16:
+		return "bfloat16"
+	case tfb.Int8:
+		return "int8"
+	case tfb.Int16:
+		return "int16"
+	case tfb.Uint16:
+		return "uint16"
+	case tfb.Uint32:
+		return "uint32"
+	case tfb.Uint64:
+		return "uint64"
+	case tfb.Bool:
+		return "bool"
+	case tfb.String:
+		return "string"
+	}
+	return DType(fmt.Sprintf("dtype(%d)", int(dt)))
+}
+
+// toTF copies t into a new TensorFlow tensor (one memcpy). The caller frees it with
+// freeTensor.
+func toTF(t *Tensor) (*tfb.Tensor, error) {
+	dt, ok := toTFType[t.DType]
+	if !ok {
+		return nil, fmt.Errorf("%w: unsupported dtype %q", ErrBadInput, t.DType)
+	}
+	// ReadTensor keeps the shape slice: give it its own copy.
+	shape := append([]int64{}, t.Shape...)
+	out, err := tfb.ReadTensor(dt, shape, bytes.NewReader(t.bytes()))
+	if err != nil {
+		return nil, fmt.Errorf("tf: copy %s tensor %v into TensorFlow: %w", t.DType, t.Shape, err)
+	}
+	return out, nil
+}
+
+// fromTF copies a TensorFlow tensor into Go memory (one memcpy). It does not free t.
+func fromTF(t *tfb.Tensor) (*Tensor, error) {
+	var raw []byte
+	if layoutErr == nil {
+		raw = tensorBytes(t)
+	} else {
+		var b bytes.Buffer
+		if _, err := t.WriteContentsTo(&b); err != nil {
+			return nil, fmt.Errorf("tf: read %s tensor: %w", dtypeOf(t.DataType()), err)
+		}
+		raw = b.Bytes()
+	}
+	return fromBytes(dtypeOf(t.DataType()), append([]int64{}, t.Shape()...), raw)
+}
