@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 
+	"github.com/atelier-vision/atelier/internal/batching"
+
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -25,6 +27,7 @@ var errorCodes = []struct {
 	{errInvalidRequest, codes.InvalidArgument},
 	{models.ErrNotFound, codes.NotFound},
 	{models.ErrWrongRole, codes.FailedPrecondition},
+	{batching.ErrQueueFull, codes.ResourceExhausted},
 	{context.DeadlineExceeded, codes.DeadlineExceeded},
 	{context.Canceled, codes.Canceled},
 }

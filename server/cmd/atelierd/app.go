@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/atelier-vision/atelier/internal/batching"
+
 	"github.com/atelier-vision/atelier/internal/classify"
 	"github.com/atelier-vision/atelier/internal/imageio"
 	"github.com/atelier-vision/atelier/internal/models"
@@ -22,9 +24,8 @@ type app struct {
 // newApp loads the models and builds the gRPC server; it does not listen yet.
 func newApp(cfg config, log *slog.Logger) (*app, error) {
 	start := time.Now()
-	repo, err := models.Open(cfg.ModelDir, models.TFLoader(tf.Options{
-		IntraOpThreads: cfg.IntraOpThreads, InterOpThreads: cfg.InterOpThreads,
-	}), log)
+	load := models.TFLoader(tf.Options{IntraOpThreads: cfg.IntraOpThreads, InterOpThreads: cfg.InterOpThreads})
+	repo, err := models.Open(cfg.ModelDir, batched(load, cfg.Batching), log)
 	if err != nil {
 		return nil, err
 	}
@@ -41,6 +42,22 @@ func newApp(cfg config, log *slog.Logger) (*app, error) {
 		Classifier: classifier,
 	})
 	return &app{repo: repo, resizer: resizer, srv: srv}, nil
+}
+
+// batched wraps every loaded model's engine in a dynamic batcher.
+func batched(load models.Loader, cfg batching.Config) models.Loader {
+	return func(dir string) (models.Engine, []tf.Signature, error) {
+		engine, sigs, err := load(dir)
+		if err != nil {
+			return nil, nil, err
+		}
+		b, err := batching.New(engine, cfg)
+		if err != nil {
+			engine.Close()
+			return nil, nil, err
+		}
+		return b, sigs, nil
+	}
 }
 
 // close releases the models; call it after the server has stopped.

@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/atelier-vision/atelier/internal/batching"
 )
 
 // config is atelierd's whole configuration: flags, each with an ATELIER_* variable.
@@ -17,6 +19,7 @@ type config struct {
 	MaxPixels       int
 	IntraOpThreads  int
 	InterOpThreads  int
+	Batching        batching.Config
 	ShutdownGrace   time.Duration
 	LogLevel        slog.Level
 	LogFormat       string
@@ -33,6 +36,10 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.IntVar(&c.MaxPixels, "max-pixels", 50_000_000, "largest decoded image accepted, in pixels")
 	fs.IntVar(&c.IntraOpThreads, "intra-op-threads", 0, "TensorFlow threads inside one op (0: one per core)")
 	fs.IntVar(&c.InterOpThreads, "inter-op-threads", 0, "TensorFlow ops run in parallel (0: TensorFlow's default)")
+	fs.IntVar(&c.Batching.MaxBatch, "batch-max-size", batching.DefaultConfig.MaxBatch, "most examples in one session run (1 turns batching off)")
+	fs.DurationVar(&c.Batching.MaxDelay, "batch-max-delay", batching.DefaultConfig.MaxDelay, "longest a request waits for others to share its batch")
+	fs.IntVar(&c.Batching.QueueSize, "batch-queue-size", batching.DefaultConfig.QueueSize, "requests that may wait per model; more get RESOURCE_EXHAUSTED")
+	fs.IntVar(&c.Batching.Workers, "session-workers", batching.DefaultConfig.Workers, "session runs of one model at once")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "time in-flight calls get to finish on SIGTERM")
 	fs.TextVar(&c.LogLevel, "log-level", slog.LevelInfo, "log level: debug (every call), info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
@@ -56,6 +63,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return c, fmt.Errorf("--log-format must be text or json, not %q", c.LogFormat)
 	}
+	if err := c.Batching.Validate(); err != nil {
+		return c, err
+	}
 	if c.MaxMessageBytes < 1<<20 {
 		return c, fmt.Errorf("--max-message-bytes %d is below 1 MiB", c.MaxMessageBytes)
 	}
@@ -65,6 +75,8 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 func (c config) logAttrs() []any {
 	return []any{"listen", c.Listen, "model_dir", c.ModelDir, "max_message_bytes", c.MaxMessageBytes,
 		"max_pixels", c.MaxPixels, "intra_op_threads", c.IntraOpThreads, "inter_op_threads", c.InterOpThreads,
+		"batch_max_size", c.Batching.MaxBatch, "batch_max_delay", c.Batching.MaxDelay,
+		"batch_queue_size", c.Batching.QueueSize, "session_workers", c.Batching.Workers,
 		"shutdown_grace", c.ShutdownGrace, "log_level", c.LogLevel.String(), "tf_log_level", c.TFLogLevel,
 		"cores", runtime.NumCPU()}
 }

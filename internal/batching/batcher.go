@@ -1,0 +1,210 @@
+package batching
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/atelier-vision/atelier/internal/tf"
+)
+
+// ErrQueueFull marks a call refused because the model's queue is full.
+var ErrQueueFull = errors.New("model queue is full")
+
+// Runner is the engine underneath: a TensorFlow model (*tf.Model) in production.
+type Runner interface {
+	Run(ctx context.Context, signature string, inputs map[string]*tf.Tensor, outputs []string) (map[string]*tf.Tensor, error)
+	Close() error
+}
+
+// Config sets one model's batching.
+type Config struct {
+	// MaxBatch is the most rows (examples) in one session run; 1 turns batching off.
+	MaxBatch int
+	// MaxDelay is how long the first call of a batch waits for more.
+	MaxDelay time.Duration
+	// QueueSize is how many calls may wait; more are refused with ErrQueueFull.
+	QueueSize int
+	// Workers is how many session runs of the model may run at once.
+	Workers int
+}
+
+// DefaultConfig is the configuration chosen from the measurements in docs/BENCHMARKS.md.
+var DefaultConfig = Config{MaxBatch: 32, MaxDelay: 2 * time.Millisecond, QueueSize: 256, Workers: 1}
+
+// Validate checks the configuration's ranges.
+func (c Config) Validate() error {
+	if c.MaxBatch < 1 || c.QueueSize < 1 || c.Workers < 1 || c.MaxDelay < 0 {
+		return fmt.Errorf("batching: max batch, queue size and workers must be >= 1 and max delay >= 0, got %+v", c)
+	}
+	return nil
+}
+
+// Engine batches Run calls onto a Runner. It implements models.Engine.
+type Engine struct {
+	inner  Runner
+	cfg    Config
+	slots  chan struct{} // one token per queued call, bounding the queue
+	mu     sync.Mutex
+	queues map[string]*queue
+	closed bool
+	wg     sync.WaitGroup
+	// Stats, read by tests and metrics.
+	stats Stats
+}
+
+// Stats counts what the engine did.
+type Stats struct {
+	mu                          sync.Mutex
+	Runs, Rows, Expired, Refused int64
+}
+
+// Snapshot returns a copy of the counters.
+func (s *Stats) Snapshot() (runs, rows, expired, refused int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Runs, s.Rows, s.Expired, s.Refused
+}
+
+func (s *Stats) add(runs, rows, expired, refused int64) {
+	s.mu.Lock()
+	s.Runs += runs
+	s.Rows += rows
+	s.Expired += expired
+	s.Refused += refused
+	s.mu.Unlock()
+}
+
+// New wraps inner with the given batching configuration.
+func New(inner Runner, cfg Config) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Engine{inner: inner, cfg: cfg, slots: make(chan struct{}, cfg.QueueSize), queues: map[string]*queue{}}, nil
+}
+
+// Stats returns the engine's counters.
+func (e *Engine) Stats() *Stats { return &e.stats }
+
+// call is one Run waiting in a queue.
+type call struct {
+	ctx    context.Context
+	inputs map[string]*tf.Tensor
+	rows   int
+	done   chan result // buffered: the worker never blocks on a caller that left
+}
+
+type result struct {
+	out map[string]*tf.Tensor
+	err error
+}
+
+// queue holds the calls that can share a batch: same signature, outputs and shapes.
+type queue struct {
+	signature string
+	outputs   []string
+	calls     chan *call
+}
+
+// Run queues the call and waits for its rows of the batch's outputs. Inputs must all
+// have the same leading (batch) dimension.
+func (e *Engine) Run(ctx context.Context, signature string, inputs map[string]*tf.Tensor, outputs []string) (map[string]*tf.Tensor, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	rows, key, err := batchKey(signature, inputs, outputs)
+	if err != nil || e.cfg.MaxBatch == 1 {
+		// Unbatchable input (no common batch dimension): let the model judge it alone.
+		return e.inner.Run(ctx, signature, inputs, outputs)
+	}
+	select {
+	case e.slots <- struct{}{}:
+	default:
+		e.stats.add(0, 0, 0, 1)
+		return nil, fmt.Errorf("%w: %d calls waiting; retry later", ErrQueueFull, e.cfg.QueueSize)
+	}
+	c := &call{ctx: ctx, inputs: inputs, rows: rows, done: make(chan result, 1)}
+	if err := e.enqueue(key, signature, outputs, c); err != nil {
+		<-e.slots
+		return nil, err
+	}
+	select {
+	case r := <-c.done:
+		return r.out, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// batchKey returns the call's row count and the key of the queue it may share.
+func batchKey(signature string, inputs map[string]*tf.Tensor, outputs []string) (int, string, error) {
+	var b strings.Builder
+	b.WriteString(signature)
+	b.WriteString("|")
+	b.WriteString(strings.Join(outputs, ","))
+	rows := -1
+	for _, k := range sortedKeys(inputs) {
+		t := inputs[k]
+		if t == nil || len(t.Shape) == 0 {
+			return 0, "", errors.New("unbatchable")
+		}
+		if rows >= 0 && int(t.Shape[0]) != rows {
+			return 0, "", errors.New("unbatchable")
+		}
+		rows = int(t.Shape[0])
+		fmt.Fprintf(&b, "|%s:%s%v", k, t.DType, t.Shape[1:])
+	}
+	if rows <= 0 || len(outputs) == 0 {
+		return 0, "", errors.New("unbatchable")
+	}
+	return rows, b.String(), nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// enqueue puts c on the queue for key, starting the queue's workers on first use.
+func (e *Engine) enqueue(key, signature string, outputs []string, c *call) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return tf.ErrClosed
+	}
+	q, ok := e.queues[key]
+	if !ok {
+		q = &queue{signature: signature, outputs: slices.Clone(outputs), calls: make(chan *call, e.cfg.QueueSize)}
+		e.queues[key] = q
+		for range e.cfg.Workers {
+			e.wg.Add(1)
+			go e.work(q)
+		}
+	}
+	q.calls <- c // never blocks: the slots bound the calls in all queues
+	return nil
+}
+
+// Close stops the workers once the queued calls are answered, then closes the model.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	for _, q := range e.queues {
+		close(q.calls)
+	}
+	e.mu.Unlock()
+	e.wg.Wait()
+	return e.inner.Close()
+}
