@@ -26,7 +26,7 @@ build: setup
 
 serve: models build
 	@echo "==> serving on $${ATELIER_LISTEN:-:8500} (Ctrl-C to stop)"
-	@./bin/atelierd --model-dir savedmodels
+	@./bin/atelierd --model-dir savedmodels --metrics-listen "$${ATELIER_METRICS_LISTEN:-:9500}"
 
 test: models build lint proto-check test-go test-python
 	@echo "==> all tests passed"
@@ -53,6 +53,9 @@ proto: setup
 proto-check: setup
 	@echo "==> generated code is current"
 	@scripts/check-generated.sh
+
+bench: setup build
+	@bench/run.sh
 
 clean:
 	rm -rf bin .build

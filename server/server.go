@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
+	"github.com/atelier-vision/atelier/internal/metrics"
 	"github.com/atelier-vision/atelier/internal/models"
 	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
 )
@@ -22,6 +23,8 @@ type Options struct {
 	// MaxMessageBytes bounds a request; a bigger one gets ResourceExhausted.
 	MaxMessageBytes int
 	Log             *slog.Logger
+	// Metrics counts calls; nil counts nothing.
+	Metrics *metrics.Registry
 }
 
 // Server is Atelier's gRPC server: the v1 services, health and reflection.
@@ -42,8 +45,8 @@ func New(opts Options, repo *models.Repository, cores Cores) *Server {
 	log := opts.Log
 	s := grpc.NewServer(
 		grpc.MaxRecvMsgSize(opts.MaxMessageBytes),
-		grpc.ChainUnaryInterceptor(unaryRecover(log), unaryLog(log)),
-		grpc.ChainStreamInterceptor(streamRecover(log), streamLog(log)),
+		grpc.ChainUnaryInterceptor(unaryRecover(log), unaryLog(log, opts.Metrics)),
+		grpc.ChainStreamInterceptor(streamRecover(log), streamLog(log, opts.Metrics)),
 	)
 	pb.RegisterClassifyServiceServer(s, &ClassifyServer{Core: cores.Classifier, Log: log})
 	pb.RegisterModelServiceServer(s, &ModelServer{Repo: repo, Log: log})
@@ -110,26 +113,27 @@ func streamRecover(log *slog.Logger) grpc.StreamServerInterceptor {
 	}
 }
 
-func unaryLog(log *slog.Logger) grpc.UnaryServerInterceptor {
+func unaryLog(log *slog.Logger, m *metrics.Registry) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
 		start := time.Now()
 		resp, err := next(ctx, req)
-		logCall(ctx, log, info.FullMethod, start, err)
+		logCall(ctx, log, m, info.FullMethod, start, err)
 		return resp, err
 	}
 }
 
-func streamLog(log *slog.Logger) grpc.StreamServerInterceptor {
+func streamLog(log *slog.Logger, m *metrics.Registry) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, next grpc.StreamHandler) error {
 		start := time.Now()
 		err := next(srv, ss)
-		logCall(ss.Context(), log, info.FullMethod, start, err)
+		logCall(ss.Context(), log, m, info.FullMethod, start, err)
 		return err
 	}
 }
 
-func logCall(ctx context.Context, log *slog.Logger, method string, start time.Time, err error) {
+func logCall(ctx context.Context, log *slog.Logger, m *metrics.Registry, method string, start time.Time, err error) {
 	code := status.Code(err)
+	m.ObserveRPC(method, code.String(), time.Since(start))
 	level := slog.LevelDebug
 	if code != codes.OK {
 		level = slog.LevelInfo

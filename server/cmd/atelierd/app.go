@@ -1,8 +1,12 @@
 package main
 
 import (
+	"fmt"
+	"io"
 	"log/slog"
 	"time"
+
+	"github.com/atelier-vision/atelier/internal/metrics"
 
 	"github.com/atelier-vision/atelier/internal/batching"
 
@@ -19,6 +23,7 @@ type app struct {
 	repo    *models.Repository
 	resizer *tf.Resizer
 	srv     *server.Server
+	metrics *metrics.Registry
 }
 
 // newApp loads the models and builds the gRPC server; it does not listen yet.
@@ -38,10 +43,31 @@ func newApp(cfg config, log *slog.Logger) (*app, error) {
 
 	limits := imageio.Limits{MaxPixels: cfg.MaxPixels, MaxSide: imageio.DefaultLimits.MaxSide}
 	classifier := &classify.Classifier{Repo: repo, Prep: &prep.Preparer{Limits: limits, Resizer: resizer}}
-	srv := server.New(server.Options{MaxMessageBytes: cfg.MaxMessageBytes, Log: log}, repo, server.Cores{
+	reg := metrics.New()
+	reg.AddSource(func(w io.Writer) { writeBatchStats(w, repo) })
+	srv := server.New(server.Options{MaxMessageBytes: cfg.MaxMessageBytes, Log: log, Metrics: reg}, repo, server.Cores{
 		Classifier: classifier,
 	})
-	return &app{repo: repo, resizer: resizer, srv: srv}, nil
+	return &app{repo: repo, resizer: resizer, srv: srv, metrics: reg}, nil
+}
+
+// writeBatchStats writes each model version's batching counters.
+func writeBatchStats(w io.Writer, repo *models.Repository) {
+	for _, name := range repo.Names() {
+		versions, _ := repo.Versions(name)
+		for _, m := range versions {
+			b, ok := m.Engine.(*batching.Engine)
+			if !ok {
+				continue
+			}
+			runs, rows, expired, refused := b.Stats().Snapshot()
+			labels := fmt.Sprintf("{model=%q,version=\"%d\"}", m.Name, m.Version)
+			fmt.Fprintf(w, "atelier_batch_runs_total%s %d\n", labels, runs)
+			fmt.Fprintf(w, "atelier_batch_rows_total%s %d\n", labels, rows)
+			fmt.Fprintf(w, "atelier_batch_expired_total%s %d\n", labels, expired)
+			fmt.Fprintf(w, "atelier_batch_refused_total%s %d\n", labels, refused)
+		}
+	}
 }
 
 // batched wraps every loaded model's engine in a dynamic batcher.

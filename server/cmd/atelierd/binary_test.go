@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -33,7 +36,7 @@ func TestBinaryServesAndStopsOnSIGTERM(t *testing.T) {
 	addr := lis.Addr().String()
 	lis.Close()
 
-	cmd := exec.Command(bin, "--listen", addr, "--model-dir", modelDir)
+	cmd := exec.Command(bin, "--listen", addr, "--model-dir", modelDir, "--metrics-listen", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "LD_LIBRARY_PATH=")
 	var logs bytes.Buffer
 	cmd.Stderr = &logs
@@ -60,6 +63,8 @@ func TestBinaryServesAndStopsOnSIGTERM(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
+	checkMetrics(t, logs.String())
+
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -76,6 +81,26 @@ func TestBinaryServesAndStopsOnSIGTERM(t *testing.T) {
 	for _, want := range []string{"starting atelierd", "model loaded", "serving", "shutting down", "stopped"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Fatalf("log lacks %q:\n%s", want, logs.String())
+		}
+	}
+}
+
+// checkMetrics finds the metrics address in the log and checks /metrics answers.
+func checkMetrics(t *testing.T, logs string) {
+	t.Helper()
+	m := regexp.MustCompile(`msg=metrics address=(\S+)`).FindStringSubmatch(logs)
+	if m == nil {
+		t.Fatalf("no metrics address in the log:\n%s", logs)
+	}
+	resp, err := http.Get("http://" + m[1] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{"atelier_goroutines", "process_resident_memory_bytes", `atelier_batch_runs_total{model="classifier",version="1"}`, "atelier_rpc_total"} {
+		if !strings.Contains(string(body), want) {
+			t.Fatalf("/metrics lacks %q:\n%s", want, body)
 		}
 	}
 }

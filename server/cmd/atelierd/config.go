@@ -14,6 +14,7 @@ import (
 // config is atelierd's whole configuration: flags, each with an ATELIER_* variable.
 type config struct {
 	Listen          string
+	MetricsListen   string
 	ModelDir        string
 	MaxMessageBytes int
 	MaxPixels       int
@@ -31,6 +32,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("atelierd", flag.ContinueOnError)
 	fs.StringVar(&c.Listen, "listen", ":8500", "address to serve gRPC on")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "address for /metrics and /debug/pprof/ over HTTP, e.g. :9500 (empty: off)")
 	fs.StringVar(&c.ModelDir, "model-dir", "savedmodels", "model repository: <name>/<version>/saved_model.pb")
 	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", 64<<20, "largest request accepted, in bytes")
 	fs.IntVar(&c.MaxPixels, "max-pixels", 50_000_000, "largest decoded image accepted, in pixels")
@@ -73,7 +75,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 }
 
 func (c config) logAttrs() []any {
-	return []any{"listen", c.Listen, "model_dir", c.ModelDir, "max_message_bytes", c.MaxMessageBytes,
+	return []any{"listen", c.Listen, "metrics_listen", c.MetricsListen, "model_dir", c.ModelDir, "max_message_bytes", c.MaxMessageBytes,
 		"max_pixels", c.MaxPixels, "intra_op_threads", c.IntraOpThreads, "inter_op_threads", c.InterOpThreads,
 		"batch_max_size", c.Batching.MaxBatch, "batch_max_delay", c.Batching.MaxDelay,
 		"batch_queue_size", c.Batching.QueueSize, "session_workers", c.Batching.Workers,

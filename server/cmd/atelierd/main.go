@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -41,6 +43,16 @@ func run(cfg config) error {
 	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
+	}
+	if cfg.MetricsListen != "" {
+		mlis, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		hs := &http.Server{Handler: a.metrics.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		go hs.Serve(mlis)
+		defer hs.Close()
+		log.Info("metrics", "address", mlis.Addr().String(), "paths", "/metrics /debug/pprof/")
 	}
 	a.srv.SetServing(true)
 	log.Info("serving", "address", lis.Addr().String())

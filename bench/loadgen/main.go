@@ -1,0 +1,165 @@
+// Command loadgen drives an atelier.v1.ClassifyService with closed-loop load: at each
+// concurrency level, that many goroutines send one-image Classify requests back to back
+// for a fixed time. It prints one JSON line per level with throughput and latency
+// percentiles. With -raw-model it instead times the in-process path a request takes
+// without gRPC: JPEG decode, resize and one session run of batch 1.
+//
+//	loadgen -addr 127.0.0.1:8500 -images DIR -concurrency 1,4,16,64 -duration 15s -label atelier
+//	loadgen -raw-model savedmodels/classifier-full/1 -images DIR -runs 30
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
+)
+
+// Level is the result of one concurrency level.
+type Level struct {
+	Label       string  `json:"label"`
+	Concurrency int     `json:"concurrency"`
+	Requests    int     `json:"requests"`
+	Errors      int     `json:"errors"`
+	Seconds     float64 `json:"seconds"`
+	Throughput  float64 `json:"images_per_second"`
+	P50         float64 `json:"p50_ms"`
+	P95         float64 `json:"p95_ms"`
+	P99         float64 `json:"p99_ms"`
+	FirstError  string  `json:"first_error,omitempty"`
+}
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8500", "server address")
+	dir := flag.String("images", "", "folder of JPEG files to send (searched recursively)")
+	levels := flag.String("concurrency", "1,4,16,64", "comma-separated concurrency levels")
+	duration := flag.Duration("duration", 15*time.Second, "measured time per level")
+	warmup := flag.Duration("warmup", 3*time.Second, "unmeasured load before each level")
+	label := flag.String("label", "atelier", "label for the output lines")
+	model := flag.String("model", "", "model name to ask for (empty: the server's default)")
+	rawModel := flag.String("raw-model", "", "time decode+resize+run in-process on this SavedModel instead")
+	runs := flag.Int("runs", 30, "runs for -raw-model")
+	flag.Parse()
+	images, err := loadImages(*dir)
+	if err != nil {
+		fail(err)
+	}
+	if *rawModel != "" {
+		if err := raw(*rawModel, images, *runs); err != nil {
+			fail(err)
+		}
+		return
+	}
+	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		fail(err)
+	}
+	defer conn.Close()
+	client := pb.NewClassifyServiceClient(conn)
+	for _, f := range strings.Split(*levels, ",") {
+		c, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || c < 1 {
+			fail(fmt.Errorf("bad concurrency %q", f))
+		}
+		drive(client, images, *model, c, *warmup)
+		lv := drive(client, images, *model, c, *duration)
+		lv.Label = *label
+		out, _ := json.Marshal(lv)
+		fmt.Println(string(out))
+		if lv.Requests == 0 {
+			fail(fmt.Errorf("no request succeeded at concurrency %d: %s", c, lv.FirstError))
+		}
+	}
+}
+
+// drive runs c closed-loop clients for d and summarises their latencies.
+func drive(client pb.ClassifyServiceClient, images [][]byte, model string, c int, d time.Duration) Level {
+	var (
+		mu        sync.Mutex
+		latencies []float64
+		errs      int
+		firstErr  string
+		wg        sync.WaitGroup
+	)
+	start := time.Now()
+	stop := start.Add(d)
+	for w := range c {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []float64
+			for i := w; time.Now().Before(stop); i += c {
+				req := &pb.ClassifyRequest{Model: &pb.ModelSpec{Name: model}, TopK: proto.Int32(1),
+					Images: []*pb.Image{{Data: &pb.Image_Encoded{Encoded: images[i%len(images)]}}}}
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+				t0 := time.Now()
+				_, err := client.Classify(ctx, req)
+				cancel()
+				if err != nil {
+					mu.Lock()
+					if errs++; firstErr == "" {
+						firstErr = err.Error()
+					}
+					mu.Unlock()
+					continue
+				}
+				mine = append(mine, float64(time.Since(t0).Microseconds())/1000)
+			}
+			mu.Lock()
+			latencies = append(latencies, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	secs := time.Since(start).Seconds()
+	sort.Float64s(latencies)
+	return Level{Concurrency: c, Requests: len(latencies), Errors: errs, Seconds: secs,
+		Throughput: float64(len(latencies)) / secs, P50: pct(latencies, 50), P95: pct(latencies, 95),
+		P99: pct(latencies, 99), FirstError: firstErr}
+}
+
+func pct(sorted []float64, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(float64(len(sorted)-1) * p / 100)
+	return sorted[i]
+}
+
+func loadImages(dir string) ([][]byte, error) {
+	if dir == "" {
+		return nil, fmt.Errorf("-images is required")
+	}
+	var out [][]byte
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !slices.Contains([]string{".jpg", ".jpeg"}, strings.ToLower(filepath.Ext(path))) {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		out = append(out, data)
+		return err
+	})
+	if err == nil && len(out) == 0 {
+		err = fmt.Errorf("no JPEG files under %s", dir)
+	}
+	return out, err
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "loadgen:", err)
+	os.Exit(1)
+}

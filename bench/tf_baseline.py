@@ -1,0 +1,46 @@
+"""TensorFlow itself on the benchmark SavedModel: the same signature the server calls.
+
+For each batch size, calls serving_default on decoded uint8 images for a fixed time and
+prints one JSON line with images per second and the median latency of a call. This is
+the ceiling the server is measured against: no decoding, no RPC, just the model.
+
+    python bench/tf_baseline.py --model savedmodels/classifier-full/1 --batch-sizes 1,4,8,16,32
+"""
+
+import argparse
+import json
+import time
+
+import numpy as np
+import tensorflow as tf
+
+
+def measure(serve, shape, batch, seconds):
+    images = tf.constant(np.random.default_rng(0).integers(0, 256, (batch,) + shape, dtype=np.uint8))
+    for _ in range(2):
+        serve(images=images)
+    times, start = [], time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        t0 = time.perf_counter()
+        serve(images=images)["probabilities"].numpy()
+        times.append(time.perf_counter() - t0)
+    total = time.perf_counter() - start
+    return {"label": "tensorflow", "batch": batch, "calls": len(times),
+            "images_per_second": len(times) * batch / total,
+            "p50_ms": float(np.median(times) * 1000)}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--batch-sizes", default="1,4,8,16,32")
+    parser.add_argument("--seconds", type=float, default=10)
+    args = parser.parse_args()
+    serve = tf.saved_model.load(args.model).signatures["serving_default"]
+    shape = tuple(serve.structured_input_signature[1]["images"].shape[1:])
+    for b in (int(x) for x in args.batch_sizes.split(",")):
+        print(json.dumps(measure(serve, shape, b, args.seconds)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+// Package metrics counts what the server does and serves it in the Prometheus text
+// format on /metrics, beside Go's profiler on /debug/pprof/.
+package metrics
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Registry holds the server's counters. The zero value is not usable; call New.
+type Registry struct {
+	mu      sync.Mutex
+	rpcs    map[[2]string]*rpcStat // method, code
+	sources []func(w io.Writer)
+	start   time.Time
+}
+
+type rpcStat struct {
+	count   int64
+	seconds float64
+}
+
+// New returns an empty registry.
+func New() *Registry {
+	return &Registry{rpcs: map[[2]string]*rpcStat{}, start: time.Now()}
+}
+
+// ObserveRPC counts one finished call.
+func (r *Registry) ObserveRPC(method, code string, d time.Duration) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	s := r.rpcs[[2]string{method, code}]
+	if s == nil {
+		s = &rpcStat{}
+		r.rpcs[[2]string{method, code}] = s
+	}
+	s.count++
+	s.seconds += d.Seconds()
+	r.mu.Unlock()
+}
+
+// AddSource registers a function that writes more metrics (for example the batchers').
+func (r *Registry) AddSource(f func(w io.Writer)) {
+	r.mu.Lock()
+	r.sources = append(r.sources, f)
+	r.mu.Unlock()
+}
+
+// Write writes every metric in the Prometheus text format.
+func (r *Registry) Write(w io.Writer) {
+	r.mu.Lock()
+	keys := make([][2]string, 0, len(r.rpcs))
+	for k := range r.rpcs {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i][0]+keys[i][1] < keys[j][0]+keys[j][1] })
+	fmt.Fprintln(w, "# HELP atelier_rpc_total Finished RPCs by method and status code.")
+	fmt.Fprintln(w, "# TYPE atelier_rpc_total counter")
+	for _, k := range keys {
+		fmt.Fprintf(w, "atelier_rpc_total{method=%q,code=%q} %d\n", k[0], k[1], r.rpcs[k].count)
+	}
+	fmt.Fprintln(w, "# HELP atelier_rpc_seconds_total Time spent in finished RPCs.")
+	fmt.Fprintln(w, "# TYPE atelier_rpc_seconds_total counter")
+	for _, k := range keys {
+		fmt.Fprintf(w, "atelier_rpc_seconds_total{method=%q,code=%q} %g\n", k[0], k[1], r.rpcs[k].seconds)
+	}
+	sources := append([]func(io.Writer){}, r.sources...)
+	r.mu.Unlock()
+	fmt.Fprintln(w, "# TYPE atelier_goroutines gauge")
+	fmt.Fprintf(w, "atelier_goroutines %d\n", runtime.NumGoroutine())
+	fmt.Fprintln(w, "# TYPE process_resident_memory_bytes gauge")
+	fmt.Fprintf(w, "process_resident_memory_bytes %d\n", RSS())
+	fmt.Fprintln(w, "# TYPE process_uptime_seconds gauge")
+	fmt.Fprintf(w, "process_uptime_seconds %g\n", time.Since(r.start).Seconds())
+	for _, f := range sources {
+		f(w)
+	}
+}
+
+// Handler serves /metrics and /debug/pprof/.
+func (r *Registry) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		r.Write(w)
+	})
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
+}
+
+// RSS returns the process's resident memory in bytes (0 where /proc is missing).
+func RSS() int64 {
+	data, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	fields := strings.Fields(string(data))
+	if len(fields) < 2 {
+		return 0
+	}
+	pages, _ := strconv.ParseInt(fields[1], 10, 64)
+	return pages * int64(os.Getpagesize())
+}
