@@ -9,7 +9,7 @@ PY := .venv/bin/python
 GO_PACKAGES := ./...
 export CI ?=
 
-.PHONY: all setup models build serve test test-go test-python lint proto proto-check bench clean
+.PHONY: all setup models build serve test test-go test-python lint proto proto-check bench soak clean
 
 all: build
 
@@ -56,6 +56,9 @@ proto-check: setup
 
 bench: setup build
 	@bench/run.sh
+
+soak: models build
+	@bench/soak.sh
 
 clean:
 	rm -rf bin .build

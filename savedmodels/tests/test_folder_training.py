@@ -6,8 +6,10 @@ and that only block5 moves when fine-tuning.
 """
 
 import os
+import socket
 import subprocess
 import sys
+import time
 
 import keras
 import numpy as np
@@ -119,9 +121,49 @@ def test_command_end_to_end(image_dir, base_weights, tmp_path):
     with open(os.path.join(out, "assets", "labels.txt"), encoding="utf-8") as f:
         assert f.read().splitlines() == FOLDERS
 
-    probabilities = serve(images=tf.constant(_read_images(image_dir)))["probabilities"]
+    images = _read_images(image_dir)
+    probabilities = serve(images=tf.constant(images))["probabilities"].numpy()
     assert probabilities.shape == (len(FOLDERS), len(FOLDERS))
     np.testing.assert_allclose(np.sum(probabilities, axis=1), 1.0, atol=1e-5)
+    _check_served(str(tmp_path), images, probabilities)
+
+
+def _check_served(model_dir, images, want):
+    """Serves the trained model with bin/atelierd and checks it answers like Python."""
+    root = os.path.dirname(SAVEDMODELS)
+    binary = os.path.join(root, "bin", "atelierd")
+    if not os.path.exists(binary):
+        if os.environ.get("CI") == "true":
+            pytest.fail("bin/atelierd is missing under CI=true (run `make build`)")
+        pytest.skip("bin/atelierd is missing; run `make build`")
+    from atelier import AtelierClient
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        addr = f"127.0.0.1:{s.getsockname()[1]}"
+    proc = subprocess.Popen([binary, "--listen", addr, "--model-dir", model_dir],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        with AtelierClient(addr, timeout=5) as client:
+            deadline = time.time() + 60
+            while True:
+                try:
+                    if client.health() == "SERVING":
+                        break
+                except Exception:
+                    pass
+                assert proc.poll() is None and time.time() < deadline, "atelierd did not start"
+                time.sleep(0.2)
+            got = np.zeros_like(want)
+            # Raw frames carry exactly the pixels Python used, so the answers must agree.
+            for i, preds in enumerate(client.classify(list(images), top_k=len(FOLDERS), model="garments")):
+                for p in preds:
+                    got[i, p.class_index] = p.score
+            assert [p.label for p in client.classify(images[0], top_k=3, model="garments")[0]][0] \
+                == FOLDERS[int(np.argmax(want[0]))]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    np.testing.assert_allclose(got, want, atol=1e-5)
 
 
 def _cli_error(capsys, argv):
