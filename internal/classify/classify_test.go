@@ -1,0 +1,49 @@
+package classify
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/atelier-vision/atelier/internal/imageio"
+)
+
+func TestValidate(t *testing.T) {
+	img := []imageio.Source{{Encoded: []byte{1}}}
+	tests := []struct {
+		name string
+		req  Request
+		ok   bool
+	}{
+		{"one image default k", Request{Images: img}, true},
+		{"k at limit", Request{Images: img, TopK: MaxTopK}, true},
+		{"no images", Request{}, false},
+		{"too many images", Request{Images: make([]imageio.Source, MaxImages+1)}, false},
+		{"negative k", Request{Images: img, TopK: -1}, false},
+		{"absurd k", Request{Images: img, TopK: MaxTopK + 1}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := Validate(tc.req)
+			if tc.ok != (err == nil) || (err != nil && !errors.Is(err, ErrInvalidRequest)) {
+				t.Fatalf("got %v, want ok=%v", err, tc.ok)
+			}
+		})
+	}
+}
+
+func TestTopK(t *testing.T) {
+	probs := []float32{0.1, 0.5, 0.1, 0.3}
+	got := TopK(probs, 3, []string{"a", "b", "c"})
+	want := []Prediction{{"b", 1, 0.5}, {"class_3", 3, 0.3}, {"a", 0, 0.1}}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("got %v, want %v (ties keep class order; missing labels are class_N)", got, want)
+		}
+	}
+	if got := TopK(probs, 100, nil); len(got) != 4 {
+		t.Fatalf("got %d predictions for k=100 over 4 classes, want 4", len(got))
+	}
+}
