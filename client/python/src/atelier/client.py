@@ -1,25 +1,66 @@
-"""AtelierClient: classify images and describe models with a few typed calls."""
+"""AtelierClient: every Atelier RPC as one typed call.
+
+Unary calls have a deadline (``timeout`` seconds, 30 by default); the read-only and
+idempotent ones (Classify, Detect, Generate, ModelService, Health) are retried on
+UNAVAILABLE through the gRPC service config, and several addresses
+("127.0.0.1:8500,127.0.0.1:8501") are balanced round-robin, as in the Go client.
+Streams take frames from any iterator and yield the server's messages as they come.
+"""
 
 from __future__ import annotations
 
 import io
+import json
 import os
-from dataclasses import dataclass
-from typing import Iterable, Sequence, Union
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence, Union
 
 import grpc
 import numpy as np
-from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-not-found]
+from google.protobuf import duration_pb2, timestamp_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
 
 from atelier.v1 import (
+    alert_service_pb2 as alert_pb,
+    alert_service_pb2_grpc as alert_grpc,
     classify_service_pb2 as classify_pb,
     classify_service_pb2_grpc as classify_grpc,
     common_pb2,
+    detect_service_pb2 as detect_pb,
+    detect_service_pb2_grpc as detect_grpc,
+    generate_service_pb2 as generate_pb,
+    generate_service_pb2_grpc as generate_grpc,
     model_service_pb2 as model_pb,
     model_service_pb2_grpc as model_grpc,
+    stream_pb2,
 )
 
-ImageLike = Union[str, os.PathLike, bytes, np.ndarray, "PIL.Image.Image"]  # noqa: F821
+if TYPE_CHECKING:
+    import PIL.Image
+
+ImageLike = Union[str, os.PathLike, bytes, np.ndarray, "PIL.Image.Image", common_pb2.Image]
+
+MAX_MESSAGE_BYTES = 64 << 20
+
+# The methods a retry cannot harm: read-only or idempotent.
+_RETRYABLE = [
+    {"service": "atelier.v1.ClassifyService", "method": "Classify"},
+    {"service": "atelier.v1.DetectService", "method": "Detect"},
+    {"service": "atelier.v1.GenerateService", "method": "Generate"},
+    {"service": "atelier.v1.ModelService"},
+    {"service": "grpc.health.v1.Health", "method": "Check"},
+]
+
+SERVICE_CONFIG = json.dumps({
+    "loadBalancingConfig": [{"round_robin": {}}],
+    "methodConfig": [{
+        "name": _RETRYABLE,
+        "retryPolicy": {
+            "maxAttempts": 5, "initialBackoff": "0.05s", "maxBackoff": "1s",
+            "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"],
+        },
+    }],
+})
 
 
 class AtelierError(Exception):
@@ -39,8 +80,37 @@ class Prediction:
     score: float
 
 
+@dataclass(frozen=True)
+class Detection:
+    """One garment: its box in pixels (x_min, y_min, x_max, y_max), coarse type,
+    detector score and, unless skipped, its fine categories."""
+
+    box: tuple[float, float, float, float]
+    garment_type: str
+    score: float
+    predictions: list[Prediction] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class GeneratedImage:
+    """One generated design: a PNG and what made it."""
+
+    png: bytes
+    category: str
+    seed: int
+    latent: list[float]
+
+    def image(self) -> "PIL.Image.Image":
+        """Decodes the PNG."""
+        from PIL import Image
+
+        return Image.open(io.BytesIO(self.png))
+
+
 def to_image(image: ImageLike) -> common_pb2.Image:
     """Converts a path, encoded bytes, a PIL image or an HxWx3 / HxW uint8 array."""
+    if isinstance(image, common_pb2.Image):
+        return image
     if isinstance(image, (str, os.PathLike)):
         with open(image, "rb") as f:
             return common_pb2.Image(encoded=f.read())
@@ -63,18 +133,49 @@ def to_image(image: ImageLike) -> common_pb2.Image:
     raise TypeError(f"cannot send {type(image).__name__} as an image")
 
 
+def _predictions(c: common_pb2.Classification) -> list[Prediction]:
+    return [Prediction(p.label, p.class_index, p.score) for p in c.predictions]
+
+
+def _target(addrs: str) -> str:
+    """One address as is; a list of IP:port addresses as an ipv4:/ipv6: target."""
+    parts = [a.strip() for a in addrs.split(",") if a.strip()]
+    if len(parts) < 2:
+        return parts[0] if parts else addrs
+    scheme = "ipv6" if all(p.startswith("[") for p in parts) else "ipv4"
+    return f"{scheme}:{','.join(parts)}"
+
+
+def _frames(images: Iterable[ImageLike]) -> Iterator[stream_pb2.StreamFrame]:
+    for i, img in enumerate(images, start=1):
+        now = timestamp_pb2.Timestamp()
+        now.GetCurrentTime()
+        yield stream_pb2.StreamFrame(frame_id=i, capture_time=now, image=to_image(img))
+
+
 class AtelierClient:
-    """A connection to an Atelier server. Every call has a deadline (timeout seconds)."""
+    """A connection to one Atelier server, or several balanced round-robin."""
 
     def __init__(self, target: str = "localhost:8500", timeout: float = 30.0,
-                 channel: grpc.Channel | None = None):
-        self.channel = channel or grpc.insecure_channel(
-            target, options=[("grpc.max_send_message_length", 64 << 20),
-                             ("grpc.max_receive_message_length", 64 << 20)])
+                 channel: grpc.Channel | None = None,
+                 root_certificates: bytes | None = None, tls: bool = False):
+        """target is "host:port" or a comma-separated list of IP:port addresses.
+        root_certificates (PEM) or tls=True (system roots) connect with TLS."""
+        options = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                   ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                   ("grpc.service_config", SERVICE_CONFIG),
+                   ("grpc.enable_retries", 1)]
+        if channel is None and (tls or root_certificates):
+            creds = grpc.ssl_channel_credentials(root_certificates=root_certificates)
+            channel = grpc.secure_channel(_target(target), creds, options=options)
+        self.channel = channel or grpc.insecure_channel(_target(target), options=options)
         self.timeout = timeout
-        self._classify = classify_grpc.ClassifyServiceStub(self.channel)
-        self._models = model_grpc.ModelServiceStub(self.channel)
-        self._health = health_pb2_grpc.HealthStub(self.channel)
+        self.classify_stub = classify_grpc.ClassifyServiceStub(self.channel)
+        self.detect_stub = detect_grpc.DetectServiceStub(self.channel)
+        self.generate_stub = generate_grpc.GenerateServiceStub(self.channel)
+        self.model_stub = model_grpc.ModelServiceStub(self.channel)
+        self.alert_stub = alert_grpc.AlertServiceStub(self.channel)
+        self.health_stub = health_pb2_grpc.HealthStub(self.channel)
 
     def close(self) -> None:
         self.channel.close()
@@ -82,12 +183,18 @@ class AtelierClient:
     def __enter__(self) -> "AtelierClient":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def _call(self, method, request):
         try:
             return method(request, timeout=self.timeout)
+        except grpc.RpcError as e:
+            raise AtelierError(e.code(), e.details()) from None
+
+    def _stream(self, responses: Iterable) -> Iterator:
+        try:
+            yield from responses
         except grpc.RpcError as e:
             raise AtelierError(e.code(), e.details()) from None
 
@@ -101,20 +208,133 @@ class AtelierClient:
             images=[to_image(i) for i in images])
         if top_k is not None:
             req.top_k = top_k
-        resp = self._call(self._classify.Classify, req)
-        return [[Prediction(p.label, p.class_index, p.score) for p in c.predictions]
-                for c in resp.classifications]
+        resp = self._call(self.classify_stub.Classify, req)
+        return [_predictions(c) for c in resp.classifications]
 
-    def list_models(self) -> Iterable[model_pb.ModelInfo]:
+    def detect(self, image: ImageLike, min_score: float | None = None,
+               max_detections: int | None = None, top_k: int | None = None,
+               skip_classification: bool = False, model: str = "",
+               classifier: str = "") -> list[Detection]:
+        """Returns the garments in one image, best first, each with its categories."""
+        req = detect_pb.DetectRequest(
+            model=common_pb2.ModelSpec(name=model), image=to_image(image),
+            skip_classification=skip_classification,
+            classifier=common_pb2.ModelSpec(name=classifier))
+        if min_score is not None:
+            req.min_score = min_score
+        if max_detections is not None:
+            req.max_detections = max_detections
+        if top_k is not None:
+            req.top_k = top_k
+        resp = self._call(self.detect_stub.Detect, req)
+        return [Detection((d.box.x_min, d.box.y_min, d.box.x_max, d.box.y_max),
+                          d.garment_type, d.score, _predictions(d.classification))
+                for d in resp.detections]
+
+    def generate(self, category: str, count: int = 1, seed: int = 0, model: str = "",
+                 latents: Sequence[Sequence[float]] = ()) -> list[GeneratedImage]:
+        """Draws count designs of a category; the same request draws the same PNGs."""
+        req = generate_pb.GenerateRequest(
+            model=common_pb2.ModelSpec(name=model), category=category, count=count,
+            seed=seed, latents=[generate_pb.Latent(values=v) for v in latents])
+        resp = self._call(self.generate_stub.Generate, req)
+        return [GeneratedImage(i.png, i.category, i.seed, list(i.latent.values))
+                for i in resp.images]
+
+    def interpolate(self, category: str, start: int | Sequence[float],
+                    end: int | Sequence[float], steps: int,
+                    model: str = "") -> Iterator[tuple[float, GeneratedImage]]:
+        """Yields (t, design) for each step of a morph from start to end (seeds or
+        latent vectors), as the server draws them."""
+        def point(p: int | Sequence[float]) -> generate_pb.LatentPoint:
+            if isinstance(p, int):
+                return generate_pb.LatentPoint(seed=p)
+            return generate_pb.LatentPoint(latent=generate_pb.Latent(values=p))
+
+        req = generate_pb.InterpolateRequest(
+            model=common_pb2.ModelSpec(name=model), category=category,
+            start=point(start), end=point(end), steps=steps)
+        for m in self._stream(self.generate_stub.Interpolate(req, timeout=self.timeout)):
+            i = m.image
+            yield m.t, GeneratedImage(i.png, i.category, i.seed, list(i.latent.values))
+
+    def classify_stream(self, frames: Iterable[ImageLike], top_k: int | None = None,
+                        model: str = "", options: stream_pb2.StreamOptions | None = None,
+                        timeout: float | None = None,
+                        ) -> Iterator[classify_pb.ClassifyStreamResponse]:
+        """Sends frames (any iterator of images, numbered from 1) on one
+        ClassifyStream and yields every message the server sends: frame results in
+        frame order, tally summaries and alerts (see WhichOneof("message"))."""
+        config = classify_pb.ClassifyStreamConfig(
+            model=common_pb2.ModelSpec(name=model), options=options)
+        if top_k is not None:
+            config.top_k = top_k
+
+        def requests():
+            yield classify_pb.ClassifyStreamRequest(config=config)
+            for f in _frames(frames):
+                yield classify_pb.ClassifyStreamRequest(frame=f)
+
+        yield from self._stream(self.classify_stub.ClassifyStream(requests(), timeout=timeout))
+
+    def detect_stream(self, frames: Iterable[ImageLike], model: str = "",
+                      options: stream_pb2.StreamOptions | None = None,
+                      timeout: float | None = None,
+                      ) -> Iterator[detect_pb.DetectStreamResponse]:
+        """Runs Detect on frames with the same protocol as classify_stream."""
+        config = detect_pb.DetectStreamConfig(model=common_pb2.ModelSpec(name=model),
+                                              options=options)
+
+        def requests():
+            yield detect_pb.DetectStreamRequest(config=config)
+            for f in _frames(frames):
+                yield detect_pb.DetectStreamRequest(frame=f)
+
+        yield from self._stream(self.detect_stub.DetectStream(requests(), timeout=timeout))
+
+    def watch_alerts(self, camera_ids: Sequence[str] = (), rules: Sequence[str] = (),
+                     timeout: float | None = None,
+                     ready: Callable[[], None] | None = None) -> Iterator[stream_pb2.Alert]:
+        """Yields every alert raised from now on, until timeout or the caller stops.
+        ready, if given, is called once the server has answered the call (the
+        subscription is in place): every alert raised after that is yielded."""
+        req = alert_pb.WatchAlertsRequest(camera_ids=camera_ids, rules=rules)
+        call = self.alert_stub.WatchAlerts(req, timeout=timeout)
+        if ready is not None:
+            call.initial_metadata()  # the server sends its headers once subscribed
+            ready()
+        for m in self._stream(call):
+            yield m.alert
+
+    def list_models(self) -> list[model_pb.ModelInfo]:
         """Returns every loaded model's description."""
-        return list(self._call(self._models.ListModels, model_pb.ListModelsRequest()).models)
+        return list(self._call(self.model_stub.ListModels, model_pb.ListModelsRequest()).models)
 
     def get_model(self, name: str, version: int = 0) -> model_pb.ModelInfo:
         """Returns one model's description: versions, signatures, labels."""
         req = model_pb.GetModelRequest(model=common_pb2.ModelSpec(name=name, version=version))
-        return self._call(self._models.GetModel, req).model
+        return self._call(self.model_stub.GetModel, req).model
 
     def health(self, service: str = "") -> str:
         """Returns the server's health status name, for example "SERVING"."""
-        resp = self._call(self._health.Check, health_pb2.HealthCheckRequest(service=service))
+        resp = self._call(self.health_stub.Check, health_pb2.HealthCheckRequest(service=service))
         return health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
+
+
+def stream_options(camera_id: str = "", policy: str = "block", queue_size: int = 0,
+                   summary_every: float | None = None,
+                   alerts: dict[str, Sequence[str]] | None = None,
+                   alert_score: float = 0.5) -> stream_pb2.StreamOptions:
+    """Builds StreamOptions: policy "block" or "latest", summary_every in seconds,
+    alerts mapping a rule name to the categories it watches."""
+    policies = {"block": stream_pb2.FRAME_POLICY_BLOCK, "latest": stream_pb2.FRAME_POLICY_LATEST}
+    if policy not in policies:
+        raise ValueError(f"policy must be block or latest, not {policy!r}")
+    opts = stream_pb2.StreamOptions(camera_id=camera_id, policy=policies[policy],
+                                    queue_size=queue_size)
+    if summary_every is not None:
+        opts.summary_interval.CopyFrom(duration_pb2.Duration(
+            seconds=int(summary_every), nanos=int(summary_every % 1 * 1e9)))
+    for name, cats in (alerts or {}).items():
+        opts.alert_rules.add(name=name, categories=cats, min_score=alert_score)
+    return opts

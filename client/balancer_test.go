@@ -1,0 +1,97 @@
+package client_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/atelier-vision/atelier/client"
+	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
+)
+
+// TestRoundRobinStubs spreads calls over three in-memory servers, then stops one of
+// them abruptly while calls are in flight: retries must hide it from every caller.
+func TestRoundRobinStubs(t *testing.T) {
+	addrs := []string{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"}
+	n := serveStubs(t, nil, addrs...)
+	answered := map[string]*atomic.Int64{}
+	for _, a := range addrs {
+		answered[a] = &atomic.Int64{}
+		count := answered[a]
+		n.stubs[a].listModels = func(ctx context.Context, _ *pb.ListModelsRequest) (*pb.ListModelsResponse, error) {
+			time.Sleep(time.Millisecond)
+			count.Add(1)
+			return &pb.ListModelsResponse{}, nil
+		}
+	}
+	c := newClient(t, n, strings.Join(addrs, ","))
+	ctx := context.Background()
+	for i := 0; i < 100 && !(answered[addrs[0]].Load() > 0 && answered[addrs[1]].Load() > 0 && answered[addrs[2]].Load() > 0); i++ {
+		if _, err := c.ListModels(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := map[string]int64{}
+	for _, a := range addrs {
+		before[a] = answered[a].Load()
+	}
+	const sequential = 90
+	for range sequential {
+		if _, err := c.ListModels(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, a := range addrs {
+		if got := answered[a].Load() - before[a]; got < sequential/3-3 || got > sequential/3+3 {
+			t.Errorf("%s answered %d of %d sequential calls, want %d±3", a, got, sequential, sequential/3)
+		}
+	}
+
+	const workers, perWorker, stopAfter = 4, 75, 100
+	var done, failed atomic.Int64
+	stopped := make(chan struct{})
+	var atStop int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for range perWorker {
+				if _, err := c.ListModels(ctx); err != nil {
+					failed.Add(1)
+					t.Errorf("call failed: %v", err)
+				}
+				if done.Add(1) == stopAfter {
+					n.srv[addrs[1]].Stop() // closes its connections mid-call
+					atStop = answered[addrs[1]].Load()
+					close(stopped)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	<-stopped
+	if failed.Load() != 0 || done.Load() != workers*perWorker {
+		t.Fatalf("%d of %d calls failed after a server stopped, want 0", failed.Load(), done.Load())
+	}
+	if got := answered[addrs[1]].Load(); got > atStop+workers {
+		t.Errorf("the stopped server answered %d calls after it stopped", got-atStop)
+	}
+	t.Logf("answered per server: %d, %d, %d", answered[addrs[0]].Load(), answered[addrs[1]].Load(), answered[addrs[2]].Load())
+}
+
+// TestRoundRobinAllDown: with every server gone, a call fails with UNAVAILABLE
+// within its deadline instead of hanging.
+func TestRoundRobinAllDown(t *testing.T) {
+	n := serveStubs(t, nil)
+	c := newClient(t, n, "127.0.0.1:1,127.0.0.1:2", client.WithTimeout(2*time.Second))
+	start := time.Now()
+	_, err := c.ListModels(context.Background())
+	if code := status.Code(err); (code != codes.Unavailable && code != codes.DeadlineExceeded) || time.Since(start) > 3*time.Second {
+		t.Fatalf("got %v after %v, want Unavailable or DeadlineExceeded within the 2s deadline", err, time.Since(start))
+	}
+}

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+)
+
+// tlsHealthServer serves grpc.health.v1 with TLS on a loopback port, with a
+// self-signed certificate for 127.0.0.1 that it writes to a PEM file.
+func tlsHealthServer(t *testing.T) (addr, caFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "atelier test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile = filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	cert := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpc.NewServer(grpc.Creds(credentials.NewServerTLSFromCert(&cert)))
+	healthpb.RegisterHealthServer(s, health.NewServer()) // SERVING by default
+	go s.Serve(lis)
+	t.Cleanup(s.Stop)
+	return lis.Addr().String(), caFile
+}
+
+// TestTLSFlags: --tls-ca reaches a TLS server; plaintext and the system's roots do not.
+func TestTLSFlags(t *testing.T) {
+	addr, ca := tlsHealthServer(t)
+	cases := []struct {
+		name     string
+		args     []string
+		wantExit int
+		want     string
+	}{
+		{"trusted CA", []string{"health", "--tls-ca", ca}, exitOK, "SERVING"},
+		{"plaintext", []string{"health"}, exitError, "UNAVAILABLE"},
+		{"system roots", []string{"health", "--tls"}, exitError, "UNAVAILABLE"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := atelier(t, addr, append(tc.args, "--timeout", "5s")...)
+			if r.code != tc.wantExit || !strings.Contains(r.stdout+r.stderr, tc.want) {
+				t.Fatalf("exit %d, output %q; want %d and %q", r.code, r.stdout+r.stderr, tc.wantExit, tc.want)
+			}
+		})
+	}
+}

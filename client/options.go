@@ -1,0 +1,81 @@
+package client
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"os"
+	"time"
+
+	"google.golang.org/grpc"
+)
+
+// DefaultTimeout is the deadline of a unary call when WithTimeout is not given.
+const DefaultTimeout = 30 * time.Second
+
+// DefaultMaxMessageBytes matches the server's default request limit (64 MiB).
+const DefaultMaxMessageBytes = 64 << 20
+
+// DefaultAttempts is how many times a retryable call is tried (gRPC caps it at 5).
+const DefaultAttempts = 5
+
+type settings struct {
+	timeout       time.Duration
+	streamTimeout time.Duration
+	tls           *tls.Config
+	insecure      bool
+	attempts      int
+	maxMsg        int
+	dialOpts      []grpc.DialOption
+}
+
+// Option configures New.
+type Option func(*settings)
+
+// WithTimeout sets the deadline of every unary call (default DefaultTimeout). A
+// context with an earlier deadline keeps its own.
+func WithTimeout(d time.Duration) Option { return func(s *settings) { s.timeout = d } }
+
+// WithStreamTimeout sets a deadline on every stream (ClassifyStream, DetectStream,
+// WatchAlerts). The default, 0, lets streams run until their frames end or their
+// context is done: a camera's stream lives as long as the camera.
+func WithStreamTimeout(d time.Duration) Option { return func(s *settings) { s.streamTimeout = d } }
+
+// WithTLS connects with TLS using cfg (a nil cfg means the system's roots).
+func WithTLS(cfg *tls.Config) Option {
+	return func(s *settings) {
+		if cfg == nil {
+			cfg = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		s.tls = cfg
+	}
+}
+
+// WithInsecure allows plaintext to addresses that are not loopback.
+func WithInsecure() Option { return func(s *settings) { s.insecure = true } }
+
+// WithRetries sets how many attempts a retryable call gets, 1..5 (default 5); 1 turns
+// retries off.
+func WithRetries(attempts int) Option { return func(s *settings) { s.attempts = attempts } }
+
+// WithMaxMessageBytes bounds the messages sent and received (default 64 MiB).
+func WithMaxMessageBytes(n int) Option { return func(s *settings) { s.maxMsg = n } }
+
+// WithDialOptions adds raw gRPC dial options, for example a custom dialer in tests.
+func WithDialOptions(opts ...grpc.DialOption) Option {
+	return func(s *settings) { s.dialOpts = append(s.dialOpts, opts...) }
+}
+
+// TLSConfigFromCA returns a TLS configuration that trusts the PEM certificates in
+// caFile (for servers with a private CA, the CLI's --tls-ca).
+func TLSConfigFromCA(caFile string) (*tls.Config, error) {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", caFile)
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
