@@ -1,0 +1,96 @@
+package stream
+
+import (
+	"slices"
+	"sync"
+)
+
+// DefaultWatchBuffer is how many alerts a watcher may fall behind before it is cut off.
+const DefaultWatchBuffer = 256
+
+// Hub fans the alerts of every stream out to the watchers (WatchAlerts). Publishing
+// never blocks: each watcher has its own bounded buffer, and a watcher that falls a
+// whole buffer behind is cut off (Subscription.Lost) instead of stalling the cameras.
+type Hub struct {
+	buffer int
+
+	mu   sync.Mutex
+	subs map[*Subscription]struct{}
+	lost int64
+}
+
+// NewHub returns a hub whose watchers buffer up to buffer alerts; 0 means DefaultWatchBuffer.
+func NewHub(buffer int) *Hub {
+	if buffer <= 0 {
+		buffer = DefaultWatchBuffer
+	}
+	return &Hub{buffer: buffer, subs: map[*Subscription]struct{}{}}
+}
+
+// Filter selects alerts by camera and rule name; an empty list selects all.
+type Filter struct {
+	Cameras []string
+	Rules   []string
+}
+
+func (f Filter) match(a Alert) bool {
+	return (len(f.Cameras) == 0 || slices.Contains(f.Cameras, a.CameraID)) &&
+		(len(f.Rules) == 0 || slices.Contains(f.Rules, a.Rule))
+}
+
+// Subscription is one watcher's view of the hub.
+type Subscription struct {
+	hub    *Hub
+	filter Filter
+	alerts chan Alert
+	lost   chan struct{}
+}
+
+// Subscribe registers a watcher for the alerts that f selects, from now on. Close it
+// when done.
+func (h *Hub) Subscribe(f Filter) *Subscription {
+	s := &Subscription{hub: h, filter: f, alerts: make(chan Alert, h.buffer), lost: make(chan struct{})}
+	h.mu.Lock()
+	h.subs[s] = struct{}{}
+	h.mu.Unlock()
+	return s
+}
+
+// Alerts delivers the subscription's alerts in publishing order.
+func (s *Subscription) Alerts() <-chan Alert { return s.alerts }
+
+// Lost is closed when the watcher fell a whole buffer behind and was cut off; the
+// alerts already buffered can still be read.
+func (s *Subscription) Lost() <-chan struct{} { return s.lost }
+
+// Close unregisters the watcher.
+func (s *Subscription) Close() {
+	s.hub.mu.Lock()
+	delete(s.hub.subs, s)
+	s.hub.mu.Unlock()
+}
+
+// Publish hands a to every watcher whose filter selects it, without blocking.
+func (h *Hub) Publish(a Alert) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.subs {
+		if !s.filter.match(a) {
+			continue
+		}
+		select {
+		case s.alerts <- a:
+		default:
+			delete(h.subs, s)
+			close(s.lost)
+			h.lost++
+		}
+	}
+}
+
+// Stats returns the number of watchers and how many were cut off so far.
+func (h *Hub) Stats() (watchers int, lost int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs), h.lost
+}

@@ -1,0 +1,135 @@
+package stream
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
+
+// ErrInvalidOptions marks stream options that break the API's rules.
+var ErrInvalidOptions = errors.New("invalid stream options")
+
+// Limits and defaults, documented in proto/atelier/v1/stream.proto.
+const (
+	DefaultQueueSize   = 8
+	MaxQueueSize       = 64
+	DefaultTallyWindow = time.Hour
+	MaxTallyWindow     = 24 * time.Hour
+	MinSummaryInterval = 10 * time.Millisecond
+	MaxRules           = 16
+	MaxCategories      = 64
+	// Depth is how many frames of one stream are processed at once.
+	Depth = 4
+	// MaxPendingSkips bounds the skip reports in the queue; beyond it the receive loop
+	// waits, as under PolicyBlock. As many again may wait in the pipeline for the
+	// frames in flight ahead of them.
+	MaxPendingSkips = 256
+)
+
+// Policy says what happens when frames arrive faster than they are served.
+type Policy int
+
+const (
+	// PolicyBlock stops reading frames while the queue is full: nothing is dropped.
+	PolicyBlock Policy = iota
+	// PolicyLatest evicts the oldest queued frame for a new one and reports it skipped.
+	PolicyLatest
+)
+
+// String names the policy as the API does.
+func (p Policy) String() string {
+	if p == PolicyLatest {
+		return "latest"
+	}
+	return "block"
+}
+
+// Options configures one stream.
+type Options struct {
+	// CameraID names the camera in summaries and alerts.
+	CameraID string
+	Policy   Policy
+	// QueueSize bounds the queued frames, 1..MaxQueueSize; 0 means DefaultQueueSize.
+	QueueSize int
+	// TallyWindow is the sliding window of the tallies; 0 means DefaultTallyWindow.
+	TallyWindow time.Duration
+	// SummaryInterval is how often a Summary is emitted; 0 means never.
+	SummaryInterval time.Duration
+	Rules           []Rule
+}
+
+// Rule fires an alert once per appearance of one of its categories.
+type Rule struct {
+	Name       string
+	Categories []string
+	// MinScore is the lowest score that counts as seeing a category, in [0, 1].
+	MinScore float32
+	// MinConsecutive is how many processed frames in a row must show a category; 0 means 1.
+	MinConsecutive int
+	// Cooldown is the capture time that must pass after an alert before the rule fires again.
+	Cooldown time.Duration
+}
+
+// WithDefaults returns o with its zero values replaced by the defaults.
+func (o Options) WithDefaults() Options {
+	if o.QueueSize == 0 {
+		o.QueueSize = DefaultQueueSize
+	}
+	if o.TallyWindow == 0 {
+		o.TallyWindow = DefaultTallyWindow
+	}
+	rules := make([]Rule, len(o.Rules))
+	for i, r := range o.Rules {
+		if r.Name == "" {
+			r.Name = fmt.Sprintf("rule-%d", i+1)
+		}
+		if r.MinConsecutive == 0 {
+			r.MinConsecutive = 1
+		}
+		rules[i] = r
+	}
+	o.Rules = rules
+	return o
+}
+
+// Validate checks the options' ranges; it accepts zero values that WithDefaults fills.
+func (o Options) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidOptions}, args...)...)
+	}
+	switch {
+	case o.Policy != PolicyBlock && o.Policy != PolicyLatest:
+		return bad("unknown frame policy %d", o.Policy)
+	case o.QueueSize < 0 || o.QueueSize > MaxQueueSize:
+		return bad("queue_size %d is out of range 1..%d (0 means %d)", o.QueueSize, MaxQueueSize, DefaultQueueSize)
+	case o.TallyWindow < 0 || o.TallyWindow > MaxTallyWindow:
+		return bad("tally_window %v is out of range (0, %v]", o.TallyWindow, MaxTallyWindow)
+	case o.SummaryInterval < 0 || (o.SummaryInterval > 0 && o.SummaryInterval < MinSummaryInterval):
+		return bad("summary_interval %v is below %v (leave it unset for no summaries)", o.SummaryInterval, MinSummaryInterval)
+	case len(o.Rules) > MaxRules:
+		return bad("%d alert rules is over the limit of %d", len(o.Rules), MaxRules)
+	}
+	names := map[string]bool{}
+	for i, r := range o.Rules {
+		switch {
+		case len(r.Categories) == 0 || len(r.Categories) > MaxCategories:
+			return bad("alert rule %d (%q) needs 1 to %d categories, has %d", i, r.Name, MaxCategories, len(r.Categories))
+		case math.IsNaN(float64(r.MinScore)) || r.MinScore < 0 || r.MinScore > 1:
+			return bad("alert rule %d (%q): min_score %v is outside [0, 1]", i, r.Name, r.MinScore)
+		case r.MinConsecutive < 0:
+			return bad("alert rule %d (%q): min_consecutive_frames %d is negative", i, r.Name, r.MinConsecutive)
+		case r.Cooldown < 0:
+			return bad("alert rule %d (%q): cooldown %v is negative", i, r.Name, r.Cooldown)
+		case r.Name != "" && names[r.Name]:
+			return bad("alert rule name %q is used twice", r.Name)
+		}
+		for _, c := range r.Categories {
+			if c == "" {
+				return bad("alert rule %d (%q) has an empty category", i, r.Name)
+			}
+		}
+		names[r.Name] = true
+	}
+	return nil
+}

@@ -1,0 +1,145 @@
+package stream
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRuleFiresOncePerAppearance plays sequences of frames, one a second: 'D' shows a
+// Dress at 0.9, 'd' a Dress at 0.5, 'c' a Coat, '.' nothing. Frame ids start at 1.
+func TestRuleFiresOncePerAppearance(t *testing.T) {
+	cases := []struct {
+		name   string
+		rule   Rule
+		frames string
+		want   []uint64 // frames that fire
+	}{
+		{"fires on the third frame", Rule{MinConsecutive: 3}, "..DDDDDD..", []uint64{5}},
+		{"one frame is enough by default", Rule{}, "D.D", []uint64{1, 3}},
+		{"too short an appearance", Rule{MinConsecutive: 3}, "DD.DD.DD", nil},
+		{"two appearances, two alerts", Rule{MinConsecutive: 2}, "DDD..DD", []uint64{2, 7}},
+		{"a low score breaks the run", Rule{MinScore: 0.6, MinConsecutive: 2}, "DdDDd", []uint64{4}},
+		{"a low min score accepts it", Rule{MinScore: 0.4, MinConsecutive: 2}, "DdDDd", []uint64{2}},
+		{"other categories do not count", Rule{MinConsecutive: 1}, "ccc", nil},
+		{"cooldown holds the next appearance", Rule{Cooldown: 5 * time.Second}, "D.D.D.D", []uint64{1, 7}},
+		{"an appearance that outlasts the cooldown fires after it", Rule{Cooldown: 3 * time.Second}, "D.DDDD", []uint64{1, 4}},
+		{"a long appearance fires once", Rule{Cooldown: time.Second}, "DDDDDDDD", []uint64{1}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.rule.Categories = []string{"Dress", "Gown"}
+			tc.rule = Options{Rules: []Rule{tc.rule}}.WithDefaults().Rules[0]
+			st := ruleState{rule: tc.rule}
+			start := time.Unix(1000, 0)
+			var got []uint64
+			for i, c := range tc.frames {
+				var obs Observation
+				switch c {
+				case 'D':
+					obs.Seen = []Sighting{{"Coat", 0.05}, {"Dress", 0.9}}
+				case 'd':
+					obs.Seen = []Sighting{{"Dress", 0.5}}
+				case 'c':
+					obs.Seen = []Sighting{{"Coat", 0.99}}
+				}
+				id := uint64(i + 1)
+				if a, ok := st.observe("door", id, start.Add(time.Duration(i)*time.Second), obs); ok {
+					if a.FrameID != id || a.Label != "Dress" || a.Rule != "rule-1" || a.CameraID != "door" {
+						t.Fatalf("frame %d: got alert %+v", id, a)
+					}
+					got = append(got, id)
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("%s: got alerts on frames %v, want %v", tc.frames, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestTallySlidingWindow(t *testing.T) {
+	window := 64 * time.Second // one-second buckets
+	base := time.Unix(10_000, 0)
+	cases := []struct {
+		name    string
+		seconds []int // capture second of each frame; even seconds show a Dress, odd a Coat
+		want    string
+		frames  uint64
+	}{
+		{"empty", nil, "[]", 0},
+		{"all inside", []int{0, 1, 2, 3, 4}, "[{Dress 3} {Coat 2}]", 5},
+		{"the old ones slide out", []int{0, 1, 2, 100, 102, 103}, "[{Dress 2} {Coat 1}]", 3},
+		{"a late frame inside the window counts", []int{100, 101, 90}, "[{Dress 2} {Coat 1}]", 3},
+		{"a frame older than the window does not", []int{200, 100}, "[{Dress 1}]", 1},
+		{"exactly one window back still counts", []int{0, 64}, "[{Dress 2}]", 2},
+		{"before 1970", []int{-20_000, -19_999}, "[{Coat 1} {Dress 1}]", 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tl := newTally(window)
+			for _, s := range tc.seconds {
+				label := "Coat"
+				if s%2 == 0 {
+					label = "Dress"
+				}
+				tl.add(base.Add(time.Duration(s)*time.Second), []string{label})
+			}
+			sum := tl.summary("door")
+			if got := fmt.Sprint(sum.Counts); got != tc.want || sum.Frames != tc.frames {
+				t.Fatalf("got %d frames %s, want %d frames %s", sum.Frames, got, tc.frames, tc.want)
+			}
+		})
+	}
+}
+
+func TestTallyWindowBounds(t *testing.T) {
+	tl := newTally(time.Hour)
+	base := time.Unix(1_700_000_000, 0)
+	for i := range 10 {
+		tl.add(base.Add(time.Duration(i)*time.Second), []string{"Bag", "Bag"})
+	}
+	s := tl.summary("till")
+	if !s.WindowStart.Equal(base) || !s.WindowEnd.Equal(base.Add(9*time.Second)) || s.CameraID != "till" {
+		t.Fatalf("got window %v..%v for %q, want %v..%v for till", s.WindowStart, s.WindowEnd, s.CameraID, base, base.Add(9*time.Second))
+	}
+	if len(s.Counts) != 1 || s.Counts[0] != (Count{"Bag", 20}) || s.Frames != 10 {
+		t.Fatalf("got %v over %d frames, want 20 Bags over 10", s.Counts, s.Frames)
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	dress := []string{"Dress"}
+	cases := []struct {
+		name string
+		opts Options
+		want string // "" for valid
+	}{
+		{"zero values", Options{}, ""},
+		{"full", Options{Policy: PolicyLatest, QueueSize: 64, TallyWindow: time.Minute, SummaryInterval: time.Second,
+			Rules: []Rule{{Name: "a", Categories: dress, MinScore: 1, MinConsecutive: 5, Cooldown: time.Minute}}}, ""},
+		{"unknown policy", Options{Policy: 7}, "policy"},
+		{"queue too big", Options{QueueSize: 65}, "queue_size 65"},
+		{"window too long", Options{TallyWindow: 25 * time.Hour}, "tally_window"},
+		{"summaries too often", Options{SummaryInterval: time.Millisecond}, "summary_interval"},
+		{"no categories", Options{Rules: []Rule{{Name: "a"}}}, "categories"},
+		{"empty category", Options{Rules: []Rule{{Categories: []string{""}}}}, "empty category"},
+		{"score above 1", Options{Rules: []Rule{{Categories: dress, MinScore: 1.5}}}, "min_score"},
+		{"negative cooldown", Options{Rules: []Rule{{Categories: dress, Cooldown: -time.Second}}}, "cooldown"},
+		{"same name twice", Options{Rules: []Rule{{Name: "a", Categories: dress}, {Name: "a", Categories: dress}}}, "twice"},
+		{"too many rules", Options{Rules: make([]Rule, MaxRules+1)}, "alert rules"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.opts.Validate()
+			if tc.want == "" && err != nil {
+				t.Fatalf("got %v, want valid", err)
+			}
+			if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("got %v, want an error mentioning %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,59 @@
+package server
+
+import (
+	"fmt"
+	"log/slog"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/atelier-vision/atelier/internal/stream"
+	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
+)
+
+// maxWatchFilter bounds the camera ids and rule names of one WatchAlerts request.
+const maxWatchFilter = 1000
+
+// AlertServer implements atelier.v1.AlertService on the hub that every stream
+// publishes its alerts to.
+type AlertServer struct {
+	pb.UnsafeAlertServiceServer
+	Hub *stream.Hub
+	Log *slog.Logger
+}
+
+// WatchAlerts sends the alerts the request's filter selects, from the moment the
+// response headers are sent until the client cancels. A watcher that falls a whole
+// buffer behind is cut off with ResourceExhausted rather than stalling the cameras.
+func (s *AlertServer) WatchAlerts(req *pb.WatchAlertsRequest, ss pb.AlertService_WatchAlertsServer) error {
+	const method = "WatchAlerts"
+	ctx := ss.Context()
+	if n := max(len(req.GetCameraIds()), len(req.GetRules())); n > maxWatchFilter {
+		return toStatus(ctx, s.Log, method, fmt.Errorf("%w: %d camera ids or rules is over the limit of %d", errInvalidRequest, n, maxWatchFilter))
+	}
+	sub := s.Hub.Subscribe(stream.Filter{Cameras: req.GetCameraIds(), Rules: req.GetRules()})
+	defer sub.Close()
+	// The headers tell the client that the subscription is in place.
+	if err := ss.SendHeader(nil); err != nil {
+		return toStatus(ctx, s.Log, method, err)
+	}
+	send := func(a stream.Alert) error { return ss.Send(&pb.WatchAlertsResponse{Alert: alertToProto(a)}) }
+	for {
+		select {
+		case a := <-sub.Alerts():
+			if err := send(a); err != nil {
+				return toStatus(ctx, s.Log, method, err)
+			}
+		case <-sub.Lost():
+			for len(sub.Alerts()) > 0 {
+				if err := send(<-sub.Alerts()); err != nil {
+					return toStatus(ctx, s.Log, method, err)
+				}
+			}
+			return status.Errorf(codes.ResourceExhausted,
+				"this watcher fell more than %d alerts behind and was cut off; alerts after the last one received were lost, watch again", cap(sub.Alerts()))
+		case <-ctx.Done():
+			return toStatus(ctx, s.Log, method, ctx.Err())
+		}
+	}
+}

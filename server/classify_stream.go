@@ -1,0 +1,95 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/atelier-vision/atelier/internal/classify"
+	"github.com/atelier-vision/atelier/internal/imageio"
+	"github.com/atelier-vision/atelier/internal/models"
+	"github.com/atelier-vision/atelier/internal/stream"
+	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
+)
+
+// ClassifyStream classifies live video: the config, then frames, each answered in
+// order through the same classify core as Classify (so the frames of every stream
+// share the model's batches with unary calls), with tallies and alerts.
+func (s *ClassifyServer) ClassifyStream(ss pb.ClassifyService_ClassifyStreamServer) error {
+	const method = "ClassifyStream"
+	ctx := ss.Context()
+	cfg, err := firstConfig(ss.Recv, (*pb.ClassifyStreamRequest).GetConfig)
+	if err != nil {
+		return toStatus(ctx, s.Log, method, err)
+	}
+	opts, err := streamOptions(cfg.GetOptions())
+	if err != nil {
+		return toStatus(ctx, s.Log, method, err)
+	}
+	topK := classify.DefaultTopK
+	if cfg.TopK != nil {
+		if cfg.GetTopK() <= 0 || cfg.GetTopK() > classify.MaxTopK {
+			return toStatus(ctx, s.Log, method, fmt.Errorf("%w: top_k %d is out of range 1..%d (leave it unset for %d)",
+				classify.ErrInvalidRequest, cfg.GetTopK(), classify.MaxTopK, classify.DefaultTopK))
+		}
+		topK = int(cfg.GetTopK())
+	}
+	model := specFromProto(cfg.GetModel())
+	process := func(ctx context.Context, f stream.Frame) ([]classify.Prediction, stream.Observation, error) {
+		res, err := s.Core.Classify(ctx, classify.Request{Model: model, Images: []imageio.Source{f.Image}, TopK: topK})
+		if err != nil {
+			return nil, stream.Observation{}, streamFatal(err)
+		}
+		preds := res.Predictions[0]
+		return preds, classifyObservation(preds), nil
+	}
+	send := func(m *pb.ClassifyStreamResponse) error { return ss.Send(m) }
+	sess := &stream.Session[[]classify.Prediction]{
+		Options: opts,
+		Recv:    frames(ss.Recv),
+		Process: process,
+		Hub:     s.Hub,
+		Sink: sink[[]classify.Prediction]{
+			result: func(r stream.Result[[]classify.Prediction]) error {
+				res := &pb.ClassifyFrameResult{FrameId: r.FrameID, Skipped: r.Skipped}
+				switch {
+				case r.Err != nil:
+					res.Error = frameError(ctx, s.Log, method, r.Err)
+				case !r.Skipped:
+					res.Classification = classificationToProto(r.Value)
+				}
+				return send(&pb.ClassifyStreamResponse{Message: &pb.ClassifyStreamResponse_Result{Result: res}})
+			},
+			summary: func(t *pb.TallySummary) error {
+				return send(&pb.ClassifyStreamResponse{Message: &pb.ClassifyStreamResponse_Summary{Summary: t}})
+			},
+			alert: func(a *pb.Alert) error {
+				return send(&pb.ClassifyStreamResponse{Message: &pb.ClassifyStreamResponse_Alert{Alert: a}})
+			},
+		},
+	}
+	return toStatus(ctx, s.Log, method, sess.Run(ctx))
+}
+
+// classifyObservation tallies a frame's top category and checks every returned
+// category against the alert rules.
+func classifyObservation(preds []classify.Prediction) stream.Observation {
+	var obs stream.Observation
+	if len(preds) > 0 {
+		obs.Counted = []string{preds[0].Label}
+	}
+	for _, p := range preds {
+		obs.Seen = append(obs.Seen, stream.Sighting{Label: p.Label, Score: p.Score})
+	}
+	return obs
+}
+
+// streamFatal marks the errors that concern the whole stream rather than one frame
+// (the config names a model that is not loaded, or not of the right kind): they end
+// the stream instead of failing every frame alike.
+func streamFatal(err error) error {
+	if errors.Is(err, models.ErrNotFound) || errors.Is(err, models.ErrWrongRole) {
+		return stream.Fatal(err)
+	}
+	return err
+}

@@ -1,0 +1,118 @@
+package server
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/atelier-vision/atelier/internal/detect"
+	"github.com/atelier-vision/atelier/internal/stream"
+	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
+)
+
+// DetectStream runs Detect on live video with ClassifyStream's protocol: the config,
+// then frames, each answered in order through the same detect core as Detect (so
+// the frames' crops share the classifier's batches with every other request).
+func (s *DetectServer) DetectStream(ss pb.DetectService_DetectStreamServer) error {
+	const method = "DetectStream"
+	ctx := ss.Context()
+	cfg, err := firstConfig(ss.Recv, (*pb.DetectStreamRequest).GetConfig)
+	if err != nil {
+		return toStatus(ctx, s.Log, method, err)
+	}
+	opts, err := streamOptions(cfg.GetOptions())
+	if err != nil {
+		return toStatus(ctx, s.Log, method, err)
+	}
+	base, err := detectStreamRequest(cfg)
+	if err != nil {
+		return toStatus(ctx, s.Log, method, err)
+	}
+	process := func(ctx context.Context, f stream.Frame) (detect.Result, stream.Observation, error) {
+		req := base
+		req.Image = f.Image
+		res, err := s.Core.Detect(ctx, req)
+		if err != nil {
+			return detect.Result{}, stream.Observation{}, streamFatal(err)
+		}
+		return res, detectObservation(res.Detections), nil
+	}
+	send := func(m *pb.DetectStreamResponse) error { return ss.Send(m) }
+	sess := &stream.Session[detect.Result]{
+		Options: opts,
+		Recv:    frames(ss.Recv),
+		Process: process,
+		Hub:     s.Hub,
+		Sink: sink[detect.Result]{
+			result: func(r stream.Result[detect.Result]) error {
+				res := &pb.DetectFrameResult{FrameId: r.FrameID, Skipped: r.Skipped}
+				if r.Err != nil {
+					res.Error = frameError(ctx, s.Log, method, r.Err)
+				}
+				for _, d := range r.Value.Detections {
+					res.Detections = append(res.Detections, detectionToProto(d))
+				}
+				return send(&pb.DetectStreamResponse{Message: &pb.DetectStreamResponse_Result{Result: res}})
+			},
+			summary: func(t *pb.TallySummary) error {
+				return send(&pb.DetectStreamResponse{Message: &pb.DetectStreamResponse_Summary{Summary: t}})
+			},
+			alert: func(a *pb.Alert) error {
+				return send(&pb.DetectStreamResponse{Message: &pb.DetectStreamResponse_Alert{Alert: a}})
+			},
+		},
+	}
+	return toStatus(ctx, s.Log, method, sess.Run(ctx))
+}
+
+// detectStreamRequest converts the config into the request every frame is sent with,
+// filling in Detect's defaults and checking the ranges once, at the start.
+func detectStreamRequest(cfg *pb.DetectStreamConfig) (detect.Request, error) {
+	req := detect.Request{
+		Model:              specFromProto(cfg.GetModel()),
+		MinScore:           detect.DefaultMinScore,
+		SkipClassification: cfg.GetSkipClassification(),
+		Classifier:         specFromProto(cfg.GetClassifier()),
+	}
+	if cfg.MinScore != nil {
+		req.MinScore = cfg.GetMinScore()
+	}
+	if cfg.MaxDetections != nil {
+		if cfg.GetMaxDetections() <= 0 {
+			return req, fmt.Errorf("%w: max_detections %d is out of range 1..%d (leave it unset for %d)",
+				detect.ErrInvalidRequest, cfg.GetMaxDetections(), detect.MaxDetections, detect.DefaultMaxDetections)
+		}
+		req.MaxDetections = int(cfg.GetMaxDetections())
+	}
+	return req, detect.Validate(req)
+}
+
+// detectObservation tallies each garment once (its fine category, or its garment type
+// when it was not classified) and checks both names against the alert rules.
+func detectObservation(dets []detect.Detection) stream.Observation {
+	var obs stream.Observation
+	for _, d := range dets {
+		label := d.Type
+		if len(d.Classification) > 0 {
+			label = d.Classification[0].Label
+		}
+		obs.Counted = append(obs.Counted, label)
+		obs.Seen = append(obs.Seen, stream.Sighting{Label: d.Type, Score: d.Score})
+		for _, p := range d.Classification {
+			obs.Seen = append(obs.Seen, stream.Sighting{Label: p.Label, Score: p.Score})
+		}
+	}
+	return obs
+}
+
+// detectionToProto converts one detected garment.
+func detectionToProto(d detect.Detection) *pb.Detection {
+	out := &pb.Detection{
+		Box:         &pb.BoundingBox{XMin: d.Box.XMin, YMin: d.Box.YMin, XMax: d.Box.XMax, YMax: d.Box.YMax},
+		GarmentType: d.Type,
+		Score:       d.Score,
+	}
+	if d.Classification != nil {
+		out.Classification = classificationToProto(d.Classification)
+	}
+	return out
+}
