@@ -59,7 +59,7 @@ type Engine struct {
 
 // Stats counts what the engine did.
 type Stats struct {
-	mu                          sync.Mutex
+	mu                           sync.Mutex
 	Runs, Rows, Expired, Refused int64
 }
 
