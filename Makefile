@@ -9,7 +9,7 @@ PY := .venv/bin/python
 GO_PACKAGES := ./...
 export CI ?=
 
-.PHONY: all setup models build serve test test-go test-python lint proto proto-check bench soak clean
+.PHONY: all setup models build serve test test-go test-python lint proto proto-check bench bench-streams soak clean
 
 all: build
 
@@ -22,7 +22,7 @@ models: setup
 
 build: setup
 	@echo "==> go build (bin/)"
-	@$(TFENV) go build -o bin/ ./server/cmd/atelierd
+	@$(TFENV) go build -o bin/ ./server/cmd/atelierd ./client/cmd/atelier
 
 serve: models build
 	@echo "==> serving on $${ATELIER_LISTEN:-:8500} (Ctrl-C to stop)"
@@ -56,6 +56,9 @@ proto-check: setup
 
 bench: setup build
 	@bench/run.sh
+
+bench-streams: models
+	@bench/streams/run.sh
 
 soak: models build
 	@bench/soak.sh

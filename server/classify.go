@@ -5,12 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	"github.com/atelier-vision/atelier/internal/classify"
 	"github.com/atelier-vision/atelier/internal/imageio"
 	"github.com/atelier-vision/atelier/internal/models"
+	"github.com/atelier-vision/atelier/internal/stream"
 	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
 )
 
@@ -23,7 +21,9 @@ type Classifier interface {
 type ClassifyServer struct {
 	pb.UnsafeClassifyServiceServer
 	Core Classifier
-	Log  *slog.Logger
+	// Hub receives the alerts of every ClassifyStream (classify_stream.go).
+	Hub *stream.Hub
+	Log *slog.Logger
 }
 
 // Classify answers one batch of images.
@@ -41,11 +41,6 @@ func (s *ClassifyServer) Classify(ctx context.Context, req *pb.ClassifyRequest) 
 		resp.Classifications = append(resp.Classifications, classificationToProto(preds))
 	}
 	return resp, nil
-}
-
-// ClassifyStream is not implemented yet.
-func (s *ClassifyServer) ClassifyStream(pb.ClassifyService_ClassifyStreamServer) error {
-	return status.Error(codes.Unimplemented, "ClassifyStream is not implemented yet; use Classify")
 }
 
 // classifyRequest converts and checks the protobuf request.

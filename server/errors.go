@@ -11,8 +11,11 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/atelier-vision/atelier/internal/classify"
+	"github.com/atelier-vision/atelier/internal/detect"
+	"github.com/atelier-vision/atelier/internal/generate"
 	"github.com/atelier-vision/atelier/internal/imageio"
 	"github.com/atelier-vision/atelier/internal/models"
+	"github.com/atelier-vision/atelier/internal/stream"
 )
 
 // errorCodes is the one table from the core's sentinel errors to gRPC codes. The
@@ -24,7 +27,10 @@ var errorCodes = []struct {
 	{imageio.ErrInvalidImage, codes.InvalidArgument},
 	{imageio.ErrTooLarge, codes.InvalidArgument},
 	{classify.ErrInvalidRequest, codes.InvalidArgument},
+	{detect.ErrInvalidRequest, codes.InvalidArgument},
+	{generate.ErrInvalidRequest, codes.InvalidArgument},
 	{errInvalidRequest, codes.InvalidArgument},
+	{stream.ErrInvalidOptions, codes.InvalidArgument},
 	{models.ErrNotFound, codes.NotFound},
 	{models.ErrWrongRole, codes.FailedPrecondition},
 	{batching.ErrQueueFull, codes.ResourceExhausted},

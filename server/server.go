@@ -15,6 +15,7 @@ import (
 
 	"github.com/atelier-vision/atelier/internal/metrics"
 	"github.com/atelier-vision/atelier/internal/models"
+	"github.com/atelier-vision/atelier/internal/stream"
 	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
 )
 
@@ -37,6 +38,10 @@ type Server struct {
 // tests can use fakes.
 type Cores struct {
 	Classifier Classifier
+	Generator  Generator
+	Detector   Detector
+	// Alerts fans the streams' alerts out to WatchAlerts; nil gives the server its own hub.
+	Alerts *stream.Hub
 }
 
 // New builds the gRPC server with every v1 service, grpc.health.v1 (NOT_SERVING until
@@ -48,11 +53,14 @@ func New(opts Options, repo *models.Repository, cores Cores) *Server {
 		grpc.ChainUnaryInterceptor(unaryRecover(log), unaryLog(log, opts.Metrics)),
 		grpc.ChainStreamInterceptor(streamRecover(log), streamLog(log, opts.Metrics)),
 	)
-	pb.RegisterClassifyServiceServer(s, &ClassifyServer{Core: cores.Classifier, Log: log})
+	if cores.Alerts == nil {
+		cores.Alerts = stream.NewHub(0)
+	}
+	pb.RegisterClassifyServiceServer(s, &ClassifyServer{Core: cores.Classifier, Hub: cores.Alerts, Log: log})
 	pb.RegisterModelServiceServer(s, &ModelServer{Repo: repo, Log: log})
-	pb.RegisterDetectServiceServer(s, DetectServer{})
-	pb.RegisterGenerateServiceServer(s, GenerateServer{})
-	pb.RegisterAlertServiceServer(s, AlertServer{})
+	pb.RegisterDetectServiceServer(s, &DetectServer{Core: cores.Detector, Hub: cores.Alerts, Log: log})
+	pb.RegisterGenerateServiceServer(s, &GenerateServer{Core: cores.Generator, Log: log})
+	pb.RegisterAlertServiceServer(s, &AlertServer{Hub: cores.Alerts, Log: log})
 	h := health.NewServer()
 	h.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	healthpb.RegisterHealthServer(s, h)

@@ -34,12 +34,33 @@ def _classifier_full(out_dir, settings):
     return {}
 
 
+def _generator(out_dir, settings):
+    from . import gan
+    return gan.train(out_dir, gan.Settings(**settings))
+
+
+def _detector(out_dir, settings):
+    from . import detector
+    return detector.train_embedded(out_dir, settings["scenes"], settings["epochs"])
+
+
+def _detector_full(out_dir, settings):
+    from . import detector
+    detector.export_full(out_dir)
+    return {}
+
+
 # name -> (version, source files, settings, builder, built by `make models`).
 MODELS = {
     "classifier": (1, ["classifier.py", "vgg.py", "export.py", "fashion_mnist.py"],
                    {"epochs": 20}, _classifier, True),
     "classifier-full": (1, ["classifier.py", "vgg.py", "export.py"],
                         {"classes": 15}, _classifier_full, False),
+    "generator": (1, ["gan.py", "export.py", "fashion_mnist.py"],
+                  {"epochs": 4}, _generator, True),
+    "detector": (1, ["detector.py", "detector_eval.py", "scenes.py", "export.py", "fashion_mnist.py"],
+                 {"scenes": 5000, "epochs": 6}, _detector, True),
+    "detector-full": (1, ["detector.py", "scenes.py", "export.py"], {}, _detector_full, False),
 }
 
 

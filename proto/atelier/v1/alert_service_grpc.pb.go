@@ -29,8 +29,14 @@ const (
 // AlertService lets staff apps follow the alerts raised on every camera's stream.
 type AlertServiceClient interface {
 	// WatchAlerts sends every alert raised from now on, from all streams matching the
-	// filter, until the client cancels (server streaming). Not implemented yet: answers
-	// UNIMPLEMENTED.
+	// filter, until the client cancels (server streaming). The server sends its response
+	// headers once the subscription is in place: a client that waits for them misses no
+	// alert raised afterwards.
+	//
+	// Alerts are never held back for a watcher: each watcher has a buffer of 256 alerts,
+	// and one that falls that far behind is cut off with RESOURCE_EXHAUSTED (after the
+	// buffered alerts), so that it can watch again knowing it missed some. More than 1000
+	// camera_ids or rules is INVALID_ARGUMENT.
 	WatchAlerts(ctx context.Context, in *WatchAlertsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchAlertsResponse], error)
 }
 
@@ -68,8 +74,14 @@ type AlertService_WatchAlertsClient = grpc.ServerStreamingClient[WatchAlertsResp
 // AlertService lets staff apps follow the alerts raised on every camera's stream.
 type AlertServiceServer interface {
 	// WatchAlerts sends every alert raised from now on, from all streams matching the
-	// filter, until the client cancels (server streaming). Not implemented yet: answers
-	// UNIMPLEMENTED.
+	// filter, until the client cancels (server streaming). The server sends its response
+	// headers once the subscription is in place: a client that waits for them misses no
+	// alert raised afterwards.
+	//
+	// Alerts are never held back for a watcher: each watcher has a buffer of 256 alerts,
+	// and one that falls that far behind is cut off with RESOURCE_EXHAUSTED (after the
+	// buffered alerts), so that it can watch again knowing it missed some. More than 1000
+	// camera_ids or rules is INVALID_ARGUMENT.
 	WatchAlerts(*WatchAlertsRequest, grpc.ServerStreamingServer[WatchAlertsResponse]) error
 	mustEmbedUnimplementedAlertServiceServer()
 }

@@ -44,8 +44,20 @@ type ClassifyServiceClient interface {
 	// ClassifyStream classifies live video, one bidirectional stream per camera.
 	//
 	// The client first sends a ClassifyStreamConfig, then frames. The server answers
-	// every frame with a result carrying its frame_id, in frame order, and interleaves
-	// tally summaries and alerts. Not implemented yet: answers UNIMPLEMENTED.
+	// every frame with a result carrying its frame_id, in the order the frames were sent
+	// (classified, failed or skipped), and interleaves tally summaries and alerts. Frames
+	// go through the same classifier and dynamic batcher as Classify, so frames of many
+	// streams and unary calls share batches. When the client closes its side, the server
+	// answers the frames still queued, sends a last summary (if summaries are on) and
+	// ends the stream with OK.
+	//
+	// A bad frame (an image that cannot be decoded, a raw frame of the wrong size, no
+	// image, an invalid capture_time) gets a result with FrameError set, holding the code
+	// a unary Classify would have got, and the stream goes on. The stream itself ends with
+	// INVALID_ARGUMENT when the first message is not a config, a later message is not a
+	// frame, or the config is out of range (see StreamOptions and top_k); with NOT_FOUND
+	// or FAILED_PRECONDITION, at its first frame, when the model is unknown or not a
+	// classifier.
 	ClassifyStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ClassifyStreamRequest, ClassifyStreamResponse], error)
 }
 
@@ -101,8 +113,20 @@ type ClassifyServiceServer interface {
 	// ClassifyStream classifies live video, one bidirectional stream per camera.
 	//
 	// The client first sends a ClassifyStreamConfig, then frames. The server answers
-	// every frame with a result carrying its frame_id, in frame order, and interleaves
-	// tally summaries and alerts. Not implemented yet: answers UNIMPLEMENTED.
+	// every frame with a result carrying its frame_id, in the order the frames were sent
+	// (classified, failed or skipped), and interleaves tally summaries and alerts. Frames
+	// go through the same classifier and dynamic batcher as Classify, so frames of many
+	// streams and unary calls share batches. When the client closes its side, the server
+	// answers the frames still queued, sends a last summary (if summaries are on) and
+	// ends the stream with OK.
+	//
+	// A bad frame (an image that cannot be decoded, a raw frame of the wrong size, no
+	// image, an invalid capture_time) gets a result with FrameError set, holding the code
+	// a unary Classify would have got, and the stream goes on. The stream itself ends with
+	// INVALID_ARGUMENT when the first message is not a config, a later message is not a
+	// frame, or the config is out of range (see StreamOptions and top_k); with NOT_FOUND
+	// or FAILED_PRECONDITION, at its first frame, when the model is unknown or not a
+	// classifier.
 	ClassifyStream(grpc.BidiStreamingServer[ClassifyStreamRequest, ClassifyStreamResponse]) error
 	mustEmbedUnimplementedClassifyServiceServer()
 }

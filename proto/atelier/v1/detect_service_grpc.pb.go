@@ -29,13 +29,20 @@ const (
 //
 // DetectService finds every garment in a picture and classifies each one.
 type DetectServiceClient interface {
-	// Detect finds the garments in one image (unary). Each box is cropped from the
-	// full-resolution image and classified by the classifier unless skip_classification
-	// is set. Not implemented yet: answers UNIMPLEMENTED.
+	// Detect finds the garments in one image (unary): boxes in the image's pixels, best
+	// first, each with its coarse garment type and score; an image with no garment gets
+	// an empty list. Unless skip_classification is set, each box is cropped from the
+	// full-resolution image (centred on a black square, its background level taken out)
+	// and classified, all crops of a request in one batch. A bad image or an out-of-range
+	// min_score, max_detections or top_k is INVALID_ARGUMENT; an unknown model NOT_FOUND;
+	// a model of the wrong kind FAILED_PRECONDITION.
 	Detect(ctx context.Context, in *DetectRequest, opts ...grpc.CallOption) (*DetectResponse, error)
 	// DetectStream runs Detect on live video, one bidirectional stream per camera, with
-	// the same config-then-frames protocol as ClassifyStream. Not implemented yet: answers
-	// UNIMPLEMENTED.
+	// the same config-then-frames protocol, frame policies, tallies, alerts and errors as
+	// ClassifyStream. Each frame's result holds the garments Detect would return, each
+	// with its top fine category; the crops of every stream share the classifier's
+	// batches with all other requests. An out-of-range min_score or max_detections ends
+	// the stream with INVALID_ARGUMENT.
 	DetectStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[DetectStreamRequest, DetectStreamResponse], error)
 }
 
@@ -76,13 +83,20 @@ type DetectService_DetectStreamClient = grpc.BidiStreamingClient[DetectStreamReq
 //
 // DetectService finds every garment in a picture and classifies each one.
 type DetectServiceServer interface {
-	// Detect finds the garments in one image (unary). Each box is cropped from the
-	// full-resolution image and classified by the classifier unless skip_classification
-	// is set. Not implemented yet: answers UNIMPLEMENTED.
+	// Detect finds the garments in one image (unary): boxes in the image's pixels, best
+	// first, each with its coarse garment type and score; an image with no garment gets
+	// an empty list. Unless skip_classification is set, each box is cropped from the
+	// full-resolution image (centred on a black square, its background level taken out)
+	// and classified, all crops of a request in one batch. A bad image or an out-of-range
+	// min_score, max_detections or top_k is INVALID_ARGUMENT; an unknown model NOT_FOUND;
+	// a model of the wrong kind FAILED_PRECONDITION.
 	Detect(context.Context, *DetectRequest) (*DetectResponse, error)
 	// DetectStream runs Detect on live video, one bidirectional stream per camera, with
-	// the same config-then-frames protocol as ClassifyStream. Not implemented yet: answers
-	// UNIMPLEMENTED.
+	// the same config-then-frames protocol, frame policies, tallies, alerts and errors as
+	// ClassifyStream. Each frame's result holds the garments Detect would return, each
+	// with its top fine category; the crops of every stream share the classifier's
+	// batches with all other requests. An out-of-range min_score or max_detections ends
+	// the stream with INVALID_ARGUMENT.
 	DetectStream(grpc.BidiStreamingServer[DetectStreamRequest, DetectStreamResponse]) error
 	mustEmbedUnimplementedDetectServiceServer()
 }

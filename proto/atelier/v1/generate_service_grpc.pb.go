@@ -31,11 +31,16 @@ const (
 type GenerateServiceClient interface {
 	// Generate draws count designs of one category (unary). The latent vectors come from
 	// the seed (or are given explicitly), so the same request returns byte-identical
-	// PNGs. Not implemented yet: answers UNIMPLEMENTED.
+	// PNGs. Design i's vector depends on seed + i alone, the same on every platform, so
+	// one design can be drawn again by its own seed with count 1, or by sending its
+	// latent back. INVALID_ARGUMENT: count outside 1..64, an unknown category, a latent
+	// of the wrong length or holding NaN or an infinity; NOT_FOUND: an unknown model.
 	Generate(ctx context.Context, in *GenerateRequest, opts ...grpc.CallOption) (*GenerateResponse, error)
-	// Interpolate walks the latent space from one design to another in steps images,
-	// sent one by one as they are drawn (server streaming). Not implemented yet: answers
-	// UNIMPLEMENTED.
+	// Interpolate walks the latent space from one design to another in steps images
+	// along the great circle between the two vectors (spherical interpolation), sent
+	// one by one as they are drawn (server streaming); the first and last images are
+	// the designs of start and end. INVALID_ARGUMENT: steps outside 2..128, a missing
+	// end, or a bad category or latent as in Generate.
 	Interpolate(ctx context.Context, in *InterpolateRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[InterpolateResponse], error)
 }
 
@@ -84,11 +89,16 @@ type GenerateService_InterpolateClient = grpc.ServerStreamingClient[InterpolateR
 type GenerateServiceServer interface {
 	// Generate draws count designs of one category (unary). The latent vectors come from
 	// the seed (or are given explicitly), so the same request returns byte-identical
-	// PNGs. Not implemented yet: answers UNIMPLEMENTED.
+	// PNGs. Design i's vector depends on seed + i alone, the same on every platform, so
+	// one design can be drawn again by its own seed with count 1, or by sending its
+	// latent back. INVALID_ARGUMENT: count outside 1..64, an unknown category, a latent
+	// of the wrong length or holding NaN or an infinity; NOT_FOUND: an unknown model.
 	Generate(context.Context, *GenerateRequest) (*GenerateResponse, error)
-	// Interpolate walks the latent space from one design to another in steps images,
-	// sent one by one as they are drawn (server streaming). Not implemented yet: answers
-	// UNIMPLEMENTED.
+	// Interpolate walks the latent space from one design to another in steps images
+	// along the great circle between the two vectors (spherical interpolation), sent
+	// one by one as they are drawn (server streaming); the first and last images are
+	// the designs of start and end. INVALID_ARGUMENT: steps outside 2..128, a missing
+	// end, or a bad category or latent as in Generate.
 	Interpolate(*InterpolateRequest, grpc.ServerStreamingServer[InterpolateResponse]) error
 	mustEmbedUnimplementedGenerateServiceServer()
 }

@@ -82,7 +82,8 @@ type StreamFrame struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// frame_id identifies the frame; results carry it back. Ids should increase.
 	FrameId uint64 `protobuf:"varint,1,opt,name=frame_id,json=frameId,proto3" json:"frame_id,omitempty"`
-	// capture_time is when the camera took the frame; tallies and alerts use it.
+	// capture_time is when the camera took the frame; tallies, alert cooldowns and alerts
+	// use it. Unset means the time the server received the frame.
 	CaptureTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=capture_time,json=captureTime,proto3" json:"capture_time,omitempty"`
 	// image is the frame itself.
 	Image         *Image `protobuf:"bytes,3,opt,name=image,proto3" json:"image,omitempty"`
@@ -142,6 +143,12 @@ func (x *StreamFrame) GetImage() *Image {
 }
 
 // StreamOptions sets how a stream queues frames, tallies categories and raises alerts.
+//
+// Memory per stream is bounded: at most queue_size queued frames, 4 frames being
+// processed and 1 being received, so queue_size + 5 frames (13 by default), plus at
+// most 512 small skip reports, the tallies (a counter per category and 1/64 of the
+// window) and a counter per rule. With 640x480 JPEG frames that is about 1 MB of frame
+// bytes and the decoded pixels of the 4 frames in flight.
 type StreamOptions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// camera_id names the camera; alerts and summaries carry it.
@@ -150,12 +157,15 @@ type StreamOptions struct {
 	Policy FramePolicy `protobuf:"varint,2,opt,name=policy,proto3,enum=atelier.v1.FramePolicy" json:"policy,omitempty"`
 	// queue_size bounds the frames waiting on this stream, 1..64; 0 means 8.
 	QueueSize uint32 `protobuf:"varint,3,opt,name=queue_size,json=queueSize,proto3" json:"queue_size,omitempty"`
-	// tally_window is the sliding window over which categories are counted; unset means
-	// one hour.
+	// tally_window is the sliding window of capture time over which categories are
+	// counted, up to 24 hours; unset means one hour. It slides in steps of 1/64 of its
+	// length. A classified frame counts its top category; a detect frame counts each
+	// garment (its fine category, or its garment type when classification is skipped).
 	TallyWindow *durationpb.Duration `protobuf:"bytes,4,opt,name=tally_window,json=tallyWindow,proto3" json:"tally_window,omitempty"`
-	// summary_interval is how often a TallySummary is sent; unset means never.
+	// summary_interval is how often a TallySummary is sent, at least 10 ms; a last one is
+	// sent when the client's frames end. Unset means never.
 	SummaryInterval *durationpb.Duration `protobuf:"bytes,5,opt,name=summary_interval,json=summaryInterval,proto3" json:"summary_interval,omitempty"`
-	// alert_rules are checked on every frame.
+	// alert_rules are checked on every processed frame, up to 16 rules with distinct names.
 	AlertRules    []*AlertRule `protobuf:"bytes,6,rep,name=alert_rules,json=alertRules,proto3" json:"alert_rules,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -233,19 +243,25 @@ func (x *StreamOptions) GetAlertRules() []*AlertRule {
 	return nil
 }
 
-// AlertRule fires once per appearance of a watched category.
+// AlertRule fires once per appearance of a watched category. An appearance is a run of
+// consecutive processed frames that show one of the categories with at least
+// min_score (among the top_k categories of a classified frame, or the garments of a
+// detect frame); the rule fires on the run's min_consecutive_frames-th frame, then not
+// again until the run breaks. Skipped and failed frames neither extend nor break a run.
 type AlertRule struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// name identifies the rule in alerts.
+	// name identifies the rule in alerts; empty means "rule-N" for the N-th rule.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// categories are the watched labels (for example "Dress").
+	// categories are the watched labels (for example "Dress"), 1 to 64 of them.
 	Categories []string `protobuf:"bytes,2,rep,name=categories,proto3" json:"categories,omitempty"`
 	// min_score is the lowest score that counts as seeing the category, in [0, 1].
 	MinScore float32 `protobuf:"fixed32,3,opt,name=min_score,json=minScore,proto3" json:"min_score,omitempty"`
 	// min_consecutive_frames is how many frames in a row must show the category before
 	// the rule fires; 0 means 1.
 	MinConsecutiveFrames uint32 `protobuf:"varint,4,opt,name=min_consecutive_frames,json=minConsecutiveFrames,proto3" json:"min_consecutive_frames,omitempty"`
-	// cooldown is the quiet time after an alert before the same rule may fire again.
+	// cooldown is the quiet capture time after an alert before the same rule may fire
+	// again; an appearance that starts sooner fires once the cooldown is over, if it
+	// still lasts.
 	Cooldown      *durationpb.Duration `protobuf:"bytes,5,opt,name=cooldown,proto3" json:"cooldown,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -11,9 +11,12 @@ import (
 	"github.com/atelier-vision/atelier/internal/batching"
 
 	"github.com/atelier-vision/atelier/internal/classify"
+	"github.com/atelier-vision/atelier/internal/detect"
+	"github.com/atelier-vision/atelier/internal/generate"
 	"github.com/atelier-vision/atelier/internal/imageio"
 	"github.com/atelier-vision/atelier/internal/models"
 	"github.com/atelier-vision/atelier/internal/prep"
+	"github.com/atelier-vision/atelier/internal/stream"
 	"github.com/atelier-vision/atelier/internal/tf"
 	"github.com/atelier-vision/atelier/server"
 )
@@ -45,8 +48,16 @@ func newApp(cfg config, log *slog.Logger) (*app, error) {
 	classifier := &classify.Classifier{Repo: repo, Prep: &prep.Preparer{Limits: limits, Resizer: resizer}}
 	reg := metrics.New()
 	reg.AddSource(func(w io.Writer) { writeBatchStats(w, repo) })
+	alerts := stream.NewHub(stream.DefaultWatchBuffer)
+	reg.AddSource(func(w io.Writer) {
+		watchers, lost := alerts.Stats()
+		fmt.Fprintf(w, "atelier_alert_watchers %d\natelier_alert_watchers_cut_off_total %d\n", watchers, lost)
+	})
 	srv := server.New(server.Options{MaxMessageBytes: cfg.MaxMessageBytes, Log: log, Metrics: reg}, repo, server.Cores{
 		Classifier: classifier,
+		Generator:  &generate.Generator{Repo: repo},
+		Detector:   &detect.Detector{Repo: repo, Prep: classifier.Prep},
+		Alerts:     alerts,
 	})
 	return &app{repo: repo, resizer: resizer, srv: srv, metrics: reg}, nil
 }

@@ -78,18 +78,6 @@ func TestModelService(t *testing.T) {
 	}
 }
 
-func TestLaterRPCsAnswerUnimplemented(t *testing.T) {
-	_, conn := startApp(t)
-	_, err := pb.NewDetectServiceClient(conn).Detect(ctxFor(t, 10*time.Second), &pb.DetectRequest{})
-	if st := status.Convert(err); st.Code() != codes.Unimplemented || !strings.Contains(st.Message(), "Detect") {
-		t.Fatalf("Detect: got %v, want Unimplemented naming the RPC", err)
-	}
-	_, err = pb.NewGenerateServiceClient(conn).Generate(ctxFor(t, 10*time.Second), &pb.GenerateRequest{})
-	if status.Code(err) != codes.Unimplemented {
-		t.Fatalf("Generate: got %v, want Unimplemented", err)
-	}
-}
-
 // TestGrpcurl drives the server with grpcurl using reflection only (no proto files).
 func TestGrpcurl(t *testing.T) {
 	addr, _ := startApp(t)

@@ -52,9 +52,13 @@ class DetectServiceServicer:
     """
 
     def Detect(self, request, context):
-        """Detect finds the garments in one image (unary). Each box is cropped from the
-        full-resolution image and classified by the classifier unless skip_classification
-        is set. Not implemented yet: answers UNIMPLEMENTED.
+        """Detect finds the garments in one image (unary): boxes in the image's pixels, best
+        first, each with its coarse garment type and score; an image with no garment gets
+        an empty list. Unless skip_classification is set, each box is cropped from the
+        full-resolution image (centred on a black square, its background level taken out)
+        and classified, all crops of a request in one batch. A bad image or an out-of-range
+        min_score, max_detections or top_k is INVALID_ARGUMENT; an unknown model NOT_FOUND;
+        a model of the wrong kind FAILED_PRECONDITION.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -62,8 +66,11 @@ class DetectServiceServicer:
 
     def DetectStream(self, request_iterator, context):
         """DetectStream runs Detect on live video, one bidirectional stream per camera, with
-        the same config-then-frames protocol as ClassifyStream. Not implemented yet: answers
-        UNIMPLEMENTED.
+        the same config-then-frames protocol, frame policies, tallies, alerts and errors as
+        ClassifyStream. Each frame's result holds the garments Detect would return, each
+        with its top fine category; the crops of every stream share the classifier's
+        batches with all other requests. An out-of-range min_score or max_detections ends
+        the stream with INVALID_ARGUMENT.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

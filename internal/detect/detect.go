@@ -1,0 +1,267 @@
+// Package detect answers "what is this person wearing?": it runs the detector on an
+// image, maps the boxes to the image's pixels, and classifies every box's crop of the
+// full-resolution image with the classifier, all crops of a request in one batch.
+package detect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/atelier-vision/atelier/internal/classify"
+	"github.com/atelier-vision/atelier/internal/imageio"
+	"github.com/atelier-vision/atelier/internal/models"
+	"github.com/atelier-vision/atelier/internal/prep"
+	"github.com/atelier-vision/atelier/internal/tf"
+)
+
+// ErrInvalidRequest marks a request that breaks the API's rules (ranges).
+var ErrInvalidRequest = errors.New("invalid request")
+
+// Request limits and defaults, documented in proto/atelier/v1/detect_service.proto.
+const (
+	DefaultMinScore      = 0.5
+	DefaultMaxDetections = 20
+	MaxDetections        = 100
+	DefaultTopK          = 1
+)
+
+// The detector's output keys (the TF Object Detection API convention).
+const (
+	outBoxes   = "detection_boxes"
+	outScores  = "detection_scores"
+	outClasses = "detection_classes"
+	outNum     = "num_detections"
+)
+
+// Request asks for the garments in one image.
+type Request struct {
+	Model models.Spec
+	Image imageio.Source
+	// MinScore drops detections scoring below it, in [0, 1] (the handler fills in
+	// DefaultMinScore when the client leaves it unset).
+	MinScore float32
+	// MaxDetections caps the detections returned, 1..MaxDetections; 0 means
+	// DefaultMaxDetections.
+	MaxDetections      int
+	SkipClassification bool
+	Classifier         models.Spec
+	// TopK is how many fine categories to return per garment; 0 means DefaultTopK.
+	TopK int
+}
+
+// Box is a rectangle in the original image's pixel coordinates; the max edges are
+// exclusive, so a box covering the whole image is (0, 0, width, height).
+type Box struct {
+	XMin, YMin, XMax, YMax float32
+}
+
+// Detection is one garment found in the image.
+type Detection struct {
+	Box Box
+	// Type is the detector's coarse class (its label), TypeIndex its class index.
+	Type      string
+	TypeIndex int
+	Score     float32
+	// Classification is the classifier's top categories for the crop, best first;
+	// nil when classification was skipped.
+	Classification []classify.Prediction
+}
+
+// Result is the garments found, best first, and the models that answered.
+type Result struct {
+	Detector models.Spec
+	// Classifier is the zero Spec when classification was skipped or nothing was found.
+	Classifier    models.Spec
+	Detections    []Detection
+	Width, Height int
+}
+
+// Validate checks a request's ranges without touching any model.
+func Validate(req Request) error {
+	switch {
+	case math.IsNaN(float64(req.MinScore)) || req.MinScore < 0 || req.MinScore > 1:
+		return fmt.Errorf("%w: min_score %v is out of range [0, 1]", ErrInvalidRequest, req.MinScore)
+	case req.MaxDetections < 0 || req.MaxDetections > MaxDetections:
+		return fmt.Errorf("%w: max_detections %d is out of range 1..%d", ErrInvalidRequest, req.MaxDetections, MaxDetections)
+	case req.TopK < 0 || req.TopK > classify.MaxTopK:
+		return fmt.Errorf("%w: top_k %d is out of range 1..%d", ErrInvalidRequest, req.TopK, classify.MaxTopK)
+	}
+	return nil
+}
+
+// Detector runs detection requests against the repository's detectors and classifiers.
+type Detector struct {
+	Repo *models.Repository
+	Prep *prep.Preparer
+	// KeepBackground hands the classifier the crops as they are, background and all,
+	// instead of taking the background level out (see Crop). The embedded classifier,
+	// which learnt garments on black, needs it out; one trained on photos may not.
+	KeepBackground bool
+}
+
+// Detect validates req, finds the garments in its image and classifies each one.
+func (d *Detector) Detect(ctx context.Context, req Request) (Result, error) {
+	if err := Validate(req); err != nil {
+		return Result{}, err
+	}
+	dm, err := d.Repo.Get(req.Model, models.RoleDetector)
+	if err != nil {
+		return Result{}, err
+	}
+	var cm *models.Model
+	if !req.SkipClassification {
+		if cm, err = d.Repo.Get(req.Classifier, models.RoleClassifier); err != nil {
+			return Result{}, err
+		}
+	}
+	im, err := req.Image.Decode(d.Prep.Limits)
+	if err != nil {
+		return Result{}, err
+	}
+	dets, err := d.find(ctx, dm, im, req)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{Detector: dm.Spec(), Detections: dets, Width: im.Width, Height: im.Height}
+	if cm == nil || len(dets) == 0 {
+		return res, nil
+	}
+	if err := d.classifyCrops(ctx, cm, im, dets, req.TopK); err != nil {
+		return Result{}, err
+	}
+	res.Classifier = cm.Spec()
+	return res, nil
+}
+
+// find runs the detector on im and returns the detections that pass the request's
+// score and count limits, with boxes in im's pixels.
+func (d *Detector) find(ctx context.Context, m *models.Model, im imageio.Image, req Request) ([]Detection, error) {
+	h, w, c, err := m.ImageShape()
+	if err != nil {
+		return nil, err
+	}
+	pix := make([]uint8, h*w*c)
+	if err := d.Prep.Fit(im, h, w, c, pix); err != nil {
+		return nil, err
+	}
+	raw, err := Run(ctx, m, pix, 1, h, w, c)
+	if err != nil {
+		return nil, err
+	}
+	limit := req.MaxDetections
+	if limit == 0 {
+		limit = DefaultMaxDetections
+	}
+	dets := make([]Detection, 0, min(limit, len(raw[0])))
+	for _, r := range raw[0] {
+		if r.Score < req.MinScore {
+			continue
+		}
+		dets = append(dets, Detection{
+			Box:       r.Box.Scale(im.Width, im.Height),
+			Type:      label(m.Labels, r.Class),
+			TypeIndex: r.Class,
+			Score:     r.Score,
+		})
+	}
+	sort.SliceStable(dets, func(i, j int) bool { return dets[i].Score > dets[j].Score })
+	return dets[:min(limit, len(dets))], nil
+}
+
+// classifyCrops classifies every detection's crop of the full-resolution image in one
+// classifier run and stores the top-k categories in dets.
+func (d *Detector) classifyCrops(ctx context.Context, m *models.Model, im imageio.Image, dets []Detection, topK int) error {
+	h, w, c, err := m.ImageShape()
+	if err != nil {
+		return err
+	}
+	n, size := len(dets), h*w*c
+	pix := make([]uint8, n*size)
+	for i, det := range dets {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := d.Prep.Fit(Crop(im, det.Box, !d.KeepBackground), h, w, c, pix[i*size:(i+1)*size]); err != nil {
+			return fmt.Errorf("crop %d: %w", i, err)
+		}
+	}
+	probs, err := classify.Run(ctx, m, pix, n, h, w, c)
+	if err != nil {
+		return err
+	}
+	if topK == 0 {
+		topK = DefaultTopK
+	}
+	for i, p := range probs {
+		dets[i].Classification = classify.TopK(p, topK, m.Labels)
+	}
+	return nil
+}
+
+func label(labels []string, i int) string {
+	if i >= 0 && i < len(labels) {
+		return labels[i]
+	}
+	return fmt.Sprintf("class_%d", i)
+}
+
+// Raw is one row of a detector's outputs: a box normalised to [0, 1], a score and a
+// class index.
+type Raw struct {
+	Box   NormBox
+	Score float32
+	Class int
+}
+
+// NormBox is a box in normalised coordinates (fractions of the image's size).
+type NormBox struct {
+	YMin, XMin, YMax, XMax float32
+}
+
+// Scale returns the box in the pixels of a width x height image, clamped to it.
+func (b NormBox) Scale(width, height int) Box {
+	fw, fh := float32(width), float32(height)
+	c := func(v, hi float32) float32 { return max(0, min(v, hi)) }
+	return Box{XMin: c(b.XMin*fw, fw), YMin: c(b.YMin*fh, fh), XMax: c(b.XMax*fw, fw), YMax: c(b.YMax*fh, fh)}
+}
+
+// Run feeds n prepared images (uint8, n*h*w*c bytes) to the detector and returns each
+// image's valid detections, in the model's order (best first).
+func Run(ctx context.Context, m *models.Model, pix []uint8, n, h, w, c int) ([][]Raw, error) {
+	in, err := tf.NewUint8([]int64{int64(n), int64(h), int64(w), int64(c)}, pix)
+	if err != nil {
+		return nil, err
+	}
+	out, err := m.Engine.Run(ctx, models.ServingSignature, map[string]*tf.Tensor{"images": in},
+		[]string{outBoxes, outScores, outClasses, outNum})
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w", m.Spec(), err)
+	}
+	boxes, scores, classes, num := out[outBoxes], out[outScores], out[outClasses], out[outNum]
+	bad := func(t *tf.Tensor, rank int) bool {
+		return t == nil || t.Float32 == nil || len(t.Shape) != rank || t.Shape[0] != int64(n)
+	}
+	if bad(boxes, 3) || bad(scores, 2) || bad(classes, 2) || bad(num, 1) || boxes.Shape[2] != 4 ||
+		scores.Shape[1] != boxes.Shape[1] || classes.Shape[1] != boxes.Shape[1] {
+		return nil, fmt.Errorf("run %s: outputs are not float32 %s [%d, K, 4], %s and %s [%d, K], %s [%d]",
+			m.Spec(), outBoxes, n, outScores, outClasses, n, outNum, n)
+	}
+	k := int(boxes.Shape[1])
+	res := make([][]Raw, n)
+	for i := range res {
+		valid := min(max(int(num.Float32[i]), 0), k)
+		res[i] = make([]Raw, valid)
+		for j := range valid {
+			b := boxes.Float32[(i*k+j)*4:]
+			res[i][j] = Raw{
+				Box:   NormBox{YMin: b[0], XMin: b[1], YMax: b[2], XMax: b[3]},
+				Score: scores.Float32[i*k+j],
+				Class: int(classes.Float32[i*k+j]),
+			}
+		}
+	}
+	return res, nil
+}
