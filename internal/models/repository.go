@@ -44,7 +44,8 @@ func Open(root string, load Loader, log *slog.Logger) (*Repository, error) {
 	}
 	r := &Repository{byName: map[string][]*Model{}, defaults: map[Role]string{}}
 	for _, e := range entries {
-		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+		// Stat follows symbolic links, so a linked model folder counts as a folder.
+		if info, err := os.Stat(filepath.Join(root, e.Name())); err != nil || !info.IsDir() || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
 		versions, err := versionDirs(filepath.Join(root, e.Name()))
