@@ -9,7 +9,7 @@ PY := .venv/bin/python
 GO_PACKAGES := ./...
 export CI ?=
 
-.PHONY: all setup models build serve test test-go test-python lint proto proto-check bench bench-streams soak clean
+.PHONY: all setup models build serve test test-cgo-free test-go test-python lint proto proto-check bench bench-streams soak clean
 
 all: build
 
@@ -28,12 +28,16 @@ serve: models build
 	@echo "==> serving on $${ATELIER_LISTEN:-:8500} (Ctrl-C to stop)"
 	@./bin/atelierd --model-dir savedmodels --metrics-listen "$${ATELIER_METRICS_LISTEN:-:9500}"
 
-test: models build lint proto-check test-go test-python
+test: models build lint proto-check test-cgo-free test-go test-python
 	@echo "==> all tests passed"
 
 test-go:
 	@echo "==> go test"
 	@$(TFENV) go vet $(GO_PACKAGES) && go test -count=1 -timeout 30m $(GO_PACKAGES)
+
+test-cgo-free:
+	@echo "==> cgo-free: every package but internal/tf builds and unit-tests without TensorFlow"
+	@scripts/check-cgo-free.sh
 
 test-python:
 	@echo "==> pytest"

@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
+	"github.com/atelier-vision/atelier/internal/errkind"
 	"github.com/atelier-vision/atelier/internal/stream"
 	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
 )
@@ -29,31 +27,31 @@ func (s *AlertServer) WatchAlerts(req *pb.WatchAlertsRequest, ss pb.AlertService
 	const method = "WatchAlerts"
 	ctx := ss.Context()
 	if n := max(len(req.GetCameraIds()), len(req.GetRules())); n > maxWatchFilter {
-		return toStatus(ctx, s.Log, method, fmt.Errorf("%w: %d camera ids or rules is over the limit of %d", errInvalidRequest, n, maxWatchFilter))
+		return toStatus(fmt.Errorf("%w: %d camera ids or rules is over the limit of %d", errkind.Invalid, n, maxWatchFilter))
 	}
 	sub := s.Hub.Subscribe(stream.Filter{Cameras: req.GetCameraIds(), Rules: req.GetRules()})
 	defer sub.Close()
 	// The headers tell the client that the subscription is in place.
 	if err := ss.SendHeader(nil); err != nil {
-		return toStatus(ctx, s.Log, method, err)
+		return toStatus(err)
 	}
 	send := func(a stream.Alert) error { return ss.Send(&pb.WatchAlertsResponse{Alert: alertToProto(a)}) }
 	for {
 		select {
 		case a := <-sub.Alerts():
 			if err := send(a); err != nil {
-				return toStatus(ctx, s.Log, method, err)
+				return toStatus(err)
 			}
 		case <-sub.Lost():
 			for len(sub.Alerts()) > 0 {
 				if err := send(<-sub.Alerts()); err != nil {
-					return toStatus(ctx, s.Log, method, err)
+					return toStatus(err)
 				}
 			}
-			return status.Errorf(codes.ResourceExhausted,
-				"this watcher fell more than %d alerts behind and was cut off; alerts after the last one received were lost, watch again", cap(sub.Alerts()))
+			return toStatus(fmt.Errorf("%w: this watcher fell more than %d alerts behind and was cut off; alerts after the last one received were lost, watch again",
+				errkind.Overloaded, cap(sub.Alerts())))
 		case <-ctx.Done():
-			return toStatus(ctx, s.Log, method, ctx.Err())
+			return toStatus(ctx.Err())
 		}
 	}
 }

@@ -30,11 +30,11 @@ type ClassifyServer struct {
 func (s *ClassifyServer) Classify(ctx context.Context, req *pb.ClassifyRequest) (*pb.ClassifyResponse, error) {
 	creq, err := classifyRequest(req)
 	if err != nil {
-		return nil, toStatus(ctx, s.Log, "Classify", err)
+		return nil, toStatus(err)
 	}
 	res, err := s.Core.Classify(ctx, creq)
 	if err != nil {
-		return nil, toStatus(ctx, s.Log, "Classify", err)
+		return nil, toStatus(err)
 	}
 	resp := &pb.ClassifyResponse{Model: specToProto(res.Model)}
 	for _, preds := range res.Predictions {
@@ -43,14 +43,11 @@ func (s *ClassifyServer) Classify(ctx context.Context, req *pb.ClassifyRequest) 
 	return resp, nil
 }
 
-// classifyRequest converts and checks the protobuf request.
+// classifyRequest converts the protobuf request, filling in the documented defaults;
+// the core checks the ranges.
 func classifyRequest(req *pb.ClassifyRequest) (classify.Request, error) {
-	out := classify.Request{Model: specFromProto(req.GetModel())}
+	out := classify.Request{Model: specFromProto(req.GetModel()), TopK: classify.DefaultTopK}
 	if req.TopK != nil {
-		if req.GetTopK() <= 0 {
-			return out, fmt.Errorf("%w: top_k %d must be at least 1 (leave it unset for %d)",
-				classify.ErrInvalidRequest, req.GetTopK(), classify.DefaultTopK)
-		}
 		out.TopK = int(req.GetTopK())
 	}
 	for i, img := range req.GetImages() {

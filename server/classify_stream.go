@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/atelier-vision/atelier/internal/classify"
 	"github.com/atelier-vision/atelier/internal/imageio"
@@ -20,23 +19,24 @@ func (s *ClassifyServer) ClassifyStream(ss pb.ClassifyService_ClassifyStreamServ
 	ctx := ss.Context()
 	cfg, err := firstConfig(ss.Recv, (*pb.ClassifyStreamRequest).GetConfig)
 	if err != nil {
-		return toStatus(ctx, s.Log, method, err)
+		return toStatus(err)
 	}
 	opts, err := streamOptions(cfg.GetOptions())
 	if err != nil {
-		return toStatus(ctx, s.Log, method, err)
+		return toStatus(err)
 	}
-	topK := classify.DefaultTopK
+	base := classify.Request{Model: specFromProto(cfg.GetModel()), TopK: classify.DefaultTopK}
 	if cfg.TopK != nil {
-		if cfg.GetTopK() <= 0 || cfg.GetTopK() > classify.MaxTopK {
-			return toStatus(ctx, s.Log, method, fmt.Errorf("%w: top_k %d is out of range 1..%d (leave it unset for %d)",
-				classify.ErrInvalidRequest, cfg.GetTopK(), classify.MaxTopK, classify.DefaultTopK))
-		}
-		topK = int(cfg.GetTopK())
+		base.TopK = int(cfg.GetTopK())
 	}
-	model := specFromProto(cfg.GetModel())
+	// Check the request's ranges once, at the start, with a stand-in image.
+	if err := classify.Validate(classify.Request{TopK: base.TopK, Images: make([]imageio.Source, 1)}); err != nil {
+		return toStatus(err)
+	}
 	process := func(ctx context.Context, f stream.Frame) ([]classify.Prediction, stream.Observation, error) {
-		res, err := s.Core.Classify(ctx, classify.Request{Model: model, Images: []imageio.Source{f.Image}, TopK: topK})
+		req := base
+		req.Images = []imageio.Source{f.Image}
+		res, err := s.Core.Classify(ctx, req)
 		if err != nil {
 			return nil, stream.Observation{}, streamFatal(err)
 		}
@@ -68,7 +68,7 @@ func (s *ClassifyServer) ClassifyStream(ss pb.ClassifyService_ClassifyStreamServ
 			},
 		},
 	}
-	return toStatus(ctx, s.Log, method, sess.Run(ctx))
+	return toStatus(sess.Run(ctx))
 }
 
 // classifyObservation tallies a frame's top category and checks every returned

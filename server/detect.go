@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 
 	"github.com/atelier-vision/atelier/internal/detect"
@@ -28,11 +27,11 @@ type DetectServer struct {
 func (s *DetectServer) Detect(ctx context.Context, req *pb.DetectRequest) (*pb.DetectResponse, error) {
 	dreq, err := detectRequest(req)
 	if err != nil {
-		return nil, toStatus(ctx, s.Log, "Detect", err)
+		return nil, toStatus(err)
 	}
 	res, err := s.Core.Detect(ctx, dreq)
 	if err != nil {
-		return nil, toStatus(ctx, s.Log, "Detect", err)
+		return nil, toStatus(err)
 	}
 	resp := &pb.DetectResponse{
 		Detector:    specToProto(res.Detector),
@@ -44,46 +43,16 @@ func (s *DetectServer) Detect(ctx context.Context, req *pb.DetectRequest) (*pb.D
 		resp.Classifier = specToProto(res.Classifier)
 	}
 	for i, d := range res.Detections {
-		resp.Detections[i] = &pb.Detection{
-			Box:         &pb.BoundingBox{XMin: d.Box.XMin, YMin: d.Box.YMin, XMax: d.Box.XMax, YMax: d.Box.YMax},
-			GarmentType: d.Type,
-			Score:       d.Score,
-		}
-		if d.Classification != nil {
-			resp.Detections[i].Classification = classificationToProto(d.Classification)
-		}
+		resp.Detections[i] = detectionToProto(d)
 	}
 	return resp, nil
 }
 
-// detectRequest converts the protobuf request, filling in the documented defaults. A
-// field that is set must be in range; the core checks the ranges.
+// detectRequest converts the protobuf request; the core checks the ranges.
 func detectRequest(req *pb.DetectRequest) (detect.Request, error) {
-	out := detect.Request{
-		Model:              specFromProto(req.GetModel()),
-		MinScore:           detect.DefaultMinScore,
-		SkipClassification: req.GetSkipClassification(),
-		Classifier:         specFromProto(req.GetClassifier()),
-	}
-	if req.MinScore != nil {
-		out.MinScore = req.GetMinScore()
-	}
-	if req.MaxDetections != nil {
-		if req.GetMaxDetections() <= 0 {
-			return out, fmt.Errorf("%w: max_detections %d is out of range 1..%d (leave it unset for %d)",
-				detect.ErrInvalidRequest, req.GetMaxDetections(), detect.MaxDetections, detect.DefaultMaxDetections)
-		}
-		out.MaxDetections = int(req.GetMaxDetections())
-	}
-	if req.TopK != nil {
-		if req.GetTopK() <= 0 {
-			return out, fmt.Errorf("%w: top_k %d must be at least 1 (leave it unset for %d)",
-				detect.ErrInvalidRequest, req.GetTopK(), detect.DefaultTopK)
-		}
-		out.TopK = int(req.GetTopK())
-	}
+	out := detectDefaults(req.GetModel(), req.GetClassifier(), req.GetSkipClassification(), req.MinScore, req.MaxDetections, req.TopK)
 	if req.GetImage() == nil {
-		return out, fmt.Errorf("%w: image is required", detect.ErrInvalidRequest)
+		return out, errMissing("image")
 	}
 	src, err := sourceFromProto(req.GetImage())
 	if err != nil {
@@ -91,4 +60,34 @@ func detectRequest(req *pb.DetectRequest) (detect.Request, error) {
 	}
 	out.Image = src
 	return out, nil
+}
+
+// detectDefaults is the request Detect and DetectStream build from their messages:
+// detect.Defaults, with every field the client set.
+func detectDefaults(model, classifier *pb.ModelSpec, skip bool, minScore *float32, maxDetections, topK *int32) detect.Request {
+	req := detect.Defaults
+	req.Model, req.Classifier, req.SkipClassification = specFromProto(model), specFromProto(classifier), skip
+	if minScore != nil {
+		req.MinScore = *minScore
+	}
+	if maxDetections != nil {
+		req.MaxDetections = int(*maxDetections)
+	}
+	if topK != nil {
+		req.TopK = int(*topK)
+	}
+	return req
+}
+
+// detectionToProto converts one detected garment.
+func detectionToProto(d detect.Detection) *pb.Detection {
+	out := &pb.Detection{
+		Box:         &pb.BoundingBox{XMin: d.Box.XMin, YMin: d.Box.YMin, XMax: d.Box.XMax, YMax: d.Box.YMax},
+		GarmentType: d.Type,
+		Score:       d.Score,
+	}
+	if d.Classification != nil {
+		out.Classification = classificationToProto(d.Classification)
+	}
+	return out
 }

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/atelier-vision/atelier/internal/detect"
 	"github.com/atelier-vision/atelier/internal/stream"
@@ -17,15 +16,15 @@ func (s *DetectServer) DetectStream(ss pb.DetectService_DetectStreamServer) erro
 	ctx := ss.Context()
 	cfg, err := firstConfig(ss.Recv, (*pb.DetectStreamRequest).GetConfig)
 	if err != nil {
-		return toStatus(ctx, s.Log, method, err)
+		return toStatus(err)
 	}
 	opts, err := streamOptions(cfg.GetOptions())
 	if err != nil {
-		return toStatus(ctx, s.Log, method, err)
+		return toStatus(err)
 	}
 	base, err := detectStreamRequest(cfg)
 	if err != nil {
-		return toStatus(ctx, s.Log, method, err)
+		return toStatus(err)
 	}
 	process := func(ctx context.Context, f stream.Frame) (detect.Result, stream.Observation, error) {
 		req := base
@@ -61,28 +60,13 @@ func (s *DetectServer) DetectStream(ss pb.DetectService_DetectStreamServer) erro
 			},
 		},
 	}
-	return toStatus(ctx, s.Log, method, sess.Run(ctx))
+	return toStatus(sess.Run(ctx))
 }
 
 // detectStreamRequest converts the config into the request every frame is sent with,
-// filling in Detect's defaults and checking the ranges once, at the start.
+// checking its ranges once, at the start.
 func detectStreamRequest(cfg *pb.DetectStreamConfig) (detect.Request, error) {
-	req := detect.Request{
-		Model:              specFromProto(cfg.GetModel()),
-		MinScore:           detect.DefaultMinScore,
-		SkipClassification: cfg.GetSkipClassification(),
-		Classifier:         specFromProto(cfg.GetClassifier()),
-	}
-	if cfg.MinScore != nil {
-		req.MinScore = cfg.GetMinScore()
-	}
-	if cfg.MaxDetections != nil {
-		if cfg.GetMaxDetections() <= 0 {
-			return req, fmt.Errorf("%w: max_detections %d is out of range 1..%d (leave it unset for %d)",
-				detect.ErrInvalidRequest, cfg.GetMaxDetections(), detect.MaxDetections, detect.DefaultMaxDetections)
-		}
-		req.MaxDetections = int(cfg.GetMaxDetections())
-	}
+	req := detectDefaults(cfg.GetModel(), cfg.GetClassifier(), cfg.GetSkipClassification(), cfg.MinScore, cfg.MaxDetections, nil)
 	return req, detect.Validate(req)
 }
 
@@ -102,17 +86,4 @@ func detectObservation(dets []detect.Detection) stream.Observation {
 		}
 	}
 	return obs
-}
-
-// detectionToProto converts one detected garment.
-func detectionToProto(d detect.Detection) *pb.Detection {
-	out := &pb.Detection{
-		Box:         &pb.BoundingBox{XMin: d.Box.XMin, YMin: d.Box.YMin, XMax: d.Box.XMax, YMax: d.Box.YMax},
-		GarmentType: d.Type,
-		Score:       d.Score,
-	}
-	if d.Classification != nil {
-		out.Classification = classificationToProto(d.Classification)
-	}
-	return out
 }

@@ -5,17 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -47,22 +43,9 @@ func (fakeDetector) Detect(_ context.Context, req detect.Request) (detect.Result
 	return detect.Result{}, nil
 }
 
-// dialDetect serves a DetectServer on the fake core over an in-memory connection.
+// dialDetect serves the fake detect core and the alert hub.
 func dialDetect(t *testing.T, hub *stream.Hub) *grpc.ClientConn {
-	t.Helper()
-	lis := bufconn.Listen(1 << 20)
-	s := grpc.NewServer()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	pb.RegisterDetectServiceServer(s, &DetectServer{Core: fakeDetector{}, Hub: hub, Log: log})
-	pb.RegisterAlertServiceServer(s, &AlertServer{Hub: hub, Log: log})
-	go s.Serve(lis)
-	conn, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(); s.Stop() })
+	conn, _ := serve(t, Cores{Detector: fakeDetector{}, Alerts: hub})
 	return conn
 }
 

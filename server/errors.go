@@ -3,47 +3,48 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
-
-	"github.com/atelier-vision/atelier/internal/batching"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/atelier-vision/atelier/internal/classify"
-	"github.com/atelier-vision/atelier/internal/detect"
-	"github.com/atelier-vision/atelier/internal/generate"
-	"github.com/atelier-vision/atelier/internal/imageio"
-	"github.com/atelier-vision/atelier/internal/models"
-	"github.com/atelier-vision/atelier/internal/stream"
+	"github.com/atelier-vision/atelier/internal/errkind"
 )
 
-// errorCodes is the one table from the core's sentinel errors to gRPC codes. The
-// error's own message (which names the field and the limit) goes to the client.
+// errorCodes is the one table from the core's error kinds (internal/errkind) to gRPC
+// codes. The error's own message, which names the field and the limit, goes to the
+// client.
 var errorCodes = []struct {
 	err  error
 	code codes.Code
 }{
-	{imageio.ErrInvalidImage, codes.InvalidArgument},
-	{imageio.ErrTooLarge, codes.InvalidArgument},
-	{classify.ErrInvalidRequest, codes.InvalidArgument},
-	{detect.ErrInvalidRequest, codes.InvalidArgument},
-	{generate.ErrInvalidRequest, codes.InvalidArgument},
-	{errInvalidRequest, codes.InvalidArgument},
-	{stream.ErrInvalidOptions, codes.InvalidArgument},
-	{models.ErrNotFound, codes.NotFound},
-	{models.ErrWrongRole, codes.FailedPrecondition},
-	{batching.ErrQueueFull, codes.ResourceExhausted},
+	{errkind.Invalid, codes.InvalidArgument},
+	{errkind.NotFound, codes.NotFound},
+	{errkind.FailedPrecondition, codes.FailedPrecondition},
+	{errkind.Overloaded, codes.ResourceExhausted},
+	{errkind.Unavailable, codes.Unavailable},
 	{context.DeadlineExceeded, codes.DeadlineExceeded},
 	{context.Canceled, codes.Canceled},
 }
 
-// errInvalidRequest marks a request the handler itself refuses (malformed oneofs).
-var errInvalidRequest = errors.New("invalid request")
+// internalMessage is all a client learns of an internal error.
+const internalMessage = "internal error; the server log has the details"
 
-// toStatus maps a core error to a status error. An error outside the table becomes
-// Internal with a generic message; the details go to the log, not to the client.
-func toStatus(ctx context.Context, log *slog.Logger, method string, err error) error {
+// internalError is an error outside the table. The client gets Internal with
+// internalMessage; the logging interceptor (or frameError, for a stream's frame)
+// writes its cause to the log, once.
+type internalError struct{ cause error }
+
+func (e *internalError) Error() string { return internalMessage }
+func (e *internalError) Unwrap() error { return e.cause }
+func (e *internalError) GRPCStatus() *status.Status {
+	return status.New(codes.Internal, internalMessage)
+}
+
+// toStatus maps a core error to a status error through the table. A status error
+// passes through unchanged; an error outside the table becomes an internalError.
+func toStatus(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -55,6 +56,33 @@ func toStatus(ctx context.Context, log *slog.Logger, method string, err error) e
 			return status.Error(e.code, err.Error())
 		}
 	}
-	log.ErrorContext(ctx, "internal error", "method", method, "err", err)
-	return status.Error(codes.Internal, "internal error; the server log has the details")
+	return &internalError{cause: err}
+}
+
+// logAttrs returns what the log should say about a call's error: its status message,
+// and for an internal error the cause (and a panic's stack), which the client never sees.
+func logAttrs(err error) []any {
+	attrs := []any{"err", status.Convert(err).Message()}
+	var ie *internalError
+	if errors.As(err, &ie) {
+		attrs = append(attrs, "cause", ie.cause.Error())
+		var p *errkind.Panic
+		if errors.As(ie.cause, &p) {
+			attrs = append(attrs, "stack", string(p.Stack))
+		}
+	}
+	return attrs
+}
+
+// errMissing is the error for a required field left empty.
+func errMissing(field string) error {
+	return fmt.Errorf("%w: %s is required", errkind.Invalid, field)
+}
+
+// logInternal logs an internal error that does not end the call (a stream frame's).
+func logInternal(ctx context.Context, log *slog.Logger, method string, err error) {
+	var ie *internalError
+	if errors.As(err, &ie) {
+		log.ErrorContext(ctx, "internal error", append([]any{"method", method}, logAttrs(err)[2:]...)...)
+	}
 }

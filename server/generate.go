@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/atelier-vision/atelier/internal/errkind"
 	"github.com/atelier-vision/atelier/internal/generate"
 	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
 )
@@ -32,7 +33,7 @@ func (s *GenerateServer) Generate(ctx context.Context, req *pb.GenerateRequest) 
 		Latents:  latentsFromProto(req.GetLatents()),
 	})
 	if err != nil {
-		return nil, toStatus(ctx, s.Log, "Generate", err)
+		return nil, toStatus(err)
 	}
 	resp := &pb.GenerateResponse{Model: specToProto(res.Model), Images: make([]*pb.GeneratedImage, len(res.Designs))}
 	for i, d := range res.Designs {
@@ -47,12 +48,12 @@ func (s *GenerateServer) Interpolate(req *pb.InterpolateRequest, stream pb.Gener
 	ctx := stream.Context()
 	ireq, err := interpolateRequest(req)
 	if err != nil {
-		return toStatus(ctx, s.Log, "Interpolate", err)
+		return toStatus(err)
 	}
 	err = s.Core.Interpolate(ctx, ireq, func(st generate.Step) error {
 		return stream.Send(&pb.InterpolateResponse{Step: uint32(st.Index), T: st.T, Image: designToProto(st.Design)})
 	})
-	return toStatus(ctx, s.Log, "Interpolate", err)
+	return toStatus(err)
 }
 
 // interpolateRequest converts the protobuf request; both ends must be set.
@@ -77,7 +78,7 @@ func pointFromProto(p *pb.LatentPoint, field string) (generate.Point, error) {
 	case *pb.LatentPoint_Latent:
 		return generate.Point{Latent: append([]float32{}, v.Latent.GetValues()...)}, nil
 	}
-	return generate.Point{}, fmt.Errorf("%w: %s is required: set %s.seed or %s.latent", generate.ErrInvalidRequest, field, field, field)
+	return generate.Point{}, fmt.Errorf("%w: %s is required: set %s.seed or %s.latent", errkind.Invalid, field, field, field)
 }
 
 func latentsFromProto(ls []*pb.Latent) [][]float32 {

@@ -5,18 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"slices"
 	"strings"
 	"testing"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
 
+	"github.com/atelier-vision/atelier/internal/errkind"
 	"github.com/atelier-vision/atelier/internal/generate"
 	"github.com/atelier-vision/atelier/internal/models"
 	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
@@ -54,22 +50,9 @@ func (f *fakeGenerator) Interpolate(_ context.Context, req generate.InterpolateR
 	return nil
 }
 
-// serveFake serves GenerateService with core over an in-memory connection.
+// serveFake serves the fake generate core and returns a client of it.
 func serveFake(t *testing.T, core Generator) pb.GenerateServiceClient {
-	t.Helper()
-	lis := bufconn.Listen(1 << 20)
-	s := grpc.NewServer()
-	pb.RegisterGenerateServiceServer(s, &GenerateServer{Core: core, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	go s.Serve(lis)
-	conn, err := grpc.NewClient("passthrough:///bufnet", grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn.Close()
-		s.Stop()
-	})
+	conn, _ := serve(t, Cores{Generator: core})
 	return pb.NewGenerateServiceClient(conn)
 }
 
@@ -107,7 +90,7 @@ func TestGenerateErrors(t *testing.T) {
 		code codes.Code
 		msg  string
 	}{
-		{"invalid request", fmt.Errorf("%w: count 0 is out of range 1..64", generate.ErrInvalidRequest), codes.InvalidArgument, "count 0 is out of range"},
+		{"invalid request", fmt.Errorf("%w: count 0 is out of range 1..64", errkind.Invalid), codes.InvalidArgument, "count 0 is out of range"},
 		{"no generator", fmt.Errorf("%w: no generator model is loaded", models.ErrNotFound), codes.NotFound, "no generator"},
 		{"unexpected", errors.New("tf: session exploded at 0xdeadbeef"), codes.Internal, "internal error; the server log has the details"},
 	}
@@ -149,8 +132,8 @@ func TestInterpolateEnds(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := interpolateRequest(&pb.InterpolateRequest{Category: "Coat", Steps: 3, Start: tc.start, End: tc.end})
 			if tc.msg != "" {
-				if !errors.Is(err, generate.ErrInvalidRequest) || !strings.Contains(err.Error(), tc.msg) {
-					t.Fatalf("got %v, want ErrInvalidRequest saying %q", err, tc.msg)
+				if !errors.Is(err, errkind.Invalid) || !strings.Contains(err.Error(), tc.msg) {
+					t.Fatalf("got %v, want errkind.Invalid saying %q", err, tc.msg)
 				}
 				return
 			}

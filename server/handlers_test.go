@@ -4,24 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/atelier-vision/atelier/internal/batching"
 	"github.com/atelier-vision/atelier/internal/classify"
+	"github.com/atelier-vision/atelier/internal/errkind"
 	"github.com/atelier-vision/atelier/internal/imageio"
 	"github.com/atelier-vision/atelier/internal/models"
+	"github.com/atelier-vision/atelier/internal/tensor"
 	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
 )
 
@@ -43,20 +39,9 @@ func (f *fakeClassifier) Classify(_ context.Context, req classify.Request) (clas
 	return res, nil
 }
 
-// dial serves a ClassifyServer with the fake core over an in-memory connection.
+// dial serves the fake classify core and returns a client of it.
 func dial(t *testing.T, core Classifier) pb.ClassifyServiceClient {
-	t.Helper()
-	lis := bufconn.Listen(1 << 20)
-	s := grpc.NewServer()
-	pb.RegisterClassifyServiceServer(s, &ClassifyServer{Core: core, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	go s.Serve(lis)
-	conn, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(); s.Stop() })
+	conn, _ := serve(t, Cores{Classifier: core})
 	return pb.NewClassifyServiceClient(conn)
 }
 
@@ -75,8 +60,8 @@ func TestClassifyConvertsRequestAndResponse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fake.got.Model != (models.Spec{Name: "m", Version: 2}) || fake.got.TopK != 0 || len(fake.got.Images) != 2 {
-		t.Fatalf("core got %+v, want model m:2, top_k 0 (default) and 2 images", fake.got)
+	if fake.got.Model != (models.Spec{Name: "m", Version: 2}) || fake.got.TopK != classify.DefaultTopK || len(fake.got.Images) != 2 {
+		t.Fatalf("core got %+v, want model m:2, the default top_k and 2 images", fake.got)
 	}
 	if string(fake.got.Images[0].Encoded) != "png" || fake.got.Images[1].Frame == nil || fake.got.Images[1].Frame.Width != 1 {
 		t.Fatalf("core got images %+v, want one encoded and one raw frame", fake.got.Images)
@@ -96,10 +81,12 @@ func TestClassifyErrorTable(t *testing.T) {
 	}{
 		{"invalid image", fmt.Errorf("image 0: %w: corrupt", imageio.ErrInvalidImage), codes.InvalidArgument, "image 0"},
 		{"too large", fmt.Errorf("%w: 9000x9000", imageio.ErrTooLarge), codes.InvalidArgument, "9000x9000"},
-		{"invalid request", fmt.Errorf("%w: top_k", classify.ErrInvalidRequest), codes.InvalidArgument, "top_k"},
+		{"invalid request", fmt.Errorf("%w: top_k", errkind.Invalid), codes.InvalidArgument, "top_k"},
 		{"not found", fmt.Errorf("%w: no model named x", models.ErrNotFound), codes.NotFound, "no model named x"},
 		{"wrong role", fmt.Errorf("%w: detector", models.ErrWrongRole), codes.FailedPrecondition, "detector"},
 		{"queue full", fmt.Errorf("%w: retry", batching.ErrQueueFull), codes.ResourceExhausted, "retry"},
+		{"bad tensor", fmt.Errorf("run: %w: input \"images\"", tensor.ErrBadInput), codes.InvalidArgument, "images"},
+		{"model closed", fmt.Errorf("run: model %w", tensor.ErrClosed), codes.Unavailable, "closed"},
 		{"deadline", fmt.Errorf("run: %w", context.DeadlineExceeded), codes.DeadlineExceeded, ""},
 		{"unknown error hides details", errors.New("tf: /secret/path exploded"), codes.Internal, "internal error"},
 	}
@@ -120,16 +107,58 @@ func TestClassifyErrorTable(t *testing.T) {
 	}
 }
 
-func TestClassifyRefusesBadTopKBeforeTheCore(t *testing.T) {
+func TestClassifyPassesAnExplicitTopKToTheCore(t *testing.T) {
+	// The handler fills in only what the client left unset; the core validates every
+	// value, an explicit 0 included.
 	fake := &fakeClassifier{}
 	client := dial(t, fake)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err := client.Classify(ctx, &pb.ClassifyRequest{TopK: proto.Int32(0), Images: []*pb.Image{{}}})
-	if status.Code(err) != codes.InvalidArgument {
-		t.Fatalf("got %v, want InvalidArgument", err)
+	if _, err := client.Classify(ctx, &pb.ClassifyRequest{TopK: proto.Int32(0), Images: []*pb.Image{{Data: &pb.Image_Encoded{Encoded: []byte("x")}}}}); err != nil {
+		t.Fatal(err)
 	}
-	if fake.got.Images != nil {
-		t.Fatal("the core was called for a request the handler should refuse")
+	if fake.got.TopK != 0 {
+		t.Fatalf("core got top_k %d, want the client's 0", fake.got.TopK)
+	}
+}
+
+// panicky is a classify core that panics.
+type panicky struct{}
+
+func (panicky) Classify(context.Context, classify.Request) (classify.Result, error) {
+	panic("core blew up at /secret/path")
+}
+
+func TestInternalErrorsAreLoggedOnceAndHidden(t *testing.T) {
+	tests := []struct {
+		name      string
+		core      Classifier
+		wantCause string
+	}{
+		{"error outside the table", &fakeClassifier{err: errors.New("tf: /secret/path exploded")}, "/secret/path exploded"},
+		{"panic", panicky{}, "panic: core blew up"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, logs := serve(t, Cores{Classifier: tc.core})
+			client := pb.NewClassifyServiceClient(conn)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, err := client.Classify(ctx, &pb.ClassifyRequest{Images: []*pb.Image{{Data: &pb.Image_Encoded{Encoded: []byte("x")}}}})
+			if st := status.Convert(err); st.Code() != codes.Internal || strings.Contains(st.Message(), "secret") {
+				t.Fatalf("got %v %q, want Internal without internals", st.Code(), st.Message())
+			}
+			// The interceptor logs after the status is sent; give it a moment.
+			deadline := time.Now().Add(2 * time.Second)
+			for !strings.Contains(logs.String(), tc.wantCause) && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
+			}
+			if n := strings.Count(logs.String(), tc.wantCause); n != 1 {
+				t.Fatalf("the cause %q is in the log %d times, want once:\n%s", tc.wantCause, n, logs)
+			}
+			if got := strings.Count(logs.String(), "level=ERROR"); got != 1 {
+				t.Fatalf("got %d error lines, want 1:\n%s", got, logs)
+			}
+		})
 	}
 }

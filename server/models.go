@@ -21,7 +21,7 @@ func (s *ModelServer) ListModels(ctx context.Context, _ *pb.ListModelsRequest) (
 	for _, name := range s.Repo.Names() {
 		vs, err := s.Repo.Versions(name)
 		if err != nil {
-			return nil, toStatus(ctx, s.Log, "ListModels", err)
+			return nil, toStatus(err)
 		}
 		resp.Models = append(resp.Models, modelInfo(name, vs))
 	}
@@ -32,16 +32,16 @@ func (s *ModelServer) ListModels(ctx context.Context, _ *pb.ListModelsRequest) (
 func (s *ModelServer) GetModel(ctx context.Context, req *pb.GetModelRequest) (*pb.GetModelResponse, error) {
 	spec := specFromProto(req.GetModel())
 	if spec.Name == "" {
-		return nil, toStatus(ctx, s.Log, "GetModel", errMissing("model.name"))
+		return nil, toStatus(errMissing("model.name"))
 	}
 	vs, err := s.Repo.Versions(spec.Name)
 	if err != nil {
-		return nil, toStatus(ctx, s.Log, "GetModel", err)
+		return nil, toStatus(err)
 	}
 	if spec.Version != 0 {
 		m, err := s.Repo.Get(spec, vs[0].Role)
 		if err != nil {
-			return nil, toStatus(ctx, s.Log, "GetModel", err)
+			return nil, toStatus(err)
 		}
 		vs = []*models.Model{m}
 	}

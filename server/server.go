@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"log/slog"
-	"runtime/debug"
 	"time"
 
 	"google.golang.org/grpc"
@@ -13,6 +12,7 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
+	"github.com/atelier-vision/atelier/internal/errkind"
 	"github.com/atelier-vision/atelier/internal/metrics"
 	"github.com/atelier-vision/atelier/internal/models"
 	"github.com/atelier-vision/atelier/internal/stream"
@@ -50,8 +50,8 @@ func New(opts Options, repo *models.Repository, cores Cores) *Server {
 	log := opts.Log
 	s := grpc.NewServer(
 		grpc.MaxRecvMsgSize(opts.MaxMessageBytes),
-		grpc.ChainUnaryInterceptor(unaryRecover(log), unaryLog(log, opts.Metrics)),
-		grpc.ChainStreamInterceptor(streamRecover(log), streamLog(log, opts.Metrics)),
+		grpc.ChainUnaryInterceptor(unaryLog(log, opts.Metrics), unaryRecover()),
+		grpc.ChainStreamInterceptor(streamLog(log, opts.Metrics), streamRecover()),
 	)
 	if cores.Alerts == nil {
 		cores.Alerts = stream.NewHub(0)
@@ -97,26 +97,29 @@ func (s *Server) Shutdown(grace time.Duration) {
 	}
 }
 
-func unaryRecover(log *slog.Logger) grpc.UnaryServerInterceptor {
+// unaryRecover turns a handler's panic into an internal error; the logging
+// interceptor outside it logs the panic and its stack once.
+func unaryRecover() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (resp any, err error) {
 		defer func() {
-			if r := recover(); r != nil {
-				log.ErrorContext(ctx, "panic in handler", "method", info.FullMethod, "panic", r, "stack", string(debug.Stack()))
-				err = status.Error(codes.Internal, "internal error; the server log has the details")
+			if err != nil {
+				err = toStatus(err)
 			}
 		}()
+		defer errkind.Recover(&err)
 		return next(ctx, req)
 	}
 }
 
-func streamRecover(log *slog.Logger) grpc.StreamServerInterceptor {
+// streamRecover is unaryRecover for streaming handlers.
+func streamRecover() grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, next grpc.StreamHandler) (err error) {
 		defer func() {
-			if r := recover(); r != nil {
-				log.Error("panic in stream handler", "method", info.FullMethod, "panic", r, "stack", string(debug.Stack()))
-				err = status.Error(codes.Internal, "internal error; the server log has the details")
+			if err != nil {
+				err = toStatus(err)
 			}
 		}()
+		defer errkind.Recover(&err)
 		return next(srv, ss)
 	}
 }
@@ -151,7 +154,7 @@ func logCall(ctx context.Context, log *slog.Logger, m *metrics.Registry, method 
 	}
 	attrs := []any{"method", method, "code", code.String(), "ms", float64(time.Since(start).Microseconds()) / 1000}
 	if err != nil {
-		attrs = append(attrs, "err", status.Convert(err).Message())
+		attrs = append(attrs, logAttrs(err)...)
 	}
 	log.Log(ctx, level, "rpc", attrs...)
 }

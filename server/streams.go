@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/atelier-vision/atelier/internal/errkind"
 	"github.com/atelier-vision/atelier/internal/stream"
 	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
 )
@@ -28,13 +29,13 @@ func firstConfig[M any, C any](recv func() (*M, error), config func(*M) *C) (*C,
 	m, err := recv()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%w: the stream ended before its config (send the config first, then frames)", errInvalidRequest)
+			return nil, fmt.Errorf("%w: the stream ended before its config (send the config first, then frames)", errkind.Invalid)
 		}
 		return nil, err
 	}
 	c := config(m)
 	if c == nil {
-		return nil, fmt.Errorf("%w: the first message must be the stream's config, not a frame", errInvalidRequest)
+		return nil, fmt.Errorf("%w: the first message must be the stream's config, not a frame", errkind.Invalid)
 	}
 	return c, nil
 }
@@ -51,7 +52,7 @@ func frames[M frameMessage](recv func() (M, error)) func() (stream.Frame, error)
 		n++
 		f := m.GetFrame()
 		if f == nil {
-			return stream.Frame{}, fmt.Errorf("%w: message %d after the config is not a frame (send the config once, first)", errInvalidRequest, n)
+			return stream.Frame{}, fmt.Errorf("%w: message %d after the config is not a frame (send the config once, first)", errkind.Invalid, n)
 		}
 		return frameFromProto(f), nil
 	}
@@ -62,13 +63,13 @@ func frameFromProto(f *pb.StreamFrame) stream.Frame {
 	out := stream.Frame{ID: f.GetFrameId()}
 	if f.CaptureTime != nil {
 		if err := f.GetCaptureTime().CheckValid(); err != nil {
-			out.Err = fmt.Errorf("%w: frame %d: capture_time: %v", errInvalidRequest, f.GetFrameId(), err)
+			out.Err = fmt.Errorf("%w: frame %d: capture_time: %v", errkind.Invalid, f.GetFrameId(), err)
 			return out
 		}
 		out.Captured = f.GetCaptureTime().AsTime()
 	}
 	if f.GetImage() == nil {
-		out.Err = fmt.Errorf("%w: frame %d has no image", errInvalidRequest, f.GetFrameId())
+		out.Err = fmt.Errorf("%w: frame %d has no image", errkind.Invalid, f.GetFrameId())
 		return out
 	}
 	src, err := sourceFromProto(f.GetImage())
@@ -93,16 +94,16 @@ func streamOptions(o *pb.StreamOptions) (stream.Options, error) {
 	case pb.FramePolicy_FRAME_POLICY_LATEST:
 		out.Policy = stream.PolicyLatest
 	default:
-		return out, fmt.Errorf("%w: unknown frame policy %d", stream.ErrInvalidOptions, o.GetPolicy())
+		return out, fmt.Errorf("%w: unknown frame policy %d", errkind.Invalid, o.GetPolicy())
 	}
 	if o.GetQueueSize() > stream.MaxQueueSize {
 		out.QueueSize = stream.MaxQueueSize + 1 // keep a huge uint32 from wrapping into range
 	}
 	if o.GetTallyWindow() != nil && out.TallyWindow <= 0 {
-		return out, fmt.Errorf("%w: tally_window %v must be positive (leave it unset for %v)", stream.ErrInvalidOptions, out.TallyWindow, stream.DefaultTallyWindow)
+		return out, fmt.Errorf("%w: tally_window %v must be positive (leave it unset for %v)", errkind.Invalid, out.TallyWindow, stream.DefaultTallyWindow)
 	}
 	if o.GetSummaryInterval() != nil && out.SummaryInterval <= 0 {
-		return out, fmt.Errorf("%w: summary_interval %v must be positive (leave it unset for none)", stream.ErrInvalidOptions, out.SummaryInterval)
+		return out, fmt.Errorf("%w: summary_interval %v must be positive (leave it unset for none)", errkind.Invalid, out.SummaryInterval)
 	}
 	for _, r := range o.GetAlertRules() {
 		out.Rules = append(out.Rules, stream.Rule{
@@ -119,7 +120,9 @@ func streamOptions(o *pb.StreamOptions) (stream.Options, error) {
 // frameError is a failed frame's FrameError: the code it would have had as a unary
 // call, from the one error table.
 func frameError(ctx context.Context, log *slog.Logger, method string, err error) *pb.FrameError {
-	st := status.Convert(toStatus(ctx, log, method, err))
+	err = toStatus(err)
+	logInternal(ctx, log, method, err)
+	st := status.Convert(err)
 	return &pb.FrameError{Code: int32(st.Code()), Message: st.Message()}
 }
 

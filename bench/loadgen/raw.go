@@ -9,6 +9,7 @@ import (
 
 	"github.com/atelier-vision/atelier/internal/imageio"
 	"github.com/atelier-vision/atelier/internal/prep"
+	"github.com/atelier-vision/atelier/internal/tensor"
 	"github.com/atelier-vision/atelier/internal/tf"
 )
 
@@ -46,8 +47,8 @@ func raw(dir string, images [][]byte, runs int) error {
 			return err
 		}
 		t1 := time.Now()
-		in, _ := tf.NewUint8([]int64{1, int64(h), int64(w), int64(c)}, pix)
-		if _, err := m.Run(context.Background(), "serving_default", map[string]*tf.Tensor{"images": in}, []string{"probabilities"}); err != nil {
+		in, _ := tensor.NewUint8([]int64{1, int64(h), int64(w), int64(c)}, pix)
+		if _, err := m.Run(context.Background(), "serving_default", map[string]*tensor.Tensor{"images": in}, []string{"probabilities"}); err != nil {
 			return err
 		}
 		t2 := time.Now()

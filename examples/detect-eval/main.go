@@ -16,7 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/atelier-vision/atelier/internal/detect/detecteval"
+	"github.com/atelier-vision/atelier/bench/detecteval"
 	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
 )
 

@@ -3,23 +3,20 @@ package batching
 import (
 	"context"
 	"errors"
+
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/atelier-vision/atelier/internal/tf"
+	"github.com/atelier-vision/atelier/internal/errkind"
+
+	"github.com/atelier-vision/atelier/internal/tensor"
 )
 
 // ErrQueueFull marks a call refused because the model's queue is full.
-var ErrQueueFull = errors.New("model queue is full")
-
-// Runner is the engine underneath: a TensorFlow model (*tf.Model) in production.
-type Runner interface {
-	Run(ctx context.Context, signature string, inputs map[string]*tf.Tensor, outputs []string) (map[string]*tf.Tensor, error)
-	Close() error
-}
+var ErrQueueFull = errkind.New(errkind.Overloaded, "model queue is full")
 
 // Config sets one model's batching.
 type Config struct {
@@ -44,9 +41,10 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Engine batches Run calls onto a Runner. It implements models.Engine.
+// Engine batches Run calls onto the engine underneath (a TensorFlow session in
+// production). It is itself a tensor.Engine.
 type Engine struct {
-	inner  Runner
+	inner  tensor.Engine
 	cfg    Config
 	slots  chan struct{} // one token per queued call, bounding the queue
 	mu     sync.Mutex
@@ -80,7 +78,7 @@ func (s *Stats) add(runs, rows, expired, refused int64) {
 }
 
 // New wraps inner with the given batching configuration.
-func New(inner Runner, cfg Config) (*Engine, error) {
+func New(inner tensor.Engine, cfg Config) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -93,13 +91,13 @@ func (e *Engine) Stats() *Stats { return &e.stats }
 // call is one Run waiting in a queue.
 type call struct {
 	ctx    context.Context
-	inputs map[string]*tf.Tensor
+	inputs map[string]*tensor.Tensor
 	rows   int
 	done   chan result // buffered: the worker never blocks on a caller that left
 }
 
 type result struct {
-	out map[string]*tf.Tensor
+	out map[string]*tensor.Tensor
 	err error
 }
 
@@ -112,7 +110,7 @@ type queue struct {
 
 // Run queues the call and waits for its rows of the batch's outputs. Inputs must all
 // have the same leading (batch) dimension.
-func (e *Engine) Run(ctx context.Context, signature string, inputs map[string]*tf.Tensor, outputs []string) (map[string]*tf.Tensor, error) {
+func (e *Engine) Run(ctx context.Context, signature string, inputs map[string]*tensor.Tensor, outputs []string) (map[string]*tensor.Tensor, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -141,7 +139,7 @@ func (e *Engine) Run(ctx context.Context, signature string, inputs map[string]*t
 }
 
 // batchKey returns the call's row count and the key of the queue it may share.
-func batchKey(signature string, inputs map[string]*tf.Tensor, outputs []string) (int, string, error) {
+func batchKey(signature string, inputs map[string]*tensor.Tensor, outputs []string) (int, string, error) {
 	var b strings.Builder
 	b.WriteString(signature)
 	b.WriteString("|")
@@ -178,7 +176,7 @@ func (e *Engine) enqueue(key, signature string, outputs []string, c *call) error
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
-		return tf.ErrClosed
+		return tensor.ErrClosed
 	}
 	q, ok := e.queues[key]
 	if !ok {

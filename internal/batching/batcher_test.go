@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/atelier-vision/atelier/internal/tf"
+	"github.com/atelier-vision/atelier/internal/tensor"
 )
 
 // fakeModel answers out[i] = 2*in[i] + 1 per element, records batch sizes, and can be
@@ -23,7 +23,7 @@ type fakeModel struct {
 	closed  atomic.Bool
 }
 
-func (f *fakeModel) Run(ctx context.Context, sig string, in map[string]*tf.Tensor, outs []string) (map[string]*tf.Tensor, error) {
+func (f *fakeModel) Run(ctx context.Context, sig string, in map[string]*tensor.Tensor, outs []string) (map[string]*tensor.Tensor, error) {
 	if f.started != nil {
 		f.started <- struct{}{}
 	}
@@ -39,17 +39,17 @@ func (f *fakeModel) Run(ctx context.Context, sig string, in map[string]*tf.Tenso
 	for i, v := range x.Float32 {
 		y[i] = 2*v + 1
 	}
-	return map[string]*tf.Tensor{"y": {DType: tf.Float32, Shape: x.Shape, Float32: y}}, nil
+	return map[string]*tensor.Tensor{"y": {DType: tensor.Float32, Shape: x.Shape, Float32: y}}, nil
 }
 
 func (f *fakeModel) Close() error { f.closed.Store(true); return nil }
 
-func input(rows, width int, base float32) map[string]*tf.Tensor {
+func input(rows, width int, base float32) map[string]*tensor.Tensor {
 	data := make([]float32, rows*width)
 	for i := range data {
 		data[i] = base + float32(i)
 	}
-	return map[string]*tf.Tensor{"x": {DType: tf.Float32, Shape: []int64{int64(rows), int64(width)}, Float32: data}}
+	return map[string]*tensor.Tensor{"x": {DType: tensor.Float32, Shape: []int64{int64(rows), int64(width)}, Float32: data}}
 }
 
 func TestNoCrossTalkUnderConcurrency(t *testing.T) {
@@ -189,7 +189,7 @@ func TestCloseClosesModel(t *testing.T) {
 	if !fake.closed.Load() {
 		t.Fatal("Close did not close the model")
 	}
-	if _, err := e.Run(context.Background(), "other", input(1, 1, 0), []string{"y"}); !errors.Is(err, tf.ErrClosed) {
+	if _, err := e.Run(context.Background(), "other", input(1, 1, 0), []string{"y"}); !errors.Is(err, tensor.ErrClosed) {
 		t.Fatalf("Run after Close: got %v, want ErrClosed", err)
 	}
 }

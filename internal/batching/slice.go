@@ -3,13 +3,13 @@ package batching
 import (
 	"fmt"
 
-	"github.com/atelier-vision/atelier/internal/tf"
+	"github.com/atelier-vision/atelier/internal/tensor"
 )
 
 // slice returns rows [offset, offset+n) of every output whose leading dimension is the
 // batch's row count.
-func slice(out map[string]*tf.Tensor, offset, n, total int) (map[string]*tf.Tensor, error) {
-	part := make(map[string]*tf.Tensor, len(out))
+func slice(out map[string]*tensor.Tensor, offset, n, total int) (map[string]*tensor.Tensor, error) {
+	part := make(map[string]*tensor.Tensor, len(out))
 	for key, t := range out {
 		if len(t.Shape) == 0 || int(t.Shape[0]) != total {
 			return nil, fmt.Errorf("batching: output %q has shape %v, want a leading batch dimension of %d", key, t.Shape, total)
@@ -19,7 +19,7 @@ func slice(out map[string]*tf.Tensor, offset, n, total int) (map[string]*tf.Tens
 			per *= int(d)
 		}
 		lo, hi := offset*per, (offset+n)*per
-		p := &tf.Tensor{DType: t.DType, Shape: append([]int64{int64(n)}, t.Shape[1:]...)}
+		p := &tensor.Tensor{DType: t.DType, Shape: append([]int64{int64(n)}, t.Shape[1:]...)}
 		switch {
 		case t.Uint8 != nil:
 			p.Uint8 = t.Uint8[lo:hi:hi]

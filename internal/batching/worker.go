@@ -4,7 +4,8 @@ import (
 	"context"
 	"time"
 
-	"github.com/atelier-vision/atelier/internal/tf"
+	"github.com/atelier-vision/atelier/internal/errkind"
+	"github.com/atelier-vision/atelier/internal/tensor"
 )
 
 // work gathers calls from q into batches and runs them until q is closed.
@@ -50,7 +51,9 @@ func (e *Engine) work(q *queue) {
 	}
 }
 
-// runBatch drops expired calls, runs the rest as one session run and hands each its rows.
+// runBatch drops expired calls, runs the rest as one session run and hands each its
+// rows. A panic on the way answers every live call with it instead of ending the
+// process.
 func (e *Engine) runBatch(q *queue, batch []*call) {
 	live := batch[:0]
 	var expired int64
@@ -63,48 +66,61 @@ func (e *Engine) runBatch(q *queue, batch []*call) {
 		}
 		live = append(live, c)
 	}
+	e.stats.add(0, 0, expired, 0)
 	if len(live) == 0 {
-		e.stats.add(0, 0, expired, 0)
 		return
 	}
+	results, err := e.compute(q, live)
+	for i, c := range live {
+		if err != nil {
+			c.done <- result{err: err}
+			continue
+		}
+		c.done <- results[i]
+	}
+}
+
+// compute runs the live calls as one session run and returns each call's rows, or
+// the error they all share.
+func (e *Engine) compute(q *queue, live []*call) (results []result, err error) {
+	defer errkind.Recover(&err)
 	inputs, rows := live[0].inputs, live[0].rows
 	if len(live) > 1 {
-		var err error
 		if inputs, rows, err = stack(live); err != nil {
-			for _, c := range live {
-				c.done <- result{err: err}
-			}
-			return
+			return nil, err
 		}
 	}
 	// The run is shared, so no single caller's context may cancel it; each caller
 	// stops waiting on its own context.
 	out, err := e.inner.Run(context.Background(), q.signature, inputs, q.outputs)
-	e.stats.add(1, int64(rows), expired, 0)
-	if err != nil || len(live) == 1 {
-		for _, c := range live {
-			c.done <- result{out: out, err: err}
-		}
-		return
+	e.stats.add(1, int64(rows), 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	results = make([]result, len(live))
+	if len(live) == 1 {
+		results[0] = result{out: out}
+		return results, nil
 	}
 	offset := 0
-	for _, c := range live {
+	for i, c := range live {
 		part, err := slice(out, offset, c.rows, rows)
-		c.done <- result{out: part, err: err}
+		results[i] = result{out: part, err: err}
 		offset += c.rows
 	}
+	return results, nil
 }
 
 // stack concatenates the calls' inputs along the batch dimension.
-func stack(calls []*call) (map[string]*tf.Tensor, int, error) {
+func stack(calls []*call) (map[string]*tensor.Tensor, int, error) {
 	rows := 0
 	for _, c := range calls {
 		rows += c.rows
 	}
-	out := make(map[string]*tf.Tensor, len(calls[0].inputs))
+	out := make(map[string]*tensor.Tensor, len(calls[0].inputs))
 	for key, first := range calls[0].inputs {
 		shape := append([]int64{int64(rows)}, first.Shape[1:]...)
-		t := &tf.Tensor{DType: first.DType, Shape: shape}
+		t := &tensor.Tensor{DType: first.DType, Shape: shape}
 		for _, c := range calls {
 			in := c.inputs[key]
 			t.Uint8 = append(t.Uint8, in.Uint8...)

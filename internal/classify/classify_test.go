@@ -4,7 +4,9 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/atelier-vision/atelier/internal/errkind"
 	"github.com/atelier-vision/atelier/internal/imageio"
+	"github.com/atelier-vision/atelier/internal/models"
 )
 
 func TestValidate(t *testing.T) {
@@ -14,17 +16,18 @@ func TestValidate(t *testing.T) {
 		req  Request
 		ok   bool
 	}{
-		{"one image default k", Request{Images: img}, true},
+		{"one image", Request{Images: img, TopK: 1}, true},
+		{"k unset", Request{Images: img}, false},
 		{"k at limit", Request{Images: img, TopK: MaxTopK}, true},
 		{"no images", Request{}, false},
-		{"too many images", Request{Images: make([]imageio.Source, MaxImages+1)}, false},
+		{"too many images", Request{Images: make([]imageio.Source, MaxImages+1), TopK: 1}, false},
 		{"negative k", Request{Images: img, TopK: -1}, false},
 		{"absurd k", Request{Images: img, TopK: MaxTopK + 1}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			err := Validate(tc.req)
-			if tc.ok != (err == nil) || (err != nil && !errors.Is(err, ErrInvalidRequest)) {
+			if tc.ok != (err == nil) || (err != nil && !errors.Is(err, errkind.Invalid)) {
 				t.Fatalf("got %v, want ok=%v", err, tc.ok)
 			}
 		})
@@ -33,7 +36,7 @@ func TestValidate(t *testing.T) {
 
 func TestTopK(t *testing.T) {
 	probs := []float32{0.1, 0.5, 0.1, 0.3}
-	got := TopK(probs, 3, []string{"a", "b", "c"})
+	got := TopK(probs, 3, &models.Model{Labels: []string{"a", "b", "c"}})
 	want := []Prediction{{"b", 1, 0.5}, {"class_3", 3, 0.3}, {"a", 0, 0.1}}
 	if len(got) != len(want) {
 		t.Fatalf("got %v, want %v", got, want)
@@ -43,7 +46,7 @@ func TestTopK(t *testing.T) {
 			t.Fatalf("got %v, want %v (ties keep class order; missing labels are class_N)", got, want)
 		}
 	}
-	if got := TopK(probs, 100, nil); len(got) != 4 {
+	if got := TopK(probs, 100, &models.Model{}); len(got) != 4 {
 		t.Fatalf("got %d predictions for k=100 over 4 classes, want 4", len(got))
 	}
 }

@@ -5,20 +5,16 @@ package detect
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"sort"
 
 	"github.com/atelier-vision/atelier/internal/classify"
+	"github.com/atelier-vision/atelier/internal/errkind"
 	"github.com/atelier-vision/atelier/internal/imageio"
 	"github.com/atelier-vision/atelier/internal/models"
 	"github.com/atelier-vision/atelier/internal/prep"
-	"github.com/atelier-vision/atelier/internal/tf"
 )
-
-// ErrInvalidRequest marks a request that breaks the API's rules (ranges).
-var ErrInvalidRequest = errors.New("invalid request")
 
 // Request limits and defaults, documented in proto/atelier/v1/detect_service.proto.
 const (
@@ -28,27 +24,17 @@ const (
 	DefaultTopK          = 1
 )
 
-// The detector's output keys (the TF Object Detection API convention).
-const (
-	outBoxes   = "detection_boxes"
-	outScores  = "detection_scores"
-	outClasses = "detection_classes"
-	outNum     = "num_detections"
-)
-
 // Request asks for the garments in one image.
 type Request struct {
 	Model models.Spec
 	Image imageio.Source
-	// MinScore drops detections scoring below it, in [0, 1] (the handler fills in
-	// DefaultMinScore when the client leaves it unset).
+	// MinScore drops detections scoring below it, in [0, 1].
 	MinScore float32
-	// MaxDetections caps the detections returned, 1..MaxDetections; 0 means
-	// DefaultMaxDetections.
+	// MaxDetections caps the detections returned, 1..MaxDetections.
 	MaxDetections      int
 	SkipClassification bool
 	Classifier         models.Spec
-	// TopK is how many fine categories to return per garment; 0 means DefaultTopK.
+	// TopK is how many fine categories to return per garment, 1..classify.MaxTopK.
 	TopK int
 }
 
@@ -79,15 +65,19 @@ type Result struct {
 	Width, Height int
 }
 
+// Defaults is a request with every documented default filled in; handlers start
+// from it and set what the client set.
+var Defaults = Request{MinScore: DefaultMinScore, MaxDetections: DefaultMaxDetections, TopK: DefaultTopK}
+
 // Validate checks a request's ranges without touching any model.
 func Validate(req Request) error {
 	switch {
 	case math.IsNaN(float64(req.MinScore)) || req.MinScore < 0 || req.MinScore > 1:
-		return fmt.Errorf("%w: min_score %v is out of range [0, 1]", ErrInvalidRequest, req.MinScore)
-	case req.MaxDetections < 0 || req.MaxDetections > MaxDetections:
-		return fmt.Errorf("%w: max_detections %d is out of range 1..%d", ErrInvalidRequest, req.MaxDetections, MaxDetections)
-	case req.TopK < 0 || req.TopK > classify.MaxTopK:
-		return fmt.Errorf("%w: top_k %d is out of range 1..%d", ErrInvalidRequest, req.TopK, classify.MaxTopK)
+		return fmt.Errorf("%w: min_score %v is out of range [0, 1]", errkind.Invalid, req.MinScore)
+	case req.MaxDetections < 1 || req.MaxDetections > MaxDetections:
+		return fmt.Errorf("%w: max_detections %d is out of range 1..%d", errkind.Invalid, req.MaxDetections, MaxDetections)
+	case req.TopK < 1 || req.TopK > classify.MaxTopK:
+		return fmt.Errorf("%w: top_k %d is out of range 1..%d", errkind.Invalid, req.TopK, classify.MaxTopK)
 	}
 	return nil
 }
@@ -147,22 +137,19 @@ func (d *Detector) find(ctx context.Context, m *models.Model, im imageio.Image, 
 	if err := d.Prep.Fit(im, h, w, c, pix); err != nil {
 		return nil, err
 	}
-	raw, err := Run(ctx, m, pix, 1, h, w, c)
+	raw, err := m.Detect(ctx, pix, 1)
 	if err != nil {
 		return nil, err
 	}
 	limit := req.MaxDetections
-	if limit == 0 {
-		limit = DefaultMaxDetections
-	}
 	dets := make([]Detection, 0, min(limit, len(raw[0])))
 	for _, r := range raw[0] {
 		if r.Score < req.MinScore {
 			continue
 		}
 		dets = append(dets, Detection{
-			Box:       r.Box.Scale(im.Width, im.Height),
-			Type:      label(m.Labels, r.Class),
+			Box:       Scale(r.Box, im.Width, im.Height),
+			Type:      m.Label(r.Class),
 			TypeIndex: r.Class,
 			Score:     r.Score,
 		})
@@ -188,80 +175,19 @@ func (d *Detector) classifyCrops(ctx context.Context, m *models.Model, im imagei
 			return fmt.Errorf("crop %d: %w", i, err)
 		}
 	}
-	probs, err := classify.Run(ctx, m, pix, n, h, w, c)
+	probs, err := m.Classify(ctx, pix, n)
 	if err != nil {
 		return err
 	}
-	if topK == 0 {
-		topK = DefaultTopK
-	}
 	for i, p := range probs {
-		dets[i].Classification = classify.TopK(p, topK, m.Labels)
+		dets[i].Classification = classify.TopK(p, topK, m)
 	}
 	return nil
 }
 
-func label(labels []string, i int) string {
-	if i >= 0 && i < len(labels) {
-		return labels[i]
-	}
-	return fmt.Sprintf("class_%d", i)
-}
-
-// Raw is one row of a detector's outputs: a box normalised to [0, 1], a score and a
-// class index.
-type Raw struct {
-	Box   NormBox
-	Score float32
-	Class int
-}
-
-// NormBox is a box in normalised coordinates (fractions of the image's size).
-type NormBox struct {
-	YMin, XMin, YMax, XMax float32
-}
-
-// Scale returns the box in the pixels of a width x height image, clamped to it.
-func (b NormBox) Scale(width, height int) Box {
+// Scale returns a normalised box in the pixels of a width x height image, clamped to it.
+func Scale(b models.NormBox, width, height int) Box {
 	fw, fh := float32(width), float32(height)
 	c := func(v, hi float32) float32 { return max(0, min(v, hi)) }
 	return Box{XMin: c(b.XMin*fw, fw), YMin: c(b.YMin*fh, fh), XMax: c(b.XMax*fw, fw), YMax: c(b.YMax*fh, fh)}
-}
-
-// Run feeds n prepared images (uint8, n*h*w*c bytes) to the detector and returns each
-// image's valid detections, in the model's order (best first).
-func Run(ctx context.Context, m *models.Model, pix []uint8, n, h, w, c int) ([][]Raw, error) {
-	in, err := tf.NewUint8([]int64{int64(n), int64(h), int64(w), int64(c)}, pix)
-	if err != nil {
-		return nil, err
-	}
-	out, err := m.Engine.Run(ctx, models.ServingSignature, map[string]*tf.Tensor{"images": in},
-		[]string{outBoxes, outScores, outClasses, outNum})
-	if err != nil {
-		return nil, fmt.Errorf("run %s: %w", m.Spec(), err)
-	}
-	boxes, scores, classes, num := out[outBoxes], out[outScores], out[outClasses], out[outNum]
-	bad := func(t *tf.Tensor, rank int) bool {
-		return t == nil || t.Float32 == nil || len(t.Shape) != rank || t.Shape[0] != int64(n)
-	}
-	if bad(boxes, 3) || bad(scores, 2) || bad(classes, 2) || bad(num, 1) || boxes.Shape[2] != 4 ||
-		scores.Shape[1] != boxes.Shape[1] || classes.Shape[1] != boxes.Shape[1] {
-		return nil, fmt.Errorf("run %s: outputs are not float32 %s [%d, K, 4], %s and %s [%d, K], %s [%d]",
-			m.Spec(), outBoxes, n, outScores, outClasses, n, outNum, n)
-	}
-	k := int(boxes.Shape[1])
-	res := make([][]Raw, n)
-	for i := range res {
-		valid := min(max(int(num.Float32[i]), 0), k)
-		res[i] = make([]Raw, valid)
-		for j := range valid {
-			b := boxes.Float32[(i*k+j)*4:]
-			res[i][j] = Raw{
-				Box:   NormBox{YMin: b[0], XMin: b[1], YMax: b[2], XMax: b[3]},
-				Score: scores.Float32[i*k+j],
-				Class: int(classes.Float32[i*k+j]),
-			}
-		}
-	}
-	return res, nil
 }

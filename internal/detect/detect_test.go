@@ -4,19 +4,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
+	"github.com/atelier-vision/atelier/internal/errkind"
 	"github.com/atelier-vision/atelier/internal/imageio"
 	"github.com/atelier-vision/atelier/internal/models"
 	"github.com/atelier-vision/atelier/internal/prep"
-	"github.com/atelier-vision/atelier/internal/tf"
+	"github.com/atelier-vision/atelier/internal/tensor"
+)
+
+// The detector's output keys (the TF Object Detection API convention).
+const (
+	outBoxes   = "detection_boxes"
+	outScores  = "detection_scores"
+	outClasses = "detection_classes"
+	outNum     = "num_detections"
 )
 
 var (
@@ -28,7 +32,7 @@ var (
 // class), padded to K=4 as a TF Object Detection API model pads them.
 type fakeDetector struct{ rows [][6]float32 }
 
-func (f *fakeDetector) Run(_ context.Context, sig string, in map[string]*tf.Tensor, outs []string) (map[string]*tf.Tensor, error) {
+func (f *fakeDetector) Run(_ context.Context, sig string, in map[string]*tensor.Tensor, outs []string) (map[string]*tensor.Tensor, error) {
 	im := in["images"]
 	if sig != models.ServingSignature || im == nil || !slices.Equal(im.Shape[1:], []int64{8, 8, 1}) || len(outs) != 4 {
 		return nil, fmt.Errorf("fake detector: unexpected call %s %v %v", sig, im, outs)
@@ -43,11 +47,11 @@ func (f *fakeDetector) Run(_ context.Context, sig string, in map[string]*tf.Tens
 			scores[i*k+j], classes[i*k+j] = r[4], r[5]
 		}
 	}
-	b, _ := tf.NewFloat32([]int64{int64(n), int64(k), 4}, boxes)
-	s, _ := tf.NewFloat32([]int64{int64(n), int64(k)}, scores)
-	c, _ := tf.NewFloat32([]int64{int64(n), int64(k)}, classes)
-	m, _ := tf.NewFloat32([]int64{int64(n)}, num)
-	return map[string]*tf.Tensor{outBoxes: b, outScores: s, outClasses: c, outNum: m}, nil
+	b, _ := tensor.NewFloat32([]int64{int64(n), int64(k), 4}, boxes)
+	s, _ := tensor.NewFloat32([]int64{int64(n), int64(k)}, scores)
+	c, _ := tensor.NewFloat32([]int64{int64(n), int64(k)}, classes)
+	m, _ := tensor.NewFloat32([]int64{int64(n)}, num)
+	return map[string]*tensor.Tensor{outBoxes: b, outScores: s, outClasses: c, outNum: m}, nil
 }
 
 func (f *fakeDetector) Close() error { return nil }
@@ -56,7 +60,7 @@ func (f *fakeDetector) Close() error { return nil }
 // ones class 2. It records the size of every batch it runs.
 type fakeClassifier struct{ batches []int }
 
-func (f *fakeClassifier) Run(_ context.Context, _ string, in map[string]*tf.Tensor, _ []string) (map[string]*tf.Tensor, error) {
+func (f *fakeClassifier) Run(_ context.Context, _ string, in map[string]*tensor.Tensor, _ []string) (map[string]*tensor.Tensor, error) {
 	im := in["images"]
 	n := int(im.Shape[0])
 	f.batches = append(f.batches, n)
@@ -68,8 +72,8 @@ func (f *fakeClassifier) Run(_ context.Context, _ string, in map[string]*tf.Tens
 		}
 		probs[i*3+min(sum/16/90, 2)] = 1
 	}
-	out, err := tf.NewFloat32([]int64{int64(n), 3}, probs)
-	return map[string]*tf.Tensor{"probabilities": out}, err
+	out, err := tensor.NewFloat32([]int64{int64(n), 3}, probs)
+	return map[string]*tensor.Tensor{"probabilities": out}, err
 }
 
 func (f *fakeClassifier) Close() error { return nil }
@@ -91,31 +95,24 @@ func (nearest) Resize(pix []uint8, h, w, c, outH, outW int) ([]uint8, error) {
 // and a fake "classifier" (4x4 grey input).
 func fakeSetup(t *testing.T, rows [][6]float32) (*Detector, *fakeClassifier) {
 	t.Helper()
-	root := t.TempDir()
-	for name, labels := range map[string][]string{"detector": fakeTypes, "classifier": fakeLabels} {
-		dir := filepath.Join(root, name, "1")
-		if err := os.MkdirAll(filepath.Join(dir, "assets"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		os.WriteFile(filepath.Join(dir, "saved_model.pb"), nil, 0o644)
-		os.WriteFile(filepath.Join(dir, "assets", "labels.txt"), []byte(strings.Join(labels, "\n")), 0o644)
-	}
 	det, cls := &fakeDetector{rows: rows}, &fakeClassifier{}
-	info := func(key string, dt tf.DType, shape ...int64) tf.TensorInfo {
-		return tf.TensorInfo{Key: key, DType: dt, Shape: shape}
+	info := func(key string, dt tensor.DType, shape ...int64) tensor.Info {
+		return tensor.Info{Key: key, DType: dt, Shape: shape}
 	}
-	load := func(dir string) (models.Engine, []tf.Signature, error) {
-		if strings.Contains(dir, "classifier") {
-			return cls, []tf.Signature{{Name: models.ServingSignature,
-				Inputs:  []tf.TensorInfo{info("images", tf.Uint8, -1, 4, 4, 1)},
-				Outputs: []tf.TensorInfo{info("probabilities", tf.Float32, -1, 3)}}}, nil
-		}
-		return det, []tf.Signature{{Name: models.ServingSignature,
-			Inputs: []tf.TensorInfo{info("images", tf.Uint8, -1, 8, 8, 1)},
-			Outputs: []tf.TensorInfo{info(outBoxes, tf.Float32, -1, 4, 4), info(outClasses, tf.Float32, -1, 4),
-				info(outScores, tf.Float32, -1, 4), info(outNum, tf.Float32, -1)}}}, nil
+	cm, err := models.NewModel(models.Spec{Name: "classifier", Version: 1}, "", cls, []tensor.Signature{{Name: models.ServingSignature,
+		Inputs:  []tensor.Info{info("images", tensor.Uint8, -1, 4, 4, 1)},
+		Outputs: []tensor.Info{info("probabilities", tensor.Float32, -1, 3)}}}, fakeLabels)
+	if err != nil {
+		t.Fatal(err)
 	}
-	repo, err := models.Open(root, load, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	dm, err := models.NewModel(models.Spec{Name: "detector", Version: 1}, "", det, []tensor.Signature{{Name: models.ServingSignature,
+		Inputs: []tensor.Info{info("images", tensor.Uint8, -1, 8, 8, 1)},
+		Outputs: []tensor.Info{info(outBoxes, tensor.Float32, -1, 4, 4), info(outClasses, tensor.Float32, -1, 4),
+			info(outScores, tensor.Float32, -1, 4), info(outNum, tensor.Float32, -1)}}}, fakeTypes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := models.NewRepository(cm, dm)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,9 +138,17 @@ var rows = [][6]float32{
 	{0.2, 0.2, 0.4, 0.4, 0.3, 0},
 }
 
+// request returns a request for scene() with the documented defaults, changed by mod.
+func request(mod func(*Request)) Request {
+	r := Defaults
+	r.Image = scene()
+	mod(&r)
+	return r
+}
+
 func TestDetectClassifiesCropsInOneBatch(t *testing.T) {
 	d, cls := fakeSetup(t, rows)
-	res, err := d.Detect(context.Background(), Request{Image: scene(), MinScore: DefaultMinScore})
+	res, err := d.Detect(context.Background(), request(func(r *Request) {}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,15 +182,14 @@ func TestDetectOptions(t *testing.T) {
 		req        Request
 		n, batches int
 	}{
-		{"skip classification", Request{MinScore: 0.5, SkipClassification: true}, 2, 0},
-		{"max detections", Request{MinScore: 0, MaxDetections: 1}, 1, 1},
-		{"min score zero", Request{MinScore: 0}, 3, 1},
-		{"nothing good enough", Request{MinScore: 0.95}, 0, 0},
+		{"skip classification", request(func(r *Request) { r.SkipClassification = true }), 2, 0},
+		{"max detections", request(func(r *Request) { r.MinScore, r.MaxDetections = 0, 1 }), 1, 1},
+		{"min score zero", request(func(r *Request) { r.MinScore = 0 }), 3, 1},
+		{"nothing good enough", request(func(r *Request) { r.MinScore = 0.95 }), 0, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			d, cls := fakeSetup(t, rows)
-			tc.req.Image = scene()
 			res, err := d.Detect(context.Background(), tc.req)
 			if err != nil {
 				t.Fatal(err)
@@ -214,23 +218,22 @@ func TestDetectErrors(t *testing.T) {
 		req  Request
 		want error
 	}{
-		{"min score NaN", Request{MinScore: float32(math.NaN())}, ErrInvalidRequest},
-		{"min score negative", Request{MinScore: -0.1}, ErrInvalidRequest},
-		{"min score over 1", Request{MinScore: 1.5}, ErrInvalidRequest},
-		{"max detections over limit", Request{MaxDetections: MaxDetections + 1}, ErrInvalidRequest},
-		{"negative top k", Request{TopK: -1}, ErrInvalidRequest},
-		{"unknown detector", Request{Model: models.Spec{Name: "nope"}}, models.ErrNotFound},
-		{"classifier as detector", Request{Model: models.Spec{Name: "classifier"}}, models.ErrWrongRole},
-		{"detector as classifier", Request{Classifier: models.Spec{Name: "detector"}}, models.ErrWrongRole},
-		{"unknown classifier version", Request{Classifier: models.Spec{Name: "classifier", Version: 9}}, models.ErrNotFound},
-		{"no image", Request{Image: imageio.Source{Encoded: nil}}, imageio.ErrInvalidImage},
+		{"min score NaN", request(func(r *Request) { r.MinScore = float32(math.NaN()) }), errkind.Invalid},
+		{"min score negative", request(func(r *Request) { r.MinScore = -0.1 }), errkind.Invalid},
+		{"min score over 1", request(func(r *Request) { r.MinScore = 1.5 }), errkind.Invalid},
+		{"max detections 0", request(func(r *Request) { r.MaxDetections = 0 }), errkind.Invalid},
+		{"max detections over limit", request(func(r *Request) { r.MaxDetections = MaxDetections + 1 }), errkind.Invalid},
+		{"top k 0", request(func(r *Request) { r.TopK = 0 }), errkind.Invalid},
+		{"negative top k", request(func(r *Request) { r.TopK = -1 }), errkind.Invalid},
+		{"unknown detector", request(func(r *Request) { r.Model = models.Spec{Name: "nope"} }), models.ErrNotFound},
+		{"classifier as detector", request(func(r *Request) { r.Model = models.Spec{Name: "classifier"} }), models.ErrWrongRole},
+		{"detector as classifier", request(func(r *Request) { r.Classifier = models.Spec{Name: "detector"} }), models.ErrWrongRole},
+		{"unknown classifier version", request(func(r *Request) { r.Classifier = models.Spec{Name: "classifier", Version: 9} }), models.ErrNotFound},
+		{"no image", request(func(r *Request) { r.Image = imageio.Source{} }), imageio.ErrInvalidImage},
 	}
 	d, _ := fakeSetup(t, rows)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.req.Image.Frame == nil && tc.name != "no image" {
-				tc.req.Image = scene()
-			}
 			_, err := d.Detect(context.Background(), tc.req)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("got %v, want %v", err, tc.want)
@@ -293,7 +296,7 @@ func TestCropTakesTheBackgroundOut(t *testing.T) {
 }
 
 func TestScaleClamps(t *testing.T) {
-	got := NormBox{YMin: -0.1, XMin: 0.5, YMax: 1.2, XMax: 0.75}.Scale(200, 100)
+	got := Scale(models.NormBox{YMin: -0.1, XMin: 0.5, YMax: 1.2, XMax: 0.75}, 200, 100)
 	if want := (Box{XMin: 100, YMin: 0, XMax: 150, YMax: 100}); !near(got, want) {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/atelier-vision/atelier/internal/imageio"
 	"github.com/atelier-vision/atelier/internal/models"
-	"github.com/atelier-vision/atelier/internal/tf"
 )
 
 // interpolateChunk is how many interpolation steps share one session run; each chunk
@@ -146,16 +145,15 @@ func (g *Generator) model(spec models.Spec, category string) (*models.Model, int
 	if err != nil {
 		return nil, 0, 0, err
 	}
-	in, _ := m.Input("z")
-	if len(in.Shape) != 2 || in.Shape[1] <= 0 {
-		return nil, 0, 0, fmt.Errorf("%w: %s input `z` has shape %v, want [batch, Z] with a fixed Z",
-			models.ErrWrongRole, m.Spec(), in.Shape)
+	size, err := m.LatentSize()
+	if err != nil {
+		return nil, 0, 0, err
 	}
 	class, err := classIndex(m, category)
 	if err != nil {
 		return nil, 0, 0, err
 	}
-	return m, class, int(in.Shape[1]), nil
+	return m, class, size, nil
 }
 
 // draw runs the generator once for all designs (their latents, one class) and fills
@@ -171,25 +169,11 @@ func draw(ctx context.Context, m *models.Model, class int, designs []Design) err
 		z = append(z, d.Latent...)
 		labels[i] = int32(class)
 	}
-	zt, err := tf.NewFloat32([]int64{int64(n), int64(size)}, z)
+	images, err := m.Generate(ctx, z, labels)
 	if err != nil {
 		return err
 	}
-	lt, err := tf.NewInt32([]int64{int64(n)}, labels)
-	if err != nil {
-		return err
-	}
-	out, err := m.Engine.Run(ctx, models.ServingSignature, map[string]*tf.Tensor{"z": zt, "labels": lt}, []string{"images"})
-	if err != nil {
-		return fmt.Errorf("run %s: %w", m.Spec(), err)
-	}
-	im := out["images"]
-	if im == nil || im.Uint8 == nil || len(im.Shape) != 4 || im.Shape[0] != int64(n) || (im.Shape[3] != 1 && im.Shape[3] != 3) {
-		return fmt.Errorf("run %s: `images` output is not uint8 [%d, S, S, 1 or 3]", m.Spec(), n)
-	}
-	h, w, c := int(im.Shape[1]), int(im.Shape[2]), int(im.Shape[3])
-	for i := range designs {
-		img := imageio.Image{Width: w, Height: h, Channels: c, Pix: im.Uint8[i*h*w*c : (i+1)*h*w*c]}
+	for i, img := range images {
 		png, err := imageio.EncodePNG(img)
 		if err != nil {
 			return fmt.Errorf("encode design %d: %w", i, err)

@@ -6,17 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"image/png"
-	"io"
-	"log/slog"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/atelier-vision/atelier/internal/errkind"
 	"github.com/atelier-vision/atelier/internal/models"
-	"github.com/atelier-vision/atelier/internal/tf"
+	"github.com/atelier-vision/atelier/internal/tensor"
 )
 
 const (
@@ -30,7 +27,7 @@ var fakeLabels = []string{"T-shirt/top", "Trouser", "Dress"}
 // label, so tests can tell designs apart without TensorFlow.
 type fakeEngine struct{ batches []int }
 
-func (f *fakeEngine) Run(_ context.Context, sig string, in map[string]*tf.Tensor, _ []string) (map[string]*tf.Tensor, error) {
+func (f *fakeEngine) Run(_ context.Context, sig string, in map[string]*tensor.Tensor, _ []string) (map[string]*tensor.Tensor, error) {
 	z, labels := in["z"], in["labels"]
 	if sig != models.ServingSignature || z == nil || labels == nil || z.Shape[1] != fakeZ {
 		return nil, fmt.Errorf("fake: unexpected call %s %v", sig, in)
@@ -43,8 +40,8 @@ func (f *fakeEngine) Run(_ context.Context, sig string, in map[string]*tf.Tensor
 			pix[i*fakeSide*fakeSide+p] = uint8(int(labels.Int32[i])*50 + int(100+40*z.Float32[i*fakeZ+p%fakeZ]))
 		}
 	}
-	out, err := tf.NewUint8([]int64{int64(n), fakeSide, fakeSide, 1}, pix)
-	return map[string]*tf.Tensor{"images": out}, err
+	out, err := tensor.NewUint8([]int64{int64(n), fakeSide, fakeSide, 1}, pix)
+	return map[string]*tensor.Tensor{"images": out}, err
 }
 
 func (f *fakeEngine) Close() error { return nil }
@@ -53,28 +50,21 @@ func (f *fakeEngine) Close() error { return nil }
 // one fake classifier, "classifier".
 func fakeRepo(t *testing.T) (*models.Repository, *fakeEngine) {
 	t.Helper()
-	root := t.TempDir()
-	for _, name := range []string{"generator", "classifier"} {
-		dir := filepath.Join(root, name, "1")
-		if err := os.MkdirAll(filepath.Join(dir, "assets"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		os.WriteFile(filepath.Join(dir, "saved_model.pb"), nil, 0o644)
-		os.WriteFile(filepath.Join(dir, "assets", "labels.txt"), []byte(strings.Join(fakeLabels, "\n")), 0o644)
-	}
 	engine := &fakeEngine{}
-	load := func(dir string) (models.Engine, []tf.Signature, error) {
-		if strings.Contains(dir, "classifier") {
-			return engine, []tf.Signature{{Name: models.ServingSignature,
-				Inputs:  []tf.TensorInfo{{Key: "images", DType: tf.Uint8, Shape: []int64{-1, 4, 4, 1}}},
-				Outputs: []tf.TensorInfo{{Key: "probabilities", DType: tf.Float32, Shape: []int64{-1, 3}}}}}, nil
-		}
-		return engine, []tf.Signature{{Name: models.ServingSignature,
-			Inputs: []tf.TensorInfo{{Key: "labels", DType: tf.Int32, Shape: []int64{-1}},
-				{Key: "z", DType: tf.Float32, Shape: []int64{-1, fakeZ}}},
-			Outputs: []tf.TensorInfo{{Key: "images", DType: tf.Uint8, Shape: []int64{-1, fakeSide, fakeSide, 1}}}}}, nil
+	cm, err := models.NewModel(models.Spec{Name: "classifier", Version: 1}, "", engine, []tensor.Signature{{Name: models.ServingSignature,
+		Inputs:  []tensor.Info{{Key: "images", DType: tensor.Uint8, Shape: []int64{-1, 4, 4, 1}}},
+		Outputs: []tensor.Info{{Key: "probabilities", DType: tensor.Float32, Shape: []int64{-1, 3}}}}}, fakeLabels)
+	if err != nil {
+		t.Fatal(err)
 	}
-	repo, err := models.Open(root, load, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	gm, err := models.NewModel(models.Spec{Name: "generator", Version: 1}, "", engine, []tensor.Signature{{Name: models.ServingSignature,
+		Inputs: []tensor.Info{{Key: "labels", DType: tensor.Int32, Shape: []int64{-1}},
+			{Key: "z", DType: tensor.Float32, Shape: []int64{-1, fakeZ}}},
+		Outputs: []tensor.Info{{Key: "images", DType: tensor.Uint8, Shape: []int64{-1, fakeSide, fakeSide, 1}}}}}, fakeLabels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := models.NewRepository(cm, gm)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,15 +144,15 @@ func TestGenerateRefuses(t *testing.T) {
 		want error
 		msg  string
 	}{
-		{"count 0", Request{Category: "Dress"}, ErrInvalidRequest, "count 0 is out of range 1..64"},
-		{"count over the bound", Request{Category: "Dress", Count: 65}, ErrInvalidRequest, "count 65 is out of range 1..64"},
-		{"no category", Request{Count: 1}, ErrInvalidRequest, "category is required"},
-		{"unknown category", Request{Category: "Hat", Count: 1}, ErrInvalidRequest, `unknown category "Hat" for generator:1 (categories: T-shirt/top, Trouser, Dress)`},
-		{"latent too short", Request{Category: "Dress", Latents: latents(1, 2)}, ErrInvalidRequest, "latents[0] has 2 values, want 6"},
-		{"latent too long", Request{Category: "Dress", Latents: latents(2, 7)}, ErrInvalidRequest, "latents[0] has 7 values, want 6"},
-		{"NaN", Request{Category: "Dress", Latents: [][]float32{{0, 0, float32(math.NaN()), 0, 0, 0}}}, ErrInvalidRequest, "latents[0]: value 2 is NaN"},
-		{"infinity", Request{Category: "Dress", Latents: [][]float32{{0, float32(math.Inf(-1))}}}, ErrInvalidRequest, "value 1 is -Inf"},
-		{"too many latents", Request{Category: "Dress", Latents: latents(65, 6)}, ErrInvalidRequest, "65 latents is over the limit of 64"},
+		{"count 0", Request{Category: "Dress"}, errkind.Invalid, "count 0 is out of range 1..64"},
+		{"count over the bound", Request{Category: "Dress", Count: 65}, errkind.Invalid, "count 65 is out of range 1..64"},
+		{"no category", Request{Count: 1}, errkind.Invalid, "category is required"},
+		{"unknown category", Request{Category: "Hat", Count: 1}, errkind.Invalid, `unknown category "Hat" for generator:1 (categories: T-shirt/top, Trouser, Dress)`},
+		{"latent too short", Request{Category: "Dress", Latents: latents(1, 2)}, errkind.Invalid, "latents[0] has 2 values, want 6"},
+		{"latent too long", Request{Category: "Dress", Latents: latents(2, 7)}, errkind.Invalid, "latents[0] has 7 values, want 6"},
+		{"NaN", Request{Category: "Dress", Latents: [][]float32{{0, 0, float32(math.NaN()), 0, 0, 0}}}, errkind.Invalid, "latents[0]: value 2 is NaN"},
+		{"infinity", Request{Category: "Dress", Latents: [][]float32{{0, float32(math.Inf(-1))}}}, errkind.Invalid, "value 1 is -Inf"},
+		{"too many latents", Request{Category: "Dress", Latents: latents(65, 6)}, errkind.Invalid, "65 latents is over the limit of 64"},
 		{"unknown model", Request{Model: models.Spec{Name: "nope"}, Category: "Dress", Count: 1}, models.ErrNotFound, "no model named"},
 		{"not a generator", Request{Model: models.Spec{Name: "classifier"}, Category: "Dress", Count: 1}, models.ErrWrongRole, "is a classifier, not a generator"},
 	}
@@ -255,8 +245,8 @@ func TestInterpolateRefuses(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			err := g.Interpolate(context.Background(), tc.req, ok)
-			if !errors.Is(err, ErrInvalidRequest) || !strings.Contains(err.Error(), tc.msg) {
-				t.Fatalf("got %v, want ErrInvalidRequest saying %q", err, tc.msg)
+			if !errors.Is(err, errkind.Invalid) || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("got %v, want errkind.Invalid saying %q", err, tc.msg)
 			}
 		})
 	}
@@ -270,8 +260,8 @@ func FuzzValidate(f *testing.F) {
 		for range max(0, min(n, 100)) {
 			req.Latents = append(req.Latents, []float32{v, v})
 		}
-		if err := Validate(req); err != nil && !errors.Is(err, ErrInvalidRequest) {
-			t.Fatalf("Validate(%+v): got %v, want nil or ErrInvalidRequest", req, err)
+		if err := Validate(req); err != nil && !errors.Is(err, errkind.Invalid) {
+			t.Fatalf("Validate(%+v): got %v, want nil or errkind.Invalid", req, err)
 		}
 	})
 }

@@ -1,18 +1,13 @@
 package generate
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"strings"
 
+	"github.com/atelier-vision/atelier/internal/errkind"
 	"github.com/atelier-vision/atelier/internal/models"
 )
-
-// ErrInvalidRequest marks a request that breaks the API's rules: a count or step
-// number out of range, an unknown category, a latent vector of the wrong length or
-// with a value that is not finite.
-var ErrInvalidRequest = errors.New("invalid request")
 
 // Request limits, documented in proto/atelier/v1/generate_service.proto.
 const (
@@ -51,17 +46,17 @@ type InterpolateRequest struct {
 // Validate checks a Generate request's counts and values without touching any model.
 func Validate(req Request) error {
 	if req.Category == "" {
-		return fmt.Errorf("%w: category is required", ErrInvalidRequest)
+		return fmt.Errorf("%w: category is required", errkind.Invalid)
 	}
 	if len(req.Latents) == 0 && (req.Count < 1 || req.Count > MaxCount) {
-		return fmt.Errorf("%w: count %d is out of range 1..%d", ErrInvalidRequest, req.Count, MaxCount)
+		return fmt.Errorf("%w: count %d is out of range 1..%d", errkind.Invalid, req.Count, MaxCount)
 	}
 	if len(req.Latents) > MaxCount {
-		return fmt.Errorf("%w: %d latents is over the limit of %d per request", ErrInvalidRequest, len(req.Latents), MaxCount)
+		return fmt.Errorf("%w: %d latents is over the limit of %d per request", errkind.Invalid, len(req.Latents), MaxCount)
 	}
 	for i, z := range req.Latents {
 		if err := checkFinite(z); err != nil {
-			return fmt.Errorf("%w: latents[%d]: %w", ErrInvalidRequest, i, err)
+			return fmt.Errorf("%w: latents[%d]: %w", errkind.Invalid, i, err)
 		}
 	}
 	return nil
@@ -70,17 +65,17 @@ func Validate(req Request) error {
 // ValidateInterpolate checks an Interpolate request without touching any model.
 func ValidateInterpolate(req InterpolateRequest) error {
 	if req.Category == "" {
-		return fmt.Errorf("%w: category is required", ErrInvalidRequest)
+		return fmt.Errorf("%w: category is required", errkind.Invalid)
 	}
 	if req.Steps < MinSteps || req.Steps > MaxSteps {
-		return fmt.Errorf("%w: steps %d is out of range %d..%d", ErrInvalidRequest, req.Steps, MinSteps, MaxSteps)
+		return fmt.Errorf("%w: steps %d is out of range %d..%d", errkind.Invalid, req.Steps, MinSteps, MaxSteps)
 	}
 	for _, p := range []struct {
 		name string
 		z    []float32
 	}{{"start", req.Start.Latent}, {"end", req.End.Latent}} {
 		if err := checkFinite(p.z); err != nil {
-			return fmt.Errorf("%w: %s.latent: %w", ErrInvalidRequest, p.name, err)
+			return fmt.Errorf("%w: %s.latent: %w", errkind.Invalid, p.name, err)
 		}
 	}
 	return nil
@@ -109,14 +104,14 @@ func classIndex(m *models.Model, category string) (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("%w: unknown category %q for %s (categories: %s)",
-		ErrInvalidRequest, category, m.Spec(), strings.Join(m.Labels, ", "))
+		errkind.Invalid, category, m.Spec(), strings.Join(m.Labels, ", "))
 }
 
 // checkLength refuses a latent vector whose length is not the model's latent size.
 func checkLength(z []float32, size int, field string) error {
 	if len(z) != size {
 		return fmt.Errorf("%w: %s has %d values, want %d (the generator's latent size)",
-			ErrInvalidRequest, field, len(z), size)
+			errkind.Invalid, field, len(z), size)
 	}
 	return nil
 }

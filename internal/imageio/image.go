@@ -1,16 +1,17 @@
 package imageio
 
 import (
-	"errors"
 	"fmt"
+
+	"github.com/atelier-vision/atelier/internal/errkind"
 )
 
 // ErrInvalidImage marks input that is not a usable image: empty, corrupt, truncated,
 // of an unsupported format, or raw bytes that disagree with the stated size.
-var ErrInvalidImage = errors.New("invalid image")
+var ErrInvalidImage = errkind.New(errkind.Invalid, "invalid image")
 
 // ErrTooLarge marks an image whose size exceeds the configured Limits.
-var ErrTooLarge = errors.New("image too large")
+var ErrTooLarge = errkind.New(errkind.Invalid, "image too large")
 
 // Image is an 8-bit image: Pix holds Height rows of Width pixels of Channels bytes
 // (1 = grey, 3 = RGB), row-major with no padding.

@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/atelier-vision/atelier/internal/tf"
+	"github.com/atelier-vision/atelier/internal/tensor"
 )
 
 // Repository holds every loaded model version, by name.
@@ -20,18 +20,29 @@ type Repository struct {
 	defaults map[Role]string
 }
 
-// Loader opens one SavedModel folder; tf.Load in production.
-type Loader func(dir string) (Engine, []tf.Signature, error)
+// Loader opens one SavedModel folder and returns its engine and signatures; the
+// binary passes one backed by internal/tf, tests pass fakes.
+type Loader func(dir string) (tensor.Engine, []tensor.Signature, error)
 
-// TFLoader returns a Loader that opens SavedModels with TensorFlow.
-func TFLoader(opts tf.Options) Loader {
-	return func(dir string) (Engine, []tf.Signature, error) {
-		m, err := tf.Load(dir, opts)
-		if err != nil {
-			return nil, nil, err
-		}
-		return m, m.Signatures(), nil
+// NewRepository returns a repository holding the given, already loaded, models.
+func NewRepository(ms ...*Model) (*Repository, error) {
+	r := &Repository{byName: map[string][]*Model{}, defaults: map[Role]string{}}
+	for _, m := range ms {
+		r.byName[m.Name] = append(r.byName[m.Name], m)
 	}
+	for name, vs := range r.byName {
+		sort.Slice(vs, func(i, j int) bool { return vs[i].Version > vs[j].Version })
+		for _, v := range vs[1:] {
+			if v.Role != vs[0].Role {
+				return nil, fmt.Errorf("model %s: version %d is a %s but version %d is a %s", name, v.Version, v.Role, vs[0].Version, vs[0].Role)
+			}
+		}
+	}
+	if len(r.byName) == 0 {
+		return nil, errors.New("model repository: no models")
+	}
+	r.chooseDefaults()
+	return r, nil
 }
 
 // Open loads every <name>/<version>/ SavedModel under root. A folder that is not a
@@ -96,15 +107,15 @@ func loadVersion(name string, version int64, dir string, load Loader) (*Model, e
 	if err != nil {
 		return nil, fmt.Errorf("load %s:%d: %w", name, version, err)
 	}
-	m := &Model{Name: name, Version: version, Dir: dir, Signatures: sigs, Engine: engine, Role: roleOf(sigs)}
-	if m.Role == RoleUnknown {
-		engine.Close()
-		return nil, fmt.Errorf("load %s:%d: serving_default signature matches no role "+
-			"(classifier: images -> probabilities; detector: images -> detection_*; generator: z, labels -> images)", name, version)
-	}
-	if m.Labels, err = readLabels(filepath.Join(dir, "assets", "labels.txt")); err != nil {
+	labels, err := readLabels(filepath.Join(dir, "assets", "labels.txt"))
+	if err != nil {
 		engine.Close()
 		return nil, fmt.Errorf("load %s:%d: %w", name, version, err)
+	}
+	m, err := NewModel(Spec{Name: name, Version: version}, dir, engine, sigs, labels)
+	if err != nil {
+		engine.Close()
+		return nil, fmt.Errorf("load %w", err)
 	}
 	return m, nil
 }

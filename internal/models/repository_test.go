@@ -9,26 +9,26 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/atelier-vision/atelier/internal/tf"
+	"github.com/atelier-vision/atelier/internal/tensor"
 )
 
 type nopEngine struct{}
 
-func (nopEngine) Run(context.Context, string, map[string]*tf.Tensor, []string) (map[string]*tf.Tensor, error) {
+func (nopEngine) Run(context.Context, string, map[string]*tensor.Tensor, []string) (map[string]*tensor.Tensor, error) {
 	return nil, nil
 }
 func (nopEngine) Close() error { return nil }
 
-func classifierSig() []tf.Signature {
-	return []tf.Signature{{Name: ServingSignature,
-		Inputs:  []tf.TensorInfo{{Key: "images", DType: tf.Uint8, Shape: []int64{-1, 28, 28, 1}}},
-		Outputs: []tf.TensorInfo{{Key: "probabilities", DType: tf.Float32, Shape: []int64{-1, 10}}}}}
+func classifierSig() []tensor.Signature {
+	return []tensor.Signature{{Name: ServingSignature,
+		Inputs:  []tensor.Info{{Key: "images", DType: tensor.Uint8, Shape: []int64{-1, 28, 28, 1}}},
+		Outputs: []tensor.Info{{Key: "probabilities", DType: tensor.Float32, Shape: []int64{-1, 10}}}}}
 }
 
-func generatorSig() []tf.Signature {
-	return []tf.Signature{{Name: ServingSignature,
-		Inputs:  []tf.TensorInfo{{Key: "labels", DType: tf.Int32, Shape: []int64{-1}}, {Key: "z", DType: tf.Float32, Shape: []int64{-1, 64}}},
-		Outputs: []tf.TensorInfo{{Key: "images", DType: tf.Uint8, Shape: []int64{-1, 28, 28, 1}}}}}
+func generatorSig() []tensor.Signature {
+	return []tensor.Signature{{Name: ServingSignature,
+		Inputs:  []tensor.Info{{Key: "labels", DType: tensor.Int32, Shape: []int64{-1}}, {Key: "z", DType: tensor.Float32, Shape: []int64{-1, 64}}},
+		Outputs: []tensor.Info{{Key: "images", DType: tensor.Uint8, Shape: []int64{-1, 28, 28, 1}}}}}
 }
 
 // layout writes empty saved_model.pb files for the given name/version folders.
@@ -42,7 +42,7 @@ func layout(t *testing.T, dirs ...string) string {
 	return root
 }
 
-func fakeLoader(dir string) (Engine, []tf.Signature, error) {
+func fakeLoader(dir string) (tensor.Engine, []tensor.Signature, error) {
 	if filepath.Base(filepath.Dir(dir)) == "gan" {
 		return nopEngine{}, generatorSig(), nil
 	}
@@ -99,8 +99,8 @@ func TestOpenRefusesUnknownRoleAndEmptyRepository(t *testing.T) {
 	if _, err := Open(t.TempDir(), fakeLoader, log); err == nil {
 		t.Fatal("an empty repository opened without error")
 	}
-	odd := func(string) (Engine, []tf.Signature, error) {
-		return nopEngine{}, []tf.Signature{{Name: ServingSignature}}, nil
+	odd := func(string) (tensor.Engine, []tensor.Signature, error) {
+		return nopEngine{}, []tensor.Signature{{Name: ServingSignature}}, nil
 	}
 	if _, err := Open(layout(t, "classifier/1", "classifier/2"), odd, log); err == nil {
 		t.Fatal("a model with no recognisable role opened without error")

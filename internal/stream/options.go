@@ -1,14 +1,12 @@
 package stream
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"time"
-)
 
-// ErrInvalidOptions marks stream options that break the API's rules.
-var ErrInvalidOptions = errors.New("invalid stream options")
+	"github.com/atelier-vision/atelier/internal/errkind"
+)
 
 // Limits and defaults, documented in proto/atelier/v1/stream.proto.
 const (
@@ -96,7 +94,7 @@ func (o Options) WithDefaults() Options {
 // Validate checks the options' ranges; it accepts zero values that WithDefaults fills.
 func (o Options) Validate() error {
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidOptions}, args...)...)
+		return fmt.Errorf("%w: "+format, append([]any{errkind.Invalid}, args...)...)
 	}
 	switch {
 	case o.Policy != PolicyBlock && o.Policy != PolicyLatest:

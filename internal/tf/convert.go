@@ -4,28 +4,29 @@ import (
 	"bytes"
 	"fmt"
 
+	"github.com/atelier-vision/atelier/internal/tensor"
 	tfb "github.com/galeone/tensorflow/tensorflow/go"
 )
 
-var toTFType = map[DType]tfb.DataType{
-	Uint8:   tfb.Uint8,
-	Int32:   tfb.Int32,
-	Int64:   tfb.Int64,
-	Float32: tfb.Float,
+var toTFType = map[tensor.DType]tfb.DataType{
+	tensor.Uint8:   tfb.Uint8,
+	tensor.Int32:   tfb.Int32,
+	tensor.Int64:   tfb.Int64,
+	tensor.Float32: tfb.Float,
 }
 
-// dtypeOf names a TensorFlow type; types a Tensor cannot hold get names too, so that
+// dtypeOf names a TensorFlow type; types a tensor.Tensor cannot hold get names too, so that
 // signatures read well.
-func dtypeOf(dt tfb.DataType) DType {
+func dtypeOf(dt tfb.DataType) tensor.DType {
 	switch dt {
 	case tfb.Uint8:
-		return Uint8
+		return tensor.Uint8
 	case tfb.Int32:
-		return Int32
+		return tensor.Int32
 	case tfb.Int64:
-		return Int64
+		return tensor.Int64
 	case tfb.Float:
-		return Float32
+		return tensor.Float32
 	case tfb.Double:
 		return "float64"
 	case tfb.Half:
@@ -47,19 +48,19 @@ func dtypeOf(dt tfb.DataType) DType {
 	case tfb.String:
 		return "string"
 	}
-	return DType(fmt.Sprintf("dtype(%d)", int(dt)))
+	return tensor.DType(fmt.Sprintf("dtype(%d)", int(dt)))
 }
 
 // toTF copies t into a new TensorFlow tensor (one memcpy). The caller frees it with
 // freeTensor.
-func toTF(t *Tensor) (*tfb.Tensor, error) {
+func toTF(t *tensor.Tensor) (*tfb.Tensor, error) {
 	dt, ok := toTFType[t.DType]
 	if !ok {
-		return nil, fmt.Errorf("%w: unsupported dtype %q", ErrBadInput, t.DType)
+		return nil, fmt.Errorf("%w: unsupported dtype %q", tensor.ErrBadInput, t.DType)
 	}
 	// ReadTensor keeps the shape slice: give it its own copy.
 	shape := append([]int64{}, t.Shape...)
-	out, err := tfb.ReadTensor(dt, shape, bytes.NewReader(t.bytes()))
+	out, err := tfb.ReadTensor(dt, shape, bytes.NewReader(t.Bytes()))
 	if err != nil {
 		return nil, fmt.Errorf("tf: copy %s tensor %v into TensorFlow: %w", t.DType, t.Shape, err)
 	}
@@ -67,7 +68,7 @@ func toTF(t *Tensor) (*tfb.Tensor, error) {
 }
 
 // fromTF copies a TensorFlow tensor into Go memory (one memcpy). It does not free t.
-func fromTF(t *tfb.Tensor) (*Tensor, error) {
+func fromTF(t *tfb.Tensor) (*tensor.Tensor, error) {
 	var raw []byte
 	if layoutErr == nil {
 		raw = tensorBytes(t)
@@ -78,5 +79,5 @@ func fromTF(t *tfb.Tensor) (*Tensor, error) {
 		}
 		raw = b.Bytes()
 	}
-	return fromBytes(dtypeOf(t.DataType()), append([]int64{}, t.Shape()...), raw)
+	return tensor.FromBytes(dtypeOf(t.DataType()), append([]int64{}, t.Shape()...), raw)
 }

@@ -1,7 +1,7 @@
 // Package tf is Atelier's only door to TensorFlow: it loads SavedModels, reads their
 // signatures, runs them and converts tensors, and it is the only package that imports
 // cgo or the TensorFlow Go bindings (github.com/galeone/tensorflow/tensorflow/go and
-// github.com/galeone/tfgo). Everything it exports is plain Go: Tensor holds a flat Go
+// github.com/galeone/tfgo). Everything it exports is plain Go: a tensor.Tensor holds a flat Go
 // slice, errors are Go errors, and panics from the bindings or tfgo are recovered
 // into errors before they leave the package.
 //
@@ -13,13 +13,3 @@
 // Build and test after sourcing scripts/tfenv.sh, which points cgo at the TensorFlow C
 // library in the project's virtual environment.
 package tf
-
-import "errors"
-
-// ErrBadInput marks a request the model cannot take: an unknown signature, input or
-// output key, a missing input, or a tensor whose dtype or shape does not fit the
-// signature. Callers map it to InvalidArgument.
-var ErrBadInput = errors.New("bad input")
-
-// ErrClosed marks a call on a Model or Resizer that has been closed.
-var ErrClosed = errors.New("closed")

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/atelier-vision/atelier/internal/tensor"
 )
 
 // The test models are written by testdata/make_models.py with the project's Python
@@ -104,21 +106,21 @@ type jsonTensor struct {
 	Data  []float64 `json:"data"`
 }
 
-func (j jsonTensor) tensor(t testing.TB) *Tensor {
+func (j jsonTensor) toTensor(t testing.TB) *tensor.Tensor {
 	t.Helper()
 	var (
-		x   *Tensor
+		x   *tensor.Tensor
 		err error
 	)
-	switch DType(j.DType) {
-	case Uint8:
-		x, err = NewUint8(j.Shape, convert[uint8](j.Data))
-	case Int32:
-		x, err = NewInt32(j.Shape, convert[int32](j.Data))
-	case Int64:
-		x, err = NewInt64(j.Shape, convert[int64](j.Data))
-	case Float32:
-		x, err = NewFloat32(j.Shape, convert[float32](j.Data))
+	switch tensor.DType(j.DType) {
+	case tensor.Uint8:
+		x, err = tensor.NewUint8(j.Shape, convert[uint8](j.Data))
+	case tensor.Int32:
+		x, err = tensor.NewInt32(j.Shape, convert[int32](j.Data))
+	case tensor.Int64:
+		x, err = tensor.NewInt64(j.Shape, convert[int64](j.Data))
+	case tensor.Float32:
+		x, err = tensor.NewFloat32(j.Shape, convert[float32](j.Data))
 	default:
 		t.Fatalf("expected.json: unsupported dtype %q", j.DType)
 	}
@@ -175,7 +177,7 @@ func loadModel(t testing.TB, name string) *Model {
 
 // sameTensor fails t unless got equals want: same dtype and shape, integers equal,
 // floats within tol.
-func sameTensor(t testing.TB, name string, got, want *Tensor, tol float64) {
+func sameTensor(t testing.TB, name string, got, want *tensor.Tensor, tol float64) {
 	t.Helper()
 	if got == nil {
 		t.Fatalf("%s: got no tensor, want %s %v", name, want.DType, want.Shape)
@@ -191,17 +193,17 @@ func sameTensor(t testing.TB, name string, got, want *Tensor, tol float64) {
 	}
 }
 
-func values(x *Tensor) []float64 {
+func values(x *tensor.Tensor) []float64 {
 	out := make([]float64, x.Len())
 	for i := range out {
 		switch x.DType {
-		case Uint8:
+		case tensor.Uint8:
 			out[i] = float64(x.Uint8[i])
-		case Int32:
+		case tensor.Int32:
 			out[i] = float64(x.Int32[i])
-		case Int64:
+		case tensor.Int64:
 			out[i] = float64(x.Int64[i])
-		case Float32:
+		case tensor.Float32:
 			out[i] = float64(x.Float32[i])
 		}
 	}

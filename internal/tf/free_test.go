@@ -7,18 +7,20 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/atelier-vision/atelier/internal/tensor"
 )
 
 // TestRunFreesEveryTensor runs a model many times and checks, through the test hook,
 // that every input and output tensor was deleted by Run itself, not by a finalizer.
 func TestRunFreesEveryTensor(t *testing.T) {
 	m := loadModel(t, "affine")
-	in, _ := NewUint8([]int64{8, 4, 4, 1}, make([]uint8, 8*16))
+	in, _ := tensor.NewUint8([]int64{8, 4, 4, 1}, make([]uint8, 8*16))
 	const runs = 2000
 	before := freedTensors.Load()
 	for i := range runs {
 		in.Uint8[0] = uint8(i)
-		out, err := m.Run(context.Background(), "serving_default", map[string]*Tensor{"images": in}, nil)
+		out, err := m.Run(context.Background(), "serving_default", map[string]*tensor.Tensor{"images": in}, nil)
 		if err != nil {
 			t.Fatalf("run %d: %v", i, err)
 		}
@@ -38,12 +40,12 @@ func TestRunFreesEveryTensor(t *testing.T) {
 func TestRunMemoryIsFlat(t *testing.T) {
 	m := loadModel(t, "affine")
 	const batch = 65536 // 65536 x 16 bytes = 1 MiB per input tensor
-	in, _ := NewUint8([]int64{batch, 4, 4, 1}, make([]uint8, batch*16))
+	in, _ := tensor.NewUint8([]int64{batch, 4, 4, 1}, make([]uint8, batch*16))
 	for i := range in.Uint8 {
 		in.Uint8[i] = uint8(i)
 	}
 	run := func() {
-		out, err := m.Run(context.Background(), "total", map[string]*Tensor{"images": in}, nil)
+		out, err := m.Run(context.Background(), "total", map[string]*tensor.Tensor{"images": in}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

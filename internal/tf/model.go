@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/atelier-vision/atelier/internal/tensor"
 	tfb "github.com/galeone/tensorflow/tensorflow/go"
 	corepb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
 	"google.golang.org/protobuf/proto"
@@ -33,7 +34,7 @@ type Model struct {
 	sess   *tfb.Session
 	graph  *tfb.Graph // kept alive with the session
 	sigs   map[string]*signature
-	list   []Signature
+	list   []tensor.Signature
 	closed atomic.Bool
 	once   sync.Once
 	err    error
@@ -76,7 +77,7 @@ func Load(dir string, opts Options) (m *Model, err error) {
 		m.sigs[name] = sig
 		m.list = append(m.list, sig.Signature)
 	}
-	slices.SortFunc(m.list, func(a, b Signature) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(m.list, func(a, b tensor.Signature) int { return strings.Compare(a.Name, b.Name) })
 	return m, nil
 }
 
@@ -116,19 +117,19 @@ func (m *Model) Dir() string { return m.dir }
 
 // Signatures returns the model's signatures sorted by name. Callers must not modify
 // the result.
-func (m *Model) Signatures() []Signature { return m.list }
+func (m *Model) Signatures() []tensor.Signature { return m.list }
 
 // Signature returns the signature called name.
-func (m *Model) Signature(name string) (Signature, bool) {
+func (m *Model) Signature(name string) (tensor.Signature, bool) {
 	s, ok := m.sigs[name]
 	if !ok {
-		return Signature{}, false
+		return tensor.Signature{}, false
 	}
 	return s.Signature, true
 }
 
 // Close closes the session after the runs in flight finish. Later calls return the
-// first call's result; Run after Close returns ErrClosed.
+// first call's result; Run after Close returns tensor.ErrClosed.
 func (m *Model) Close() error {
 	m.once.Do(func() {
 		m.closed.Store(true)

@@ -10,37 +10,38 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/atelier-vision/atelier/internal/tensor"
 	tfb "github.com/galeone/tensorflow/tensorflow/go"
 )
 
 func TestSignatures(t *testing.T) {
 	tests := []struct {
 		model string
-		want  []Signature
+		want  []tensor.Signature
 	}{
-		{"affine", []Signature{
+		{"affine", []tensor.Signature{
 			{Name: "serving_default",
-				Inputs: []TensorInfo{{Key: "images", DType: Uint8, Shape: []int64{-1, 4, 4, 1}}},
-				Outputs: []TensorInfo{
-					{Key: "logits", DType: Float32, Shape: []int64{-1, 3}},
-					{Key: "probabilities", DType: Float32, Shape: []int64{-1, 3}},
+				Inputs: []tensor.Info{{Key: "images", DType: tensor.Uint8, Shape: []int64{-1, 4, 4, 1}}},
+				Outputs: []tensor.Info{
+					{Key: "logits", DType: tensor.Float32, Shape: []int64{-1, 3}},
+					{Key: "probabilities", DType: tensor.Float32, Shape: []int64{-1, 3}},
 				}},
 			{Name: "total",
-				Inputs: []TensorInfo{{Key: "images", DType: Uint8, Shape: []int64{-1, 4, 4, 1}}},
-				Outputs: []TensorInfo{
-					{Key: "count", DType: Int64, Shape: []int64{}},
-					{Key: "total", DType: Float32, Shape: []int64{}},
+				Inputs: []tensor.Info{{Key: "images", DType: tensor.Uint8, Shape: []int64{-1, 4, 4, 1}}},
+				Outputs: []tensor.Info{
+					{Key: "count", DType: tensor.Int64, Shape: []int64{}},
+					{Key: "total", DType: tensor.Float32, Shape: []int64{}},
 				}},
 		}},
-		{"generator", []Signature{
+		{"generator", []tensor.Signature{
 			{Name: "serving_default",
-				Inputs: []TensorInfo{
-					{Key: "labels", DType: Int32, Shape: []int64{-1}},
-					{Key: "z", DType: Float32, Shape: []int64{-1, 8}},
+				Inputs: []tensor.Info{
+					{Key: "labels", DType: tensor.Int32, Shape: []int64{-1}},
+					{Key: "z", DType: tensor.Float32, Shape: []int64{-1, 8}},
 				},
-				Outputs: []TensorInfo{
-					{Key: "images", DType: Uint8, Shape: []int64{-1, 4, 4, 1}},
-					{Key: "scores", DType: Float32, Shape: []int64{-1}},
+				Outputs: []tensor.Info{
+					{Key: "images", DType: tensor.Uint8, Shape: []int64{-1, 4, 4, 1}},
+					{Key: "scores", DType: tensor.Float32, Shape: []int64{-1}},
 				}},
 		}},
 	}
@@ -52,11 +53,11 @@ func TestSignatures(t *testing.T) {
 			}
 			for _, s := range tt.want {
 				if got, ok := m.Signature(s.Name); !ok || got.Name != s.Name {
-					t.Fatalf("Signature(%q): got %q %v, want found", s.Name, got.Name, ok)
+					t.Fatalf("tensor.Signature(%q): got %q %v, want found", s.Name, got.Name, ok)
 				}
 			}
 			if _, ok := m.Signature("nope"); ok {
-				t.Fatal(`Signature("nope"): got found, want not found`)
+				t.Fatal(`tensor.Signature("nope"): got found, want not found`)
 			}
 		})
 	}
@@ -112,9 +113,9 @@ func TestCloseIsIdempotent(t *testing.T) {
 			t.Fatalf("Close #%d: got %v, want nil", i+1, err)
 		}
 	}
-	in, _ := NewUint8([]int64{1, 4, 4, 1}, make([]uint8, 16))
-	_, err := m.Run(context.Background(), "serving_default", map[string]*Tensor{"images": in}, nil)
-	if !errors.Is(err, ErrClosed) {
+	in, _ := tensor.NewUint8([]int64{1, 4, 4, 1}, make([]uint8, 16))
+	_, err := m.Run(context.Background(), "serving_default", map[string]*tensor.Tensor{"images": in}, nil)
+	if !errors.Is(err, tensor.ErrClosed) {
 		t.Fatalf("Run after Close: got %v, want ErrClosed", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/atelier-vision/atelier/internal/tensor"
 	tfb "github.com/galeone/tensorflow/tensorflow/go"
 	"github.com/galeone/tensorflow/tensorflow/go/op"
 	tg "github.com/galeone/tfgo"
@@ -61,7 +62,7 @@ func NewResizer() (r *Resizer, err error) {
 
 // Resize resizes pix, an h x w image with c interleaved channels (HWC, h*w*c bytes),
 // to outH x outW and returns the new outH*outW*c bytes. Bad sizes are errors wrapping
-// ErrBadInput.
+// tensor.ErrBadInput.
 func (r *Resizer) Resize(pix []uint8, h, w, c, outH, outW int) ([]uint8, error) {
 	out, err := r.resize(pix, h, w, c, outH, outW)
 	if err != nil {
@@ -73,24 +74,24 @@ func (r *Resizer) Resize(pix []uint8, h, w, c, outH, outW int) ([]uint8, error) 
 func (r *Resizer) resize(pix []uint8, h, w, c, outH, outW int) (res []uint8, err error) {
 	const maxSide, maxBytes = 1 << 16, 1 << 30
 	if h <= 0 || w <= 0 || c <= 0 || outH <= 0 || outW <= 0 {
-		return nil, fmt.Errorf("%w: sizes must be positive", ErrBadInput)
+		return nil, fmt.Errorf("%w: sizes must be positive", tensor.ErrBadInput)
 	}
 	if outH > maxSide || outW > maxSide || outH*outW*c > maxBytes {
-		return nil, fmt.Errorf("%w: output larger than %d pixels a side or %d bytes", ErrBadInput, maxSide, maxBytes)
+		return nil, fmt.Errorf("%w: output larger than %d pixels a side or %d bytes", tensor.ErrBadInput, maxSide, maxBytes)
 	}
 	if len(pix) != h*w*c {
-		return nil, fmt.Errorf("%w: got %d bytes, want %d", ErrBadInput, len(pix), h*w*c)
+		return nil, fmt.Errorf("%w: got %d bytes, want %d", tensor.ErrBadInput, len(pix), h*w*c)
 	}
 	if r.closed.Load() {
-		return nil, fmt.Errorf("resizer %w", ErrClosed)
+		return nil, fmt.Errorf("resizer %w", tensor.ErrClosed)
 	}
 	defer recoverTo(&err, "")
-	in, err := toTF(&Tensor{DType: Uint8, Shape: []int64{1, int64(h), int64(w), int64(c)}, Uint8: pix})
+	in, err := toTF(&tensor.Tensor{DType: tensor.Uint8, Shape: []int64{1, int64(h), int64(w), int64(c)}, Uint8: pix})
 	if err != nil {
 		return nil, err
 	}
 	defer freeTensor(in)
-	size, err := toTF(&Tensor{DType: Int32, Shape: []int64{2}, Int32: []int32{int32(outH), int32(outW)}})
+	size, err := toTF(&tensor.Tensor{DType: tensor.Int32, Shape: []int64{2}, Int32: []int32{int32(outH), int32(outW)}})
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +100,7 @@ func (r *Resizer) resize(pix []uint8, h, w, c, outH, outW int) (res []uint8, err
 	defer freeTensors(got)
 	switch {
 	case err != nil && r.closed.Load():
-		return nil, fmt.Errorf("resizer %w", ErrClosed)
+		return nil, fmt.Errorf("resizer %w", tensor.ErrClosed)
 	case err != nil:
 		return nil, err
 	}

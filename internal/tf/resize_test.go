@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+
+	"github.com/atelier-vision/atelier/internal/tensor"
 )
 
 func newResizer(t *testing.T) *Resizer {
@@ -26,7 +28,7 @@ func TestResizeMatchesPython(t *testing.T) {
 		t.Fatal("expected.json has no resize cases")
 	}
 	for _, c := range e.Resize {
-		in, want := c.In.tensor(t), c.Out.tensor(t)
+		in, want := c.In.toTensor(t), c.Out.toTensor(t)
 		h, w, ch := int(in.Shape[0]), int(in.Shape[1]), int(in.Shape[2])
 		oh, ow := int(want.Shape[0]), int(want.Shape[1])
 		t.Run(fmt.Sprintf("%dx%dx%d_to_%dx%d", h, w, ch, oh, ow), func(t *testing.T) {
@@ -62,7 +64,7 @@ func TestResizeBadArgs(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := r.Resize(tt.pix, tt.h, tt.w, tt.c, tt.outH, tt.outW)
-			if !errors.Is(err, ErrBadInput) {
+			if !errors.Is(err, tensor.ErrBadInput) {
 				t.Fatalf("got %v, want an error wrapping ErrBadInput", err)
 			}
 		})
@@ -105,7 +107,7 @@ func TestResizeConcurrentAndClose(t *testing.T) {
 			t.Fatalf("Close #%d: got %v, want nil", i+1, err)
 		}
 	}
-	if _, err := r.Resize(pix, 6, 5, 3, 9, 4); !errors.Is(err, ErrClosed) {
+	if _, err := r.Resize(pix, 6, 5, 3, 9, 4); !errors.Is(err, tensor.ErrClosed) {
 		t.Fatalf("Resize after Close: got %v, want ErrClosed", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/atelier-vision/atelier/internal/tensor"
 	tfb "github.com/galeone/tensorflow/tensorflow/go"
 )
 
@@ -13,10 +14,10 @@ import (
 // returns the requested outputs keyed by output key; nil outputs means all of them.
 // Every input the signature declares must be given, with its dtype, rank and known
 // dimensions; a mismatch, an unknown signature or an unknown key is an error wrapping
-// ErrBadInput and nothing runs, and so is TensorFlow's INVALID_ARGUMENT (say, inputs
+// tensor.ErrBadInput and nothing runs, and so is TensorFlow's INVALID_ARGUMENT (say, inputs
 // whose batch sizes disagree). A done ctx is returned as ctx.Err() before running;
 // a run that has started cannot be interrupted. Inputs are copied, not kept.
-func (m *Model) Run(ctx context.Context, signature string, inputs map[string]*Tensor, outputs []string) (map[string]*Tensor, error) {
+func (m *Model) Run(ctx context.Context, signature string, inputs map[string]*tensor.Tensor, outputs []string) (map[string]*tensor.Tensor, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -27,9 +28,9 @@ func (m *Model) Run(ctx context.Context, signature string, inputs map[string]*Te
 	return res, nil
 }
 
-func (m *Model) run(signature string, inputs map[string]*Tensor, outputs []string) (res map[string]*Tensor, err error) {
+func (m *Model) run(signature string, inputs map[string]*tensor.Tensor, outputs []string) (res map[string]*tensor.Tensor, err error) {
 	if m.closed.Load() {
-		return nil, fmt.Errorf("model %w", ErrClosed)
+		return nil, fmt.Errorf("model %w", tensor.ErrClosed)
 	}
 	sig, ok := m.sigs[signature]
 	if !ok {
@@ -37,7 +38,7 @@ func (m *Model) run(signature string, inputs map[string]*Tensor, outputs []strin
 		for i, s := range m.list {
 			names[i] = s.Name
 		}
-		return nil, fmt.Errorf("%w: no such signature (signatures: %s)", ErrBadInput, strings.Join(names, ", "))
+		return nil, fmt.Errorf("%w: no such signature (signatures: %s)", tensor.ErrBadInput, strings.Join(names, ", "))
 	}
 	if err := sig.checkInputs(inputs); err != nil {
 		return nil, err
@@ -65,13 +66,13 @@ func (m *Model) run(signature string, inputs map[string]*Tensor, outputs []strin
 	defer freeTensors(got)
 	switch {
 	case err != nil && m.closed.Load():
-		return nil, fmt.Errorf("model %w", ErrClosed)
+		return nil, fmt.Errorf("model %w", tensor.ErrClosed)
 	case err != nil && invalidArgument(err):
-		return nil, fmt.Errorf("%w: %w", ErrBadInput, err)
+		return nil, fmt.Errorf("%w: %w", tensor.ErrBadInput, err)
 	case err != nil:
 		return nil, err
 	}
-	res = make(map[string]*Tensor, len(got))
+	res = make(map[string]*tensor.Tensor, len(got))
 	for i, t := range got {
 		if res[outputs[i]], err = fromTF(t); err != nil {
 			return nil, fmt.Errorf("output %q: %w", outputs[i], err)
@@ -81,18 +82,18 @@ func (m *Model) run(signature string, inputs map[string]*Tensor, outputs []strin
 }
 
 // checkInputs checks that inputs holds exactly the signature's inputs, each fitting.
-func (s *signature) checkInputs(inputs map[string]*Tensor) error {
+func (s *signature) checkInputs(inputs map[string]*tensor.Tensor) error {
 	for key := range inputs {
 		if _, ok := s.in[key]; !ok {
-			return fmt.Errorf("%w: unknown input %q (inputs: %s)", ErrBadInput, key, keys(s.Inputs))
+			return fmt.Errorf("%w: unknown input %q (inputs: %s)", tensor.ErrBadInput, key, tensor.Keys(s.Inputs))
 		}
 	}
 	for _, info := range s.Inputs {
 		t, ok := inputs[info.Key]
 		if !ok {
-			return fmt.Errorf("%w: missing input %q (inputs: %s)", ErrBadInput, info.Key, keys(s.Inputs))
+			return fmt.Errorf("%w: missing input %q (inputs: %s)", tensor.ErrBadInput, info.Key, tensor.Keys(s.Inputs))
 		}
-		if err := info.check(t); err != nil {
+		if err := info.Check(t); err != nil {
 			return err
 		}
 	}
@@ -111,10 +112,10 @@ func (s *signature) fetches(outputs []string) ([]tfb.Output, []string, error) {
 	for i, key := range outputs {
 		out, ok := s.out[key]
 		if !ok {
-			return nil, nil, fmt.Errorf("%w: unknown output %q (outputs: %s)", ErrBadInput, key, keys(s.Outputs))
+			return nil, nil, fmt.Errorf("%w: unknown output %q (outputs: %s)", tensor.ErrBadInput, key, tensor.Keys(s.Outputs))
 		}
 		if slices.Contains(outputs[:i], key) {
-			return nil, nil, fmt.Errorf("%w: output %q requested twice", ErrBadInput, key)
+			return nil, nil, fmt.Errorf("%w: output %q requested twice", tensor.ErrBadInput, key)
 		}
 		fetches[i] = out
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+
+	"github.com/atelier-vision/atelier/internal/tensor"
 )
 
 func TestRunMatchesPython(t *testing.T) {
@@ -24,9 +26,9 @@ func TestRunMatchesPython(t *testing.T) {
 				t.Fatal("expected.json has no outputs for this case")
 			}
 			m := loadModel(t, tt.model)
-			inputs := map[string]*Tensor{}
+			inputs := map[string]*tensor.Tensor{}
 			for k, v := range tt.c.Inputs {
-				inputs[k] = v.tensor(t)
+				inputs[k] = v.toTensor(t)
 			}
 			var keys []string
 			for k := range tt.c.Outputs {
@@ -40,7 +42,7 @@ func TestRunMatchesPython(t *testing.T) {
 				t.Fatalf("got %d outputs, want %d", len(got), len(keys))
 			}
 			for k, want := range tt.c.Outputs {
-				sameTensor(t, k, got[k], want.tensor(t), 1e-6)
+				sameTensor(t, k, got[k], want.toTensor(t), 1e-6)
 			}
 		})
 	}
@@ -48,8 +50,8 @@ func TestRunMatchesPython(t *testing.T) {
 
 func TestRunNilOutputsFetchesAll(t *testing.T) {
 	m := loadModel(t, "affine")
-	in, _ := NewUint8([]int64{2, 4, 4, 1}, make([]uint8, 32))
-	got, err := m.Run(context.Background(), "serving_default", map[string]*Tensor{"images": in}, nil)
+	in, _ := tensor.NewUint8([]int64{2, 4, 4, 1}, make([]uint8, 32))
+	got, err := m.Run(context.Background(), "serving_default", map[string]*tensor.Tensor{"images": in}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,60 +66,60 @@ func TestRunBadInput(t *testing.T) {
 	e := readExpected(t)
 	m := loadModel(t, "generator")
 	good := e.Generator["serving_default"]
-	z, labels := good.Inputs["z"].tensor(t), good.Inputs["labels"].tensor(t)
-	f32 := func(shape ...int64) *Tensor {
-		x, _ := NewFloat32(shape, make([]float32, NumElements(shape)))
+	z, labels := good.Inputs["z"].toTensor(t), good.Inputs["labels"].toTensor(t)
+	f32 := func(shape ...int64) *tensor.Tensor {
+		x, _ := tensor.NewFloat32(shape, make([]float32, tensor.NumElements(shape)))
 		return x
 	}
-	i32 := func(shape ...int64) *Tensor {
-		x, _ := NewInt32(shape, make([]int32, NumElements(shape)))
+	i32 := func(shape ...int64) *tensor.Tensor {
+		x, _ := tensor.NewInt32(shape, make([]int32, tensor.NumElements(shape)))
 		return x
 	}
 	tests := []struct {
 		name      string
 		signature string
-		inputs    map[string]*Tensor
+		inputs    map[string]*tensor.Tensor
 		outputs   []string
 	}{
-		{"unknown signature", "nope", map[string]*Tensor{"z": z, "labels": labels}, nil},
-		{"unknown input key", "serving_default", map[string]*Tensor{"z": z, "labels": labels, "extra": z}, nil},
-		{"missing input", "serving_default", map[string]*Tensor{"z": z}, nil},
-		{"nil input", "serving_default", map[string]*Tensor{"z": z, "labels": nil}, nil},
-		{"wrong dtype", "serving_default", map[string]*Tensor{"z": z, "labels": f32(5)}, nil},
-		{"wrong rank", "serving_default", map[string]*Tensor{"z": f32(5, 8, 1), "labels": labels}, nil},
-		{"wrong fixed dim", "serving_default", map[string]*Tensor{"z": f32(5, 7), "labels": labels}, nil},
-		{"malformed tensor", "serving_default", map[string]*Tensor{"z": {DType: Float32, Shape: []int64{5, 8}}, "labels": labels}, nil},
-		{"unknown output", "serving_default", map[string]*Tensor{"z": z, "labels": labels}, []string{"nope"}},
-		{"output twice", "serving_default", map[string]*Tensor{"z": z, "labels": labels}, []string{"images", "images"}},
+		{"unknown signature", "nope", map[string]*tensor.Tensor{"z": z, "labels": labels}, nil},
+		{"unknown input key", "serving_default", map[string]*tensor.Tensor{"z": z, "labels": labels, "extra": z}, nil},
+		{"missing input", "serving_default", map[string]*tensor.Tensor{"z": z}, nil},
+		{"nil input", "serving_default", map[string]*tensor.Tensor{"z": z, "labels": nil}, nil},
+		{"wrong dtype", "serving_default", map[string]*tensor.Tensor{"z": z, "labels": f32(5)}, nil},
+		{"wrong rank", "serving_default", map[string]*tensor.Tensor{"z": f32(5, 8, 1), "labels": labels}, nil},
+		{"wrong fixed dim", "serving_default", map[string]*tensor.Tensor{"z": f32(5, 7), "labels": labels}, nil},
+		{"malformed tensor", "serving_default", map[string]*tensor.Tensor{"z": {DType: tensor.Float32, Shape: []int64{5, 8}}, "labels": labels}, nil},
+		{"unknown output", "serving_default", map[string]*tensor.Tensor{"z": z, "labels": labels}, []string{"nope"}},
+		{"output twice", "serving_default", map[string]*tensor.Tensor{"z": z, "labels": labels}, []string{"images", "images"}},
 		// Caught by TensorFlow, not by the signature check: batch sizes disagree.
-		{"batch mismatch", "serving_default", map[string]*Tensor{"z": f32(2, 8), "labels": i32(3)}, nil},
+		{"batch mismatch", "serving_default", map[string]*tensor.Tensor{"z": f32(2, 8), "labels": i32(3)}, nil},
 		// Caught by TensorFlow: a label outside the embedding table.
-		{"label out of range", "serving_default", map[string]*Tensor{"z": f32(1, 8), "labels": {DType: Int32, Shape: []int64{1}, Int32: []int32{99}}}, nil},
+		{"label out of range", "serving_default", map[string]*tensor.Tensor{"z": f32(1, 8), "labels": {DType: tensor.Int32, Shape: []int64{1}, Int32: []int32{99}}}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := m.Run(context.Background(), tt.signature, tt.inputs, tt.outputs)
-			if !errors.Is(err, ErrBadInput) {
+			if !errors.Is(err, tensor.ErrBadInput) {
 				t.Fatalf("got %v, want an error wrapping ErrBadInput", err)
 			}
 			t.Log(err)
 		})
 	}
 	// The model still works after all that.
-	got, err := m.Run(context.Background(), "serving_default", map[string]*Tensor{"z": z, "labels": labels}, []string{"images"})
+	got, err := m.Run(context.Background(), "serving_default", map[string]*tensor.Tensor{"z": z, "labels": labels}, []string{"images"})
 	if err != nil {
 		t.Fatalf("good run after bad ones: got %v, want nil", err)
 	}
-	sameTensor(t, "images", got["images"], good.Outputs["images"].tensor(t), 0)
+	sameTensor(t, "images", got["images"], good.Outputs["images"].toTensor(t), 0)
 }
 
 func TestRunCancelledContext(t *testing.T) {
 	m := loadModel(t, "affine")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	in, _ := NewUint8([]int64{1, 4, 4, 1}, make([]uint8, 16))
+	in, _ := tensor.NewUint8([]int64{1, 4, 4, 1}, make([]uint8, 16))
 	before := freedTensors.Load()
-	_, err := m.Run(ctx, "serving_default", map[string]*Tensor{"images": in}, nil)
+	_, err := m.Run(ctx, "serving_default", map[string]*tensor.Tensor{"images": in}, nil)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want context.Canceled", err)
 	}
@@ -130,8 +132,8 @@ func TestRunConcurrent(t *testing.T) {
 	e := readExpected(t)
 	m := loadModel(t, "generator")
 	c := e.Generator["serving_default"]
-	inputs := map[string]*Tensor{"z": c.Inputs["z"].tensor(t), "labels": c.Inputs["labels"].tensor(t)}
-	want := c.Outputs["images"].tensor(t)
+	inputs := map[string]*tensor.Tensor{"z": c.Inputs["z"].toTensor(t), "labels": c.Inputs["labels"].toTensor(t)}
+	want := c.Outputs["images"].toTensor(t)
 	const workers, runs = 4, 50
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)

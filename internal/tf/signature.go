@@ -6,36 +6,19 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/atelier-vision/atelier/internal/tensor"
 	tfb "github.com/galeone/tensorflow/tensorflow/go"
 )
 
-// Signature is one of a SavedModel's serving signatures, with its inputs and outputs
-// sorted by key.
-type Signature struct {
-	Name    string
-	Inputs  []TensorInfo
-	Outputs []TensorInfo
-}
-
-// TensorInfo describes a signature input or output.
-type TensorInfo struct {
-	// Key is the signature's key for the tensor, such as "images".
-	Key   string
-	DType DType
-	// Shape has -1 for a dimension of unknown size (usually the batch) and is nil
-	// when even the rank is unknown. A scalar has an empty, non-nil Shape.
-	Shape []int64
-}
-
-// signature is a Signature with its keys resolved to graph outputs.
+// signature is a tensor.Signature with its keys resolved to graph outputs.
 type signature struct {
-	Signature
+	tensor.Signature
 	in, out map[string]tfb.Output
 }
 
 // newSignature resolves a signature read by the bindings against the graph.
 func newSignature(g *tfb.Graph, name string, s tfb.Signature) (*signature, error) {
-	sig := &signature{Signature: Signature{Name: name}, in: map[string]tfb.Output{}, out: map[string]tfb.Output{}}
+	sig := &signature{Signature: tensor.Signature{Name: name}, in: map[string]tfb.Output{}, out: map[string]tfb.Output{}}
 	var err error
 	if sig.Inputs, err = tensorInfos(g, s.Inputs, sig.in, true); err != nil {
 		return nil, fmt.Errorf("signature %q: %w", name, err)
@@ -46,8 +29,8 @@ func newSignature(g *tfb.Graph, name string, s tfb.Signature) (*signature, error
 	return sig, nil
 }
 
-func tensorInfos(g *tfb.Graph, m map[string]tfb.TensorInfo, outs map[string]tfb.Output, inputs bool) ([]TensorInfo, error) {
-	infos := make([]TensorInfo, 0, len(m))
+func tensorInfos(g *tfb.Graph, m map[string]tfb.TensorInfo, outs map[string]tfb.Output, inputs bool) ([]tensor.Info, error) {
+	infos := make([]tensor.Info, 0, len(m))
 	for key, ti := range m {
 		out, err := graphOutput(g, ti.Name)
 		if err != nil {
@@ -63,9 +46,9 @@ func tensorInfos(g *tfb.Graph, m map[string]tfb.TensorInfo, outs map[string]tfb.
 			shape = nil
 		}
 		outs[key] = out
-		infos = append(infos, TensorInfo{Key: key, DType: dtypeOf(ti.DType), Shape: shape})
+		infos = append(infos, tensor.Info{Key: key, DType: dtypeOf(ti.DType), Shape: shape})
 	}
-	slices.SortFunc(infos, func(a, b TensorInfo) int { return strings.Compare(a.Key, b.Key) })
+	slices.SortFunc(infos, func(a, b tensor.Info) int { return strings.Compare(a.Key, b.Key) })
 	return infos, nil
 }
 
@@ -87,55 +70,4 @@ func graphOutput(g *tfb.Graph, name string) (tfb.Output, error) {
 		return tfb.Output{}, fmt.Errorf("tensor %q: operation has %d outputs", name, op.NumOutputs())
 	}
 	return op.Output(idx), nil
-}
-
-// check reports whether t fits info: same dtype, same rank, same known dimensions.
-func (info TensorInfo) check(t *Tensor) error {
-	if t == nil {
-		return fmt.Errorf("%w: input %q is nil", ErrBadInput, info.Key)
-	}
-	if err := t.validate(); err != nil {
-		return fmt.Errorf("%w: input %q: %v", ErrBadInput, info.Key, err)
-	}
-	if t.DType != info.DType {
-		return fmt.Errorf("%w: input %q: got dtype %s, want %s", ErrBadInput, info.Key, t.DType, info.DType)
-	}
-	if info.Shape == nil {
-		return nil
-	}
-	if len(t.Shape) != len(info.Shape) {
-		return fmt.Errorf("%w: input %q: got shape %v (rank %d), want %v (rank %d)",
-			ErrBadInput, info.Key, t.Shape, len(t.Shape), formatShape(info.Shape), len(info.Shape))
-	}
-	for i, d := range info.Shape {
-		if d >= 0 && t.Shape[i] != d {
-			return fmt.Errorf("%w: input %q: got shape %v, want %v (dimension %d must be %d)",
-				ErrBadInput, info.Key, t.Shape, formatShape(info.Shape), i, d)
-		}
-	}
-	return nil
-}
-
-// formatShape writes a signature shape with "?" for unknown dimensions.
-func formatShape(s []int64) string {
-	if s == nil {
-		return "<unknown rank>"
-	}
-	parts := make([]string, len(s))
-	for i, d := range s {
-		if d < 0 {
-			parts[i] = "?"
-		} else {
-			parts[i] = strconv.FormatInt(d, 10)
-		}
-	}
-	return "[" + strings.Join(parts, " ") + "]"
-}
-
-func keys(infos []TensorInfo) string {
-	ks := make([]string, len(infos))
-	for i, in := range infos {
-		ks[i] = in.Key
-	}
-	return strings.Join(ks, ", ")
 }

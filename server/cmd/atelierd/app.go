@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/atelier-vision/atelier/internal/metrics"
+	"github.com/atelier-vision/atelier/internal/tensor"
 
 	"github.com/atelier-vision/atelier/internal/batching"
 
@@ -32,7 +33,7 @@ type app struct {
 // newApp loads the models and builds the gRPC server; it does not listen yet.
 func newApp(cfg config, log *slog.Logger) (*app, error) {
 	start := time.Now()
-	load := models.TFLoader(tf.Options{IntraOpThreads: cfg.IntraOpThreads, InterOpThreads: cfg.InterOpThreads})
+	load := tfLoader(tf.Options{IntraOpThreads: cfg.IntraOpThreads, InterOpThreads: cfg.InterOpThreads})
 	repo, err := models.Open(cfg.ModelDir, batched(load, cfg.Batching), log)
 	if err != nil {
 		return nil, err
@@ -81,9 +82,20 @@ func writeBatchStats(w io.Writer, repo *models.Repository) {
 	}
 }
 
+// tfLoader opens SavedModels with TensorFlow.
+func tfLoader(opts tf.Options) models.Loader {
+	return func(dir string) (tensor.Engine, []tensor.Signature, error) {
+		m, err := tf.Load(dir, opts)
+		if err != nil {
+			return nil, nil, err
+		}
+		return m, m.Signatures(), nil
+	}
+}
+
 // batched wraps every loaded model's engine in a dynamic batcher.
 func batched(load models.Loader, cfg batching.Config) models.Loader {
-	return func(dir string) (models.Engine, []tf.Signature, error) {
+	return func(dir string) (tensor.Engine, []tensor.Signature, error) {
 		engine, sigs, err := load(dir)
 		if err != nil {
 			return nil, nil, err

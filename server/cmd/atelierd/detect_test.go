@@ -18,7 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/atelier-vision/atelier/internal/detect/detecteval"
+	"github.com/atelier-vision/atelier/bench/detecteval"
 	"github.com/atelier-vision/atelier/internal/testenv"
 	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
 )

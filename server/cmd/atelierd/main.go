@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -44,13 +45,19 @@ func run(cfg config) error {
 	if err != nil {
 		return err
 	}
+	// Both servers report here; either one failing ends the process.
+	errc := make(chan error, 2)
 	if cfg.MetricsListen != "" {
 		mlis, err := net.Listen("tcp", cfg.MetricsListen)
 		if err != nil {
 			return fmt.Errorf("metrics: %w", err)
 		}
 		hs := &http.Server{Handler: a.metrics.Handler(), ReadHeaderTimeout: 10 * time.Second}
-		go hs.Serve(mlis)
+		go func() {
+			if err := hs.Serve(mlis); !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("metrics: %w", err)
+			}
+		}()
 		defer hs.Close()
 		log.Info("metrics", "address", mlis.Addr().String(), "paths", "/metrics /debug/pprof/")
 	}
@@ -59,7 +66,6 @@ func run(cfg config) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	errc := make(chan error, 1)
 	go func() { errc <- a.srv.GRPC.Serve(lis) }()
 	select {
 	case err := <-errc:

@@ -1,9 +1,34 @@
-package tf
+// Package tensor holds the plain-Go currency of Atelier's core: dense tensors, the
+// signatures that describe a model's inputs and outputs, and Engine, the one interface
+// every model runner implements (a TensorFlow session in internal/tf, the dynamic
+// batcher in internal/batching, fakes in unit tests). It has no cgo, so every package
+// above internal/tf builds and tests without TensorFlow.
+package tensor
 
 import (
+	"context"
 	"fmt"
 	"unsafe"
+
+	"github.com/atelier-vision/atelier/internal/errkind"
 )
+
+// ErrBadInput marks inputs a model cannot take: an unknown signature, input or
+// output key, a missing input, or a tensor whose dtype or shape does not fit the
+// signature. It is of kind errkind.Invalid.
+var ErrBadInput = errkind.New(errkind.Invalid, "bad input")
+
+// ErrClosed marks a call on an engine that has been closed (say, during shutdown or
+// after its model version was unloaded). It is of kind errkind.Unavailable.
+var ErrClosed = errkind.New(errkind.Unavailable, "closed")
+
+// Engine runs a loaded model. Run feeds inputs, keyed by the signature's input keys,
+// to the named signature and returns the requested outputs keyed by output key (nil
+// outputs: all of them). Close releases the model once the runs in flight finish.
+type Engine interface {
+	Run(ctx context.Context, signature string, inputs map[string]*Tensor, outputs []string) (map[string]*Tensor, error)
+	Close() error
+}
 
 // DType names a tensor element type the way NumPy and TensorFlow's Python API do.
 type DType string
@@ -19,7 +44,7 @@ const (
 
 // Tensor is a dense tensor in Go memory: exactly one of the slices, the one matching
 // DType, holds the elements, flat and row-major. Constructors keep the caller's slice
-// without copying it; Run copies it into TensorFlow's memory.
+// without copying it.
 type Tensor struct {
 	DType   DType
 	Shape   []int64
@@ -117,8 +142,8 @@ func (t *Tensor) validate() error {
 	return nil
 }
 
-// bytes returns the elements as raw host-order bytes, sharing memory with the slice.
-func (t *Tensor) bytes() []byte {
+// Bytes returns the elements as raw host-order bytes, sharing memory with the slice.
+func (t *Tensor) Bytes() []byte {
 	switch t.DType {
 	case Uint8:
 		return t.Uint8
@@ -139,9 +164,9 @@ func asBytes[E float32 | int32 | int64](s []E) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), len(s)*int(unsafe.Sizeof(s[0])))
 }
 
-// fromBytes returns a tensor of dtype and shape holding a copy of raw, which must be
+// FromBytes returns a tensor of dtype and shape holding a copy of raw, which must be
 // the tensor's host-order bytes.
-func fromBytes(dtype DType, shape []int64, raw []byte) (*Tensor, error) {
+func FromBytes(dtype DType, shape []int64, raw []byte) (*Tensor, error) {
 	t := &Tensor{DType: dtype, Shape: shape}
 	n := int(NumElements(shape))
 	switch dtype {
@@ -154,11 +179,11 @@ func fromBytes(dtype DType, shape []int64, raw []byte) (*Tensor, error) {
 	case Int64:
 		t.Int64 = make([]int64, n)
 	default:
-		return nil, fmt.Errorf("tf: cannot convert a %s tensor", dtype)
+		return nil, fmt.Errorf("tensor: cannot hold a %s tensor", dtype)
 	}
-	dst := t.bytes()
+	dst := t.Bytes()
 	if len(dst) != len(raw) {
-		return nil, fmt.Errorf("tf: %s tensor of shape %v has %d bytes, want %d", dtype, shape, len(raw), len(dst))
+		return nil, fmt.Errorf("tensor: %s tensor of shape %v has %d bytes, want %d", dtype, shape, len(raw), len(dst))
 	}
 	copy(dst, raw)
 	return t, nil

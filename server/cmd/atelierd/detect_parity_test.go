@@ -1,4 +1,4 @@
-package detect
+package main
 
 import (
 	"context"
@@ -10,16 +10,17 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/atelier-vision/atelier/internal/detect/detecteval"
+	"github.com/atelier-vision/atelier/bench/detecteval"
 	"github.com/atelier-vision/atelier/internal/imageio"
 	"github.com/atelier-vision/atelier/internal/models"
+	"github.com/atelier-vision/atelier/internal/tensor"
 	"github.com/atelier-vision/atelier/internal/testenv"
 	"github.com/atelier-vision/atelier/internal/tf"
 )
 
 // TestRawOutputsMatchPython runs the built detector on held-out scenes from Go and from
 // TensorFlow in Python, on the same uint8 input, and compares all four outputs.
-func TestRawOutputsMatchPython(t *testing.T) {
+func TestDetectorRawOutputsMatchPython(t *testing.T) {
 	root := testenv.ModelDir(t, "detector")
 	py := testenv.Python(t)
 	model, err := tf.Load(filepath.Join(root, "detector", "1"), tf.Options{})
@@ -27,7 +28,10 @@ func TestRawOutputsMatchPython(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer model.Close()
-	m := &models.Model{Name: "detector", Version: 1, Engine: model, Signatures: model.Signatures()}
+	m, err := models.NewModel(models.Spec{Name: "detector", Version: 1}, "", model, model.Signatures(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	h, w, c, err := m.ImageShape()
 	if err != nil {
 		t.Fatal(err)
@@ -58,8 +62,8 @@ func TestRawOutputsMatchPython(t *testing.T) {
 		}
 		pix = append(pix, im.Pix...)
 	}
-	in, _ := tf.NewUint8([]int64{int64(n), int64(h), int64(w), int64(c)}, pix)
-	got, err := model.Run(context.Background(), models.ServingSignature, map[string]*tf.Tensor{"images": in}, nil)
+	in, _ := tensor.NewUint8([]int64{int64(n), int64(h), int64(w), int64(c)}, pix)
+	got, err := model.Run(context.Background(), models.ServingSignature, map[string]*tensor.Tensor{"images": in}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +87,7 @@ func TestRawOutputsMatchPython(t *testing.T) {
 	}
 
 	detections := 0
-	for _, key := range []string{outBoxes, outScores, outClasses, outNum} {
+	for _, key := range []string{"detection_boxes", "detection_scores", "detection_classes", "num_detections"} {
 		g, w := got[key], flatten(want[key])
 		if g == nil || len(g.Float32) != len(w) {
 			t.Fatalf("%s: got %v, want %d values", key, g, len(w))
@@ -93,7 +97,7 @@ func TestRawOutputsMatchPython(t *testing.T) {
 				t.Fatalf("%s[%d]: Go %v, Python %v", key, i, g.Float32[i], w[i])
 			}
 		}
-		if key == outNum {
+		if key == "num_detections" {
 			for _, v := range w {
 				detections += int(v)
 			}

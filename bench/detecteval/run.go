@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/atelier-vision/atelier/internal/parallel"
 	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
 )
 
@@ -32,35 +32,12 @@ var DefaultOptions = Options{MinScore: 0.5, Concurrency: 2, Timeout: time.Minute
 // answers. It returns the detections too, scene by scene.
 func Run(ctx context.Context, client pb.DetectServiceClient, t *Truth, opt Options) (Report, [][]Found, error) {
 	found := make([][]Found, len(t.Scenes))
-	errs := make([]error, len(t.Scenes))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range max(opt.Concurrency, 1) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				found[i], errs[i] = detect(ctx, client, t, i, opt.Timeout)
-			}
-		}()
-	}
-feed:
-	for i := range t.Scenes {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
+	err := parallel.For(ctx, len(t.Scenes), opt.Concurrency, func(i int) (err error) {
+		found[i], err = detect(ctx, client, t, i, opt.Timeout)
+		return err
+	})
+	if err != nil {
 		return Report{}, nil, err
-	}
-	for _, err := range errs {
-		if err != nil {
-			return Report{}, nil, err
-		}
 	}
 	return Score(t.Scenes, found, opt.MinScore), found, nil
 }

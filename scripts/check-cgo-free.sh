@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Checks that internal/tf is the only cgo package: with CGO_ENABLED=0 and no
+# TensorFlow anywhere on the paths, every package that does not depend on internal/tf
+# builds and vets (tests included), and the unit tests of every package that needs
+# neither TensorFlow nor a running atelierd (internal/servertest) pass.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+unset CGO_CFLAGS CGO_LDFLAGS LD_LIBRARY_PATH
+export CGO_ENABLED=0
+mod=$(go list -m)
+vet=() unit=() skipped=()
+for pkg in $(go list ./...); do
+  deps=$(go list -deps -test "$pkg")
+  if grep -qx "$mod/internal/tf" <<<"$deps"; then
+    skipped+=("$pkg")
+  elif grep -qx "$mod/internal/servertest" <<<"$deps"; then
+    vet+=("$pkg")
+  else
+    vet+=("$pkg") unit+=("$pkg")
+  fi
+done
+echo "    cgo-free: vet ${#vet[@]} packages, unit-test ${#unit[@]}; TensorFlow's own: ${skipped[*]#"$mod/"}"
+go vet "${vet[@]}"
+go test -count=1 "${unit[@]}"
