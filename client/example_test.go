@@ -132,9 +132,9 @@ func ExampleNew_roundRobin() {
 }
 
 // Classify live video: frames come from an iterator, results arrive in frame order
-// through the callback. (Not run: the server does not serve streams yet.)
+// through the callback.
 func ExampleClient_ClassifyStream() {
-	c, err := client.New("localhost:8500")
+	c, err := client.New(addr())
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -150,7 +150,9 @@ func ExampleClient_ClassifyStream() {
 			}
 		}
 	}
-	cfg := &pb.ClassifyStreamConfig{Options: &pb.StreamOptions{CameraId: "door", Policy: pb.FramePolicy_FRAME_POLICY_LATEST}}
+	// BLOCK answers every frame; a live camera would rather use LATEST, which skips
+	// frames the server cannot keep up with.
+	cfg := &pb.ClassifyStreamConfig{Options: &pb.StreamOptions{CameraId: "door", Policy: pb.FramePolicy_FRAME_POLICY_BLOCK}}
 	err = c.ClassifyStream(context.Background(), cfg, client.Frames(camera), func(m *pb.ClassifyStreamResponse) error {
 		if r := m.GetResult(); r != nil {
 			fmt.Println(r.FrameId, r.GetClassification().GetPredictions()[0].GetLabel())
@@ -160,4 +162,8 @@ func ExampleClient_ClassifyStream() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	// Output:
+	// 1 Ankle boot
+	// 2 Ankle boot
+	// 3 Ankle boot
 }

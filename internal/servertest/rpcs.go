@@ -7,15 +7,11 @@ import (
 	"path/filepath"
 	"testing"
 
-	"google.golang.org/grpc/codes"
-
 	"github.com/atelier-vision/atelier/internal/testenv"
 )
 
-// RPC is what the tests expect of one RPC today.
+// RPC is what the tests need to call one RPC.
 type RPC struct {
-	// Served is true once the server implements the RPC.
-	Served bool `json:"served"`
 	// Model is the built model the RPC needs to answer ("" for none).
 	Model string `json:"model"`
 }
@@ -23,8 +19,8 @@ type RPC struct {
 //go:embed rpcs.json
 var rpcsJSON []byte
 
-// RPCs maps each RPC's name (Classify, DetectStream, ...) to what the tests expect of
-// it, from rpcs.json, which the Python tests read too.
+// RPCs maps each RPC's name (Classify, DetectStream, ...) to what it needs, from
+// rpcs.json, which the Python tests read too.
 var RPCs = func() map[string]RPC {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(rpcsJSON, &m); err != nil {
@@ -44,27 +40,23 @@ var RPCs = func() map[string]RPC {
 	return rpcs
 }()
 
-// Expect returns the code a call of rpc should end with today: OK for a served RPC
-// whose model is built, Unimplemented for one not served yet. A served RPC whose
-// model is not built skips the test (fails it under CI=true).
-func Expect(t testing.TB, rpc string) codes.Code {
+// Require checks that rpc's model is built: a missing one skips the test (fails it
+// under CI=true).
+func Require(t testing.TB, rpc string) {
 	t.Helper()
 	r, ok := RPCs[rpc]
 	if !ok {
 		t.Fatalf("servertest: %s is not in rpcs.json", rpc)
 	}
-	if !r.Served {
-		return codes.Unimplemented
+	if r.Model == "" {
+		return
 	}
-	if r.Model != "" {
-		dir, err := ModelDir()
-		if err != nil {
-			skipIfMissing(t, err)
-			t.Fatal(err)
-		}
-		if m, _ := filepath.Glob(filepath.Join(dir, r.Model, "*", "saved_model.pb")); len(m) == 0 {
-			testenv.Missing(t, "the built model "+r.Model+" (for "+rpc+")", "run `make models`")
-		}
+	dir, err := ModelDir()
+	if err != nil {
+		skipIfMissing(t, err)
+		t.Fatal(err)
 	}
-	return codes.OK
+	if m, _ := filepath.Glob(filepath.Join(dir, r.Model, "*", "saved_model.pb")); len(m) == 0 {
+		testenv.Missing(t, "the built model "+r.Model+" (for "+rpc+")", "run `make models`")
+	}
 }

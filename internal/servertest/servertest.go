@@ -41,18 +41,22 @@ var shared struct {
 	err  error
 }
 
-// Main runs the tests, then stops the shared server and removes the binaries built
-// for them; call it from TestMain: os.Exit(servertest.Main(m)).
+// Main runs the tests and examples, then stops the shared server and removes the
+// binaries built for them; call it from TestMain: os.Exit(servertest.Main(m)).
 //
-// Example functions cannot skip, so when a prerequisite is missing outside CI, Main
-// runs only the tests (which skip with the reason) unless -run was given.
+// Every test and example in a package that calls Main needs a real server. Example
+// functions cannot skip, so the rule is explicit and whole-package: when a
+// prerequisite is missing (Check), Main runs nothing and says why, and under CI=true
+// that is a failure.
 func Main(m *testing.M) int {
 	flag.Parse()
-	if err := Check(); err != nil && !testenv.CI() {
-		if f := flag.Lookup("test.run"); f != nil && f.Value.String() == "" {
-			fmt.Fprintf(os.Stderr, "servertest: running no Example functions: %v\n", err)
-			f.Value.Set("^Test")
+	if err := Check(); err != nil {
+		if testenv.CI() {
+			fmt.Fprintf(os.Stderr, "servertest: %v (CI=true: failing)\n", err)
+			return 1
 		}
+		fmt.Fprintf(os.Stderr, "servertest: skipping every test and example in this package: %v\n", err)
+		return 0
 	}
 	code := m.Run()
 	if shared.srv != nil {

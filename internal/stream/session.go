@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/atelier-vision/atelier/internal/errkind"
 	"github.com/atelier-vision/atelier/internal/imageio"
 )
 
@@ -65,6 +66,9 @@ type Session[R any] struct {
 	Sink    Sink[R]
 	// Hub receives every alert too; nil keeps alerts on the stream.
 	Hub *Hub
+
+	// receiving owns the receive loop, which outlives Run until Recv returns.
+	receiving sync.WaitGroup
 }
 
 // outcome is one frame's result on its way to the emitter.
@@ -81,7 +85,9 @@ var errSessionEnded = errors.New("stream session ended")
 // Run serves the stream until the frames end and every one is answered (nil), ctx is
 // done, Recv fails, Process returns a Fatal error or the Sink fails (that error). When
 // it returns, every goroutine it started has exited except the receive loop, which
-// exits as soon as Recv returns.
+// exits as soon as Recv returns (for a gRPC stream, once the handler has returned);
+// Wait waits for it. A panic in any of the session's goroutines ends the stream with
+// that panic as its error; a panic in Process fails only its frame.
 func (s *Session[R]) Run(ctx context.Context) error {
 	opts := s.Options.WithDefaults()
 	if err := opts.Validate(); err != nil {
@@ -94,34 +100,46 @@ func (s *Session[R]) Run(ctx context.Context) error {
 		wg.Wait()
 	}()
 	q := newQueue(opts.QueueSize, opts.Policy)
-	go s.receive(ctx, cancel, q)
+	s.receiving.Add(1)
+	go func() {
+		defer s.receiving.Done()
+		if err := s.receive(ctx, q); err != nil {
+			cancel(err)
+		}
+	}()
 	pending := make(chan chan outcome[R], Depth+MaxPendingSkips) // items in arrival order
 	free := make(chan struct{}, Depth)                           // a token per frame in the pipeline
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		s.dispatch(ctx, q, pending, free, &wg)
+		if err := s.dispatch(ctx, q, pending, free, &wg); err != nil {
+			cancel(err)
+		}
 	}()
 	return s.emit(ctx, opts, pending, free)
 }
 
-// receive reads frames into the queue until the client's frames end or fail.
-func (s *Session[R]) receive(ctx context.Context, cancel context.CancelCauseFunc, q *queue) {
+// Wait waits for the receive loop, which ends when Recv returns.
+func (s *Session[R]) Wait() { s.receiving.Wait() }
+
+// receive reads frames into the queue until the client's frames end (nil) or fail
+// (the error that ends the stream).
+func (s *Session[R]) receive(ctx context.Context, q *queue) (err error) {
+	defer errkind.Recover(&err)
 	for {
 		f, err := s.Recv()
 		if errors.Is(err, io.EOF) {
 			q.close()
-			return
+			return nil
 		}
 		if err != nil {
-			cancel(err)
-			return
+			return err
 		}
 		if f.Captured.IsZero() {
 			f.Captured = time.Now()
 		}
 		if q.push(ctx, f) != nil {
-			return
+			return nil
 		}
 	}
 }
@@ -130,24 +148,25 @@ func (s *Session[R]) receive(ctx context.Context, cancel context.CancelCauseFunc
 // the pipeline has room (a token in free); each item's outcome arrives on its own
 // slot, and the slots go to the emitter in arrival order. Skip reports need no token,
 // so they never hold back the frames behind them.
-func (s *Session[R]) dispatch(ctx context.Context, q *queue, pending chan<- chan outcome[R], free chan struct{}, wg *sync.WaitGroup) {
+func (s *Session[R]) dispatch(ctx context.Context, q *queue, pending chan<- chan outcome[R], free chan struct{}, wg *sync.WaitGroup) (err error) {
 	defer close(pending)
+	defer errkind.Recover(&err)
 	for {
 		select {
 		case free <- struct{}{}:
 		case <-ctx.Done():
-			return
+			return nil
 		}
 		for taken := false; !taken; {
 			it, ok := q.pop(ctx)
 			if !ok {
-				return
+				return nil
 			}
 			slot := make(chan outcome[R], 1)
 			select {
 			case pending <- slot:
 			case <-ctx.Done():
-				return
+				return nil
 			}
 			f := it.frame
 			res := Result[R]{FrameID: f.ID, Captured: f.Captured, Skipped: it.skipped, Err: f.Err}
@@ -169,15 +188,20 @@ func (s *Session[R]) dispatch(ctx context.Context, q *queue, pending chan<- chan
 	}
 }
 
-// process runs one frame and wraps what it gives.
+// process runs one frame and wraps what it gives; a panic fails the frame.
 func (s *Session[R]) process(ctx context.Context, f Frame, res Result[R]) outcome[R] {
-	v, obs, err := s.Process(ctx, f)
+	v, obs, err := s.run(ctx, f)
 	var fe fatalError
 	if errors.As(err, &fe) {
 		return outcome[R]{fatal: fe.err, token: true}
 	}
 	res.Value, res.Err = v, err
 	return outcome[R]{res: res, obs: obs, token: true}
+}
+
+func (s *Session[R]) run(ctx context.Context, f Frame) (v R, obs Observation, err error) {
+	defer errkind.Recover(&err)
+	return s.Process(ctx, f)
 }
 
 // emit is the session's only sender: results in arrival order with the tallies and

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/atelier-vision/atelier/internal/errkind"
 	"go.uber.org/goleak"
 )
 
@@ -321,5 +322,48 @@ func TestSummariesAndAlertsRideTheStream(t *testing.T) {
 	want := []Count{{"Coat", 7}, {"Dress", 7}}
 	if sum.Frames != 14 || fmt.Sprint(sum.Counts) != fmt.Sprint(want) {
 		t.Fatalf("got summary %d frames %v, want 14 frames %v", sum.Frames, sum.Counts, want)
+	}
+}
+
+func TestAPanicInProcessFailsOnlyItsFrame(t *testing.T) {
+	ctx := context.Background()
+	rec := &recorder{}
+	s := &Session[string]{
+		Options: Options{Policy: PolicyBlock},
+		Recv:    feed(ctx, 5, nil),
+		Process: func(ctx context.Context, f Frame) (string, Observation, error) {
+			if f.ID == 3 {
+				panic("bad frame")
+			}
+			return fmt.Sprint(f.ID), Observation{}, nil
+		},
+		Sink: rec,
+	}
+	if err := s.Run(ctx); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	s.Wait() // the receive loop is the session's too
+	if len(rec.results) != 5 {
+		t.Fatalf("got %d results, want 5", len(rec.results))
+	}
+	for i, r := range rec.results {
+		var p *errkind.Panic
+		if failed := errors.As(r.Err, &p); failed != (i == 2) {
+			t.Fatalf("frame %d: got error %v, want a recovered panic only on frame 3", r.FrameID, r.Err)
+		}
+	}
+}
+
+func TestAPanicInRecvEndsTheStreamWithIt(t *testing.T) {
+	s := &Session[string]{
+		Recv:    func() (Frame, error) { panic("transport blew up") },
+		Process: labelled(func() time.Duration { return 0 }),
+		Sink:    &recorder{},
+	}
+	err := s.Run(context.Background())
+	s.Wait()
+	var p *errkind.Panic
+	if !errors.As(err, &p) {
+		t.Fatalf("got %v, want the recovered panic", err)
 	}
 }

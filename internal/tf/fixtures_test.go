@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/atelier-vision/atelier/internal/tensor"
+	"github.com/atelier-vision/atelier/internal/testenv"
 )
 
 // The test models are written by testdata/make_models.py with the project's Python
@@ -19,7 +20,6 @@ import (
 var fixture struct {
 	once sync.Once
 	dir  string
-	skip string // why the fixtures cannot be built here
 	err  error
 }
 
@@ -34,70 +34,29 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// fixtures returns the folder holding affine/, generator/ and expected.json. Without
-// a Python interpreter it skips the test, or fails it when CI=true.
+// fixtures returns the folder holding affine/, generator/ and expected.json, built
+// once with the project's Python (testenv.Python: skipped without it, failed under
+// CI=true).
 func fixtures(t testing.TB) string {
 	t.Helper()
-	fixture.once.Do(buildFixtures)
-	if fixture.skip != "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true and %s", fixture.skip)
-		}
-		t.Skip(fixture.skip)
-	}
+	py := testenv.Python(t)
+	fixture.once.Do(func() { fixture.dir, fixture.err = buildFixtures(py) })
 	if fixture.err != nil {
 		t.Fatal(fixture.err)
 	}
 	return fixture.dir
 }
 
-func buildFixtures() {
-	py, err := python()
-	if err != nil {
-		fixture.skip = err.Error()
-		return
-	}
+func buildFixtures(py string) (string, error) {
 	dir, err := os.MkdirTemp("", "atelier-tf-test-")
 	if err != nil {
-		fixture.err = err
-		return
+		return "", err
 	}
-	fixture.dir = dir
 	cmd := exec.Command(py, filepath.Join("testdata", "make_models.py"), dir)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		fixture.err = fmt.Errorf("%s testdata/make_models.py: %v\n%s", py, err, out)
+		return dir, fmt.Errorf("%s testdata/make_models.py: %v\n%s", py, err, out)
 	}
-}
-
-// python finds the interpreter: $ATELIER_PYTHON, else the project's .venv.
-func python() (string, error) {
-	if p := os.Getenv("ATELIER_PYTHON"); p != "" {
-		if _, err := exec.LookPath(p); err != nil {
-			return "", fmt.Errorf("ATELIER_PYTHON=%s is not an interpreter: %v", p, err)
-		}
-		return p, nil
-	}
-	root := os.Getenv("ATELIER_ROOT")
-	if root == "" {
-		dir, err := os.Getwd()
-		if err != nil {
-			return "", err
-		}
-		for root == "" {
-			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-				root = dir
-			} else if parent := filepath.Dir(dir); parent != dir {
-				dir = parent
-			} else {
-				return "", fmt.Errorf("no go.mod above the test folder; set ATELIER_PYTHON")
-			}
-		}
-	}
-	p := filepath.Join(root, ".venv", "bin", "python")
-	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("no Python interpreter at %s (run make setup or set ATELIER_PYTHON)", p)
-	}
-	return p, nil
+	return dir, nil
 }
 
 type jsonTensor struct {

@@ -13,8 +13,6 @@ import (
 	"strings"
 	"testing"
 
-	"google.golang.org/grpc/codes"
-
 	"github.com/atelier-vision/atelier/internal/fashionmnist"
 	"github.com/atelier-vision/atelier/internal/servertest"
 	"github.com/atelier-vision/atelier/internal/testenv"
@@ -241,8 +239,7 @@ func TestModelsDescribeHealth(t *testing.T) {
 	}
 }
 
-// TestEveryRPCCommand runs the command of each RPC; servertest's rpcs.json says
-// whether it answers today (exit 0) or is not served yet (exit 1, UNIMPLEMENTED).
+// TestEveryRPCCommand runs the command of each RPC in servertest's rpcs.json.
 func TestEveryRPCCommand(t *testing.T) {
 	addr := servertest.SharedT(t).Addr
 	boot := filepath.Join(testenv.Root(t), "docs", "images", "sample_boot.png")
@@ -250,7 +247,7 @@ func TestEveryRPCCommand(t *testing.T) {
 	cases := []struct {
 		rpc   string
 		args  []string
-		check func(t *testing.T, stdout string) // when served
+		check func(t *testing.T, stdout string)
 	}{
 		{"Classify", []string{"classify", boot}, nil},
 		{"ListModels", []string{"models"}, nil},
@@ -295,14 +292,8 @@ func TestEveryRPCCommand(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.rpc, func(t *testing.T) {
-			want := servertest.Expect(t, tc.rpc)
+			servertest.Require(t, tc.rpc)
 			r := atelier(t, addr, tc.args...)
-			if want == codes.Unimplemented {
-				if r.code != exitError || !strings.Contains(r.stderr, ": UNIMPLEMENTED: ") {
-					t.Fatalf("exit %d, stderr %q; want 1 and UNIMPLEMENTED (or mark %s served in rpcs.json)", r.code, r.stderr, tc.rpc)
-				}
-				return
-			}
 			if r.code != exitOK {
 				t.Fatalf("exit %d, want 0\n%s", r.code, r.stderr)
 			}
