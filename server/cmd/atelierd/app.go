@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/atelier-vision/atelier/internal/metrics"
+	"github.com/atelier-vision/atelier/internal/precision"
 	"github.com/atelier-vision/atelier/internal/tensor"
 
 	"github.com/atelier-vision/atelier/internal/batching"
@@ -33,7 +34,7 @@ type app struct {
 // newApp loads the models and builds the gRPC server; it does not listen yet.
 func newApp(cfg config, log *slog.Logger) (*app, error) {
 	start := time.Now()
-	load := tfLoader(tf.Options{IntraOpThreads: cfg.IntraOpThreads, InterOpThreads: cfg.InterOpThreads})
+	load := tfLoader(tf.Options{IntraOpThreads: cfg.IntraOpThreads, InterOpThreads: cfg.InterOpThreads}, cfg.Precision, log)
 	repo, err := models.Open(cfg.ModelDir, batched(load, cfg.Batching), log)
 	if err != nil {
 		return nil, err
@@ -82,9 +83,16 @@ func writeBatchStats(w io.Writer, repo *models.Repository) {
 	}
 }
 
-// tfLoader opens SavedModels with TensorFlow.
-func tfLoader(opts tf.Options) models.Loader {
+// tfLoader opens SavedModels with TensorFlow, each in the precision the setting
+// resolves to for it (logged with the reason).
+func tfLoader(opts tf.Options, setting precision.Setting, log *slog.Logger) models.Loader {
+	host := precision.HostCPU()
 	return func(dir string) (tensor.Engine, []tensor.Signature, error) {
+		gate, gateErr := precision.ReadGate(dir)
+		p, why := precision.Choose(setting, host, gate, gateErr)
+		log.Info("model precision", "dir", dir, "precision", p, "why", why)
+		opts := opts
+		opts.Precision = p
 		m, err := tf.Load(dir, opts)
 		if err != nil {
 			return nil, nil, err

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/atelier-vision/atelier/internal/batching"
+	"github.com/atelier-vision/atelier/internal/precision"
 )
 
 // config is atelierd's whole configuration: flags, each with an ATELIER_* variable.
@@ -25,6 +26,7 @@ type config struct {
 	LogLevel        slog.Level
 	LogFormat       string
 	TFLogLevel      string
+	Precision       precision.Setting
 }
 
 // parseConfig reads flags from args, with defaults taken from the environment.
@@ -46,6 +48,11 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.TextVar(&c.LogLevel, "log-level", slog.LevelInfo, "log level: debug (every call), info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.TFLogLevel, "tf-log-level", "2", "TensorFlow's C++ log level (TF_CPP_MIN_LOG_LEVEL): 0 all .. 3 fatal only")
+	fs.Func("precision", "arithmetic of every model: auto (bf16 where the CPU has native bf16 and the model passes its accuracy gate, else fp32), fp32 or bf16 (default auto)", func(v string) (err error) {
+		c.Precision, err = precision.ParseSetting(v)
+		return err
+	})
+	c.Precision = precision.Auto
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
 		env := "ATELIER_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
@@ -79,6 +86,6 @@ func (c config) logAttrs() []any {
 		"max_pixels", c.MaxPixels, "intra_op_threads", c.IntraOpThreads, "inter_op_threads", c.InterOpThreads,
 		"batch_max_size", c.Batching.MaxBatch, "batch_max_delay", c.Batching.MaxDelay,
 		"batch_queue_size", c.Batching.QueueSize, "session_workers", c.Batching.Workers,
-		"shutdown_grace", c.ShutdownGrace, "log_level", c.LogLevel.String(), "tf_log_level", c.TFLogLevel,
+		"shutdown_grace", c.ShutdownGrace, "log_level", c.LogLevel.String(), "tf_log_level", c.TFLogLevel, "precision", c.Precision, "cpu_bf16", precision.HostCPU().String(),
 		"cores", runtime.NumCPU()}
 }
