@@ -16,15 +16,33 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+BASELINES = ("tensorflow", "tensorflow-small", "raw")
+SMALL = ("small-fp32", "small-bf16")
+
+
 def load(path):
     rows = [json.loads(line) for line in open(path) if line.startswith("{")]
     tf = [r for r in rows if r["label"] == "tensorflow"]
+    tf_small = [r for r in rows if r["label"] == "tensorflow-small"]
     raw = next((r for r in rows if r["label"] == "raw"), None)
     servers = {}
     for r in rows:
-        if r["label"] not in ("tensorflow", "raw"):
+        if r["label"] not in BASELINES:
             servers.setdefault(r["label"], []).append(r)
-    return tf, raw, servers
+    return tf, tf_small, raw, servers
+
+
+def cpu_flags():
+    """The CPU flags that decide bf16 and vector speed, as /proc/cpuinfo names them."""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("flags"):
+                flags = line.split(":", 1)[1].split()
+                keep = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
+                return " ".join(f for f in keep if f in flags) or "none of note"
+    except OSError:
+        pass
+    return "unknown"
 
 
 def machine():
@@ -42,6 +60,8 @@ def machine():
 def plot(servers, tf_best, out):
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for label, levels in servers.items():
+        if label in SMALL:
+            continue
         xs = [l["images_per_second"] for l in levels]
         ys = [l["p50_ms"] for l in levels]
         ax.plot(xs, ys, marker="o", label=label)
@@ -59,6 +79,11 @@ def plot(servers, tf_best, out):
     fig.savefig(out, dpi=110)
 
 
+def best_of(rows, precision):
+    rows = [r for r in rows if r.get("precision", "fp32") == precision]
+    return max(rows, key=lambda r: r["images_per_second"]) if rows else None
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("results")
@@ -66,42 +91,73 @@ def main():
     parser.add_argument("--out", default="docs/BENCHMARKS.md")
     parser.add_argument("--plot", default="docs/images/bench_throughput_latency.png")
     args = parser.parse_args()
-    tf, raw, servers = load(args.results)
-    best = max(tf, key=lambda r: r["images_per_second"])
-    tf1 = next(r for r in tf if r["batch"] == 1)
-    atelier = {l["concurrency"]: l for l in servers.get("atelier", [])}
-    python = {l["concurrency"]: l for l in servers.get("python-grpcio", [])}
+    tf, tf_small, raw, servers = load(args.results)
+    best, best16 = best_of(tf, "fp32"), best_of(tf, "bf16")
+    tf1 = next(r for r in tf if r["batch"] == 1 and r.get("precision", "fp32") == "fp32")
+    by = {label: {l["concurrency"]: l for l in levels} for label, levels in servers.items()}
+    atelier, atelier16 = by.get("atelier", {}), by.get("atelier-bf16", {})
+    python = by.get("python-grpcio", {})
     lines = []
     say = lines.append
     say("# Benchmarks\n")
-    say(f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}, by\n")
+    say(f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()} "
+        f"(CPU flags: {cpu_flags()}), by\n")
     say(f"    {args.command}\n")
     say("which runs everything below in one go on the same SavedModel (the full 224x224x3 VGG19 "
         "classifier, `savedmodels/classifier-full/1`, 15 classes, untrained weights: speed does "
-        "not depend on them) with JPEG payloads (224x224 product photos from Fashion-MNIST). "
+        "not depend on them) with JPEG payloads (224x224 product photos from Fashion-MNIST), then "
+        "on the embedded 28x28 classifier with one PNG per request. bf16 is grappler's oneDNN "
+        "bfloat16 rewrite (`--precision bf16`; Python: `auto_mixed_precision_onednn_bfloat16`). "
         "Raw numbers: `bench/results.jsonl`.\n")
     say("## TensorFlow itself (Python, `serving_default`, decoded images)\n")
-    say("| batch | images/s | median call (ms) |\n| ---: | ---: | ---: |")
+    say("| precision | batch | images/s | median call (ms) |\n| --- | ---: | ---: | ---: |")
     for r in tf:
-        say(f"| {r['batch']} | {r['images_per_second']:.2f} | {r['p50_ms']:.1f} |")
-    say(f"\nBest: batch {best['batch']}, {best['images_per_second']:.2f} images/s.\n")
+        say(f"| {r.get('precision', 'fp32')} | {r['batch']} | {r['images_per_second']:.2f} | {r['p50_ms']:.1f} |")
+    say(f"\nBest fp32: batch {best['batch']}, {best['images_per_second']:.2f} images/s." +
+        (f" Best bf16: batch {best16['batch']}, {best16['images_per_second']:.2f} images/s." if best16 else "") + "\n")
     say("## Servers under closed-loop load (one JPEG per request)\n")
-    say("| server | concurrency | images/s | vs TF best | p50 ms | p95 ms | p99 ms | errors |")
+    say("| server | concurrency | images/s | vs TF fp32 best | p50 ms | p95 ms | p99 ms | errors |")
     say("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for label, levels in servers.items():
+        if label in SMALL:
+            continue
         for l in levels:
             say(f"| {label} | {l['concurrency']} | {l['images_per_second']:.2f} | "
                 f"{l['images_per_second'] / best['images_per_second']:.3f}x | {l['p50_ms']:.1f} | "
                 f"{l['p95_ms']:.1f} | {l['p99_ms']:.1f} | {l['errors']} |")
     say("\n![throughput and latency](images/bench_throughput_latency.png)\n")
+    if tf_small or any(label in SMALL for label in servers):
+        small_best = max(tf_small, key=lambda r: r["images_per_second"]) if tf_small else None
+        say("## The embedded classifier (28x28, one PNG per request)\n")
+        if small_best:
+            say(f"TensorFlow in Python, best batch ({small_best['batch']}): "
+                f"{small_best['images_per_second']:.0f} images/s.\n")
+        say("| server | concurrency | requests/s | vs TF best | p50 ms | p99 ms | errors |")
+        say("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for label in SMALL:
+            for l in servers.get(label, []):
+                vs = f"{l['images_per_second'] / small_best['images_per_second']:.3f}x" if small_best else ""
+                say(f"| {label} | {l['concurrency']} | {l['images_per_second']:.0f} | {vs} | "
+                    f"{l['p50_ms']:.2f} | {l['p99_ms']:.2f} | {l['errors']} |")
+        say("")
     say("## Ratios\n")
     ratios = []
     if 16 in atelier:
-        ratios.append(("Atelier at concurrency 16 / TensorFlow best batched",
+        ratios.append(("Atelier fp32 at concurrency 16 / TensorFlow fp32 best batched",
                        atelier[16]["images_per_second"] / best["images_per_second"], ">= 0.95"))
     if 64 in atelier:
-        ratios.append(("Atelier at concurrency 64 / TensorFlow best batched",
+        ratios.append(("Atelier fp32 at concurrency 64 / TensorFlow fp32 best batched",
                        atelier[64]["images_per_second"] / best["images_per_second"], ">= 0.95"))
+    if atelier16:
+        top16 = max(atelier16.values(), key=lambda l: l["images_per_second"])
+        ratios.append((f"Atelier bf16 best (concurrency {top16['concurrency']}) / TensorFlow fp32 best",
+                       top16["images_per_second"] / best["images_per_second"], ">= 4 with AMX-BF16; none with only AVX512-BF16"))
+        if best16:
+            ratios.append((f"Atelier bf16 best (concurrency {top16['concurrency']}) / TensorFlow bf16 best",
+                           top16["images_per_second"] / best16["images_per_second"], ">= 0.95 with AMX-BF16; none with only AVX512-BF16"))
+        if 1 in atelier16 and 1 in atelier:
+            ratios.append(("Atelier p50 at concurrency 1, bf16 / fp32",
+                           atelier16[1]["p50_ms"] / atelier[1]["p50_ms"], "reported"))
     if 16 in atelier and 16 in python:
         ratios.append(("Atelier / Python grpcio server, concurrency 16",
                        atelier[16]["images_per_second"] / python[16]["images_per_second"], ">= 2"))

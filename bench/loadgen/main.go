@@ -45,7 +45,7 @@ type Level struct {
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8500", "server address")
-	dir := flag.String("images", "", "folder of JPEG files to send (searched recursively)")
+	dir := flag.String("images", "", "folder of JPEG or PNG files to send (searched recursively)")
 	levels := flag.String("concurrency", "1,4,16,64", "comma-separated concurrency levels")
 	duration := flag.Duration("duration", 15*time.Second, "measured time per level")
 	warmup := flag.Duration("warmup", 3*time.Second, "unmeasured load before each level")
@@ -146,7 +146,7 @@ func loadImages(dir string) ([][]byte, error) {
 	}
 	var out [][]byte
 	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !slices.Contains([]string{".jpg", ".jpeg"}, strings.ToLower(filepath.Ext(path))) {
+		if err != nil || d.IsDir() || !slices.Contains([]string{".jpg", ".jpeg", ".png"}, strings.ToLower(filepath.Ext(path))) {
 			return err
 		}
 		data, err := os.ReadFile(path)
