@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-BASELINES = ("tensorflow", "tensorflow-small", "raw")
+BASELINES = ("tensorflow", "tensorflow-small", "raw", "raw-cpu")
 SMALL = ("small-fp32", "small-bf16")
 
 
@@ -25,6 +25,8 @@ def load(path):
     tf = [r for r in rows if r["label"] == "tensorflow"]
     tf_small = [r for r in rows if r["label"] == "tensorflow-small"]
     raw = next((r for r in rows if r["label"] == "raw"), None)
+    global RAW_CPU
+    RAW_CPU = next((r for r in rows if r["label"] == "raw-cpu"), None)
     servers = {}
     for r in rows:
         if r["label"] not in BASELINES:
@@ -77,6 +79,20 @@ def plot(servers, tf_best, out):
     ax.legend()
     fig.tight_layout()
     fig.savefig(out, dpi=110)
+
+
+RAW_CPU = None
+
+
+def session_cpu(per_batch, mean_batch):
+    """Session CPU per image at a mean batch size, interpolated between measured sizes."""
+    pts = sorted((int(b), v) for b, v in per_batch.items())
+    if mean_batch <= pts[0][0]:
+        return pts[0][1]
+    for (b0, v0), (b1, v1) in zip(pts, pts[1:]):
+        if mean_batch <= b1:
+            return v0 + (v1 - v0) * (mean_batch - b0) / (b1 - b0)
+    return pts[-1][1]
 
 
 def best_of(rows, precision):
@@ -140,6 +156,22 @@ def main():
                 say(f"| {label} | {l['concurrency']} | {l['images_per_second']:.0f} | {vs} | "
                     f"{l['p50_ms']:.2f} | {l['p99_ms']:.2f} | {l['errors']} |")
         say("")
+        fp32_small = servers.get("small-fp32", [])
+        if RAW_CPU and any(l.get("cpu_us_per_request") for l in fp32_small):
+            say("### Where the server's CPU goes per request (fp32)\n")
+            say("The server's process CPU (all threads, from `process_cpu_seconds_total`) per answered "
+                "request, split with an in-process calibration (`loadgen -raw-cpu`): decode and resize "
+                "of one PNG, and a session run per image at the mean batch size the batcher formed "
+                "(from `atelier_batch_rows_total / atelier_batch_runs_total`). The rest is gRPC, "
+                "protobuf, batching and copies.\n")
+            say("| concurrency | CPU per request (µs) | mean batch | session run (µs) | decode + resize (µs) | everything else (µs) |")
+            say("| ---: | ---: | ---: | ---: | ---: | ---: |")
+            for l in fp32_small:
+                total, batch = l.get("cpu_us_per_request", 0), l.get("mean_batch", 1)
+                sess = session_cpu(RAW_CPU["session_cpu_us_per_image"], batch)
+                dec = RAW_CPU["decode_cpu_us"]
+                say(f"| {l['concurrency']} | {total:.0f} | {batch:.1f} | {sess:.0f} | {dec:.0f} | {total - sess - dec:.0f} |")
+            say("\nTarget: everything else under 100 µs of CPU per request for a small PNG.\n")
     say("## Ratios\n")
     ratios = []
     if 16 in atelier:

@@ -55,10 +55,10 @@ wait_ready() { # address images
 serve_and_load() { # label models images levels atelierd-flags...
   local label=$1 models=$2 images=$3 levels=$4
   shift 4
-  "$work/atelierd" --listen 127.0.0.1:18500 --model-dir "$models" --log-level warn "$@" &
+  "$work/atelierd" --listen 127.0.0.1:18500 --metrics-listen 127.0.0.1:19500 --model-dir "$models" --log-level warn "$@" &
   local pid=$!
   wait_ready 127.0.0.1:18500 "$images"
-  "$work/loadgen" -addr 127.0.0.1:18500 -images "$images" -concurrency "$levels" \
+  "$work/loadgen" -addr 127.0.0.1:18500 -metrics http://127.0.0.1:19500/metrics -images "$images" -concurrency "$levels" \
     -duration "${SECONDS_PER_LEVEL}s" -label "$label" | tee -a "$out"
   kill -TERM $pid; wait $pid || true
 }
@@ -79,6 +79,7 @@ kill -TERM $pid; wait $pid || true
 echo "==> bench 8/8: the embedded 28x28 classifier, one PNG per request, fp32 and bf16, at concurrency $SMALL_LEVELS"
 .venv/bin/python bench/tf_baseline.py --model "$PWD/savedmodels/classifier/1" --seconds "$SECONDS_PER_LEVEL" \
   --batch-sizes 1,16,64 --label tensorflow-small | tee -a "$out"
+"$work/loadgen" -raw-cpu "$PWD/savedmodels/classifier/1" -images "$work/pngs" | tee -a "$out"
 serve_and_load small-fp32 "$work/small" "$work/pngs" "$SMALL_LEVELS" --precision fp32
 serve_and_load small-bf16 "$work/small" "$work/pngs" "$SMALL_LEVELS" --precision bf16
 
