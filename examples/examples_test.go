@@ -4,9 +4,9 @@ package examples_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
