@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -17,6 +18,7 @@ import (
 	"github.com/atelier-vision/atelier/internal/models"
 	"github.com/atelier-vision/atelier/internal/stream"
 	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
+	oip "github.com/atelier-vision/atelier/proto/triton"
 )
 
 // Options configures New.
@@ -32,6 +34,8 @@ type Options struct {
 type Server struct {
 	GRPC   *grpc.Server
 	Health *health.Server
+	// ready is what SetServing last said, for the Open Inference Protocol's ServerReady.
+	ready atomic.Bool
 }
 
 // Cores are the request paths the services call. Each is an interface so handler
@@ -42,9 +46,13 @@ type Cores struct {
 	Detector   Detector
 	// Alerts fans the streams' alerts out to WatchAlerts; nil gives the server its own hub.
 	Alerts *stream.Hub
+	// Inference serves the Open Inference Protocol (inference.GRPCInferenceService);
+	// nil leaves it out.
+	Inference Inference
 }
 
-// New builds the gRPC server with every v1 service, grpc.health.v1 (NOT_SERVING until
+// New builds the gRPC server with every v1 service, the Open Inference Protocol when
+// cores.Inference is set, grpc.health.v1 (NOT_SERVING until
 // SetServing) and server reflection.
 func New(opts Options, repo *models.Repository, cores Cores) *Server {
 	log := opts.Log
@@ -64,8 +72,12 @@ func New(opts Options, repo *models.Repository, cores Cores) *Server {
 	h := health.NewServer()
 	h.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	healthpb.RegisterHealthServer(s, h)
+	srv := &Server{GRPC: s, Health: h}
+	if cores.Inference != nil {
+		oip.RegisterGRPCInferenceServiceServer(s, &InferenceServer{Core: cores.Inference, Ready: srv.ready.Load, Log: log})
+	}
 	reflection.Register(s)
-	return &Server{GRPC: s, Health: h}
+	return srv
 }
 
 // SetServing marks the server and every registered service as SERVING (or not).
@@ -74,6 +86,7 @@ func (s *Server) SetServing(serving bool) {
 	if serving {
 		st = healthpb.HealthCheckResponse_SERVING
 	}
+	s.ready.Store(serving)
 	s.Health.SetServingStatus("", st)
 	for name := range s.GRPC.GetServiceInfo() {
 		s.Health.SetServingStatus(name, st)

@@ -16,6 +16,7 @@ import (
 	"github.com/atelier-vision/atelier/internal/detect"
 	"github.com/atelier-vision/atelier/internal/generate"
 	"github.com/atelier-vision/atelier/internal/imageio"
+	"github.com/atelier-vision/atelier/internal/inference"
 	"github.com/atelier-vision/atelier/internal/models"
 	"github.com/atelier-vision/atelier/internal/prep"
 	"github.com/atelier-vision/atelier/internal/stream"
@@ -60,6 +61,7 @@ func newApp(cfg config, log *slog.Logger) (*app, error) {
 		Generator:  &generate.Generator{Repo: repo},
 		Detector:   &detect.Detector{Repo: repo, Prep: classifier.Prep},
 		Alerts:     alerts,
+		Inference:  &inference.Server{Repo: repo, Prep: classifier.Prep},
 	})
 	return &app{repo: repo, resizer: resizer, srv: srv, metrics: reg}, nil
 }
