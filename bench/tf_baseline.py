@@ -13,6 +13,7 @@ configuration TensorFlow offers on a CPU with native bf16 and the one atelierd's
 
 import argparse
 import json
+import os
 import time
 
 import numpy as np
@@ -44,6 +45,9 @@ def main():
     args = parser.parse_args()
     if args.precision == "bf16":
         tf.config.optimizer.set_experimental_options({"auto_mixed_precision_onednn_bfloat16": True})
+        # Softmax stays fp32, as in atelierd (internal/tf); set before the first run.
+        os.environ.setdefault("TF_AUTO_MIXED_PRECISION_GRAPH_REWRITE_INFERLIST_REMOVE", "Softmax")
+        os.environ.setdefault("TF_AUTO_MIXED_PRECISION_GRAPH_REWRITE_DENYLIST_ADD", "Softmax")
     serve = tf.saved_model.load(args.model).signatures["serving_default"]
     shape = tuple(serve.structured_input_signature[1]["images"].shape[1:])
     for b in (int(x) for x in args.batch_sizes.split(",")):

@@ -2,7 +2,9 @@
 "bf16" section of its build-report.json, where atelierd's `--precision auto` reads it.
 
 bf16 here is what the server runs: grappler's oneDNN rewrite
-(auto_mixed_precision_onednn_bfloat16), matrix work in bf16 with fp32 accumulation.
+(auto_mixed_precision_onednn_bfloat16), matrix work in bf16 with fp32 accumulation,
+Softmax kept in fp32 (moved from the rewrite's infer list to its deny list, as
+internal/tf does).
 Each precision runs in its own process, because the rewrite is a process-wide setting.
 
 The gates (docs/MODELS.md):
@@ -59,6 +61,8 @@ def _run(model, precision, model_dir):
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "out.npz")
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+        env.setdefault("TF_AUTO_MIXED_PRECISION_GRAPH_REWRITE_INFERLIST_REMOVE", "Softmax")
+        env.setdefault("TF_AUTO_MIXED_PRECISION_GRAPH_REWRITE_DENYLIST_ADD", "Softmax")
         subprocess.run([sys.executable, "-m", "atelier_train.precision", "--child", model, precision, model_dir, out],
                        check=True, cwd=MODELS_DIR, env=env)
         with np.load(out) as f:
