@@ -101,6 +101,14 @@ var examples = []example{
 			t.Fatalf("got %q, want the alert for the boot on frame 1", l)
 		}
 	}},
+	{"health", []string{"Health"}, nil, func(t *testing.T, out string) {
+		if out != "SERVING\n" {
+			t.Fatalf("got %q, want SERVING", out)
+		}
+	}},
+}
+
+var recipes = []recipe{
 	{"v2_metadata", []string{"Classify"}, nil, func(t *testing.T, out string) {
 		for _, want := range []string{`"name": "atelier"`, `"name": "images"`, `"datatype": "UINT8"`, `"probabilities"`, `"FP32"`} {
 			if !strings.Contains(out, want) {
@@ -119,14 +127,6 @@ var examples = []example{
 				t.Fatalf("v2_infer_image: label %q, want the sample boot's \"Ankle boot\" behind its length", label)
 			}
 		}},
-	{"health", []string{"Health"}, nil, func(t *testing.T, out string) {
-		if out != "SERVING\n" {
-			t.Fatalf("got %q, want SERVING", out)
-		}
-	}},
-}
-
-var recipes = []recipe{
 	{"list", []string{}, nil, func(t *testing.T, out string) {
 		for _, want := range []string{"atelier.v1.ClassifyService\n", "atelier.v1.ClassifyService.Classify\n",
 			"atelier.v1.ModelService.GetModel\n", "grpc.health.v1.Health\n"} {
