@@ -142,6 +142,7 @@ type state struct {
 	Top     []share              `json:"top"`
 	Types   []share              `json:"types"`
 	Colors  map[string]string    `json:"colors"` // fine category -> CSS colour
+	Order   []string             `json:"order"`  // fine categories by garment type, then name
 	Pages   int                  `json:"pages"`
 }
 
@@ -163,6 +164,7 @@ func (d *Dashboard) snapshot(now time.Time, record bool) state {
 	}
 	d.mu.Lock()
 	colors := palette.Categories(d.typeOf)
+	s.Order = categoryOrder(d.typeOf)
 	byType := map[string]uint64{}
 	for label, n := range store {
 		t := d.typeOf[label]
@@ -185,6 +187,22 @@ func (d *Dashboard) snapshot(now time.Time, record bool) state {
 	s.Top = shares(store, func(label string) string { return s.Colors[label] })
 	s.Types = shares(byType, func(t string) string { return palette.Hex(palette.Of(t)) })
 	return s
+}
+
+// categoryOrder sorts categories by their garment type (palette.Types order), then name.
+func categoryOrder(typeOf map[string]string) []string {
+	rank := func(label string) int {
+		if i := slices.Index(palette.Types, typeOf[label]); i >= 0 {
+			return i
+		}
+		return len(palette.Types)
+	}
+	out := make([]string, 0, len(typeOf))
+	for label := range typeOf {
+		out = append(out, label)
+	}
+	slices.SortFunc(out, func(a, b string) int { return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(a, b)) })
+	return out
 }
 
 // shares sorts counts, most first, with their shares of the total.

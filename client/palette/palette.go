@@ -19,6 +19,9 @@ var ByType = map[string]color.RGBA{
 	"bag":       {245, 130, 48, 255},
 }
 
+// Types lists the coarse garment types in the order charts and legends stack them.
+var Types = []string{"top", "bottom", "full-body", "footwear", "bag"}
+
 // Other is the colour of a garment type not in ByType.
 var Other = color.RGBA{160, 160, 160, 255}
 
