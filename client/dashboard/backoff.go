@@ -13,7 +13,7 @@ import (
 // backoff is exponential backoff with jitter: first, doubling up to limit.
 type backoff struct {
 	first, limit, cur time.Duration
-	attempt          int
+	attempt           int
 }
 
 func newBackoff(first, limit time.Duration) *backoff {

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-
 )
 
 // Connection states, as the page shows them.
@@ -141,4 +140,3 @@ func (d *Dashboard) connStatus(now time.Time) connStatus {
 	}
 	return s
 }
-
