@@ -16,8 +16,8 @@ import (
 // Camera is one camera the dashboard streams: a name (the stream's camera id) and a
 // source, a video file, a folder of images or an MJPEG file, read in a loop.
 type Camera struct {
-	Name   string
-	Source string
+	Name   string `json:"name"`
+	Source string `json:"source"`
 }
 
 // Rule is an alert rule for one camera, or for every camera when Camera is empty.

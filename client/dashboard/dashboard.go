@@ -20,6 +20,8 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc"
+	grpcbackoff "google.golang.org/grpc/backoff"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/atelier-vision/atelier/client"
@@ -89,9 +91,22 @@ func (c Config) rulesFor(camera string) []*pb.AlertRule {
 	return out
 }
 
+// ClientOptions are the client options a dashboard wants on top of the caller's:
+// no retries inside the client (the dashboard retries with its own backoff, and the
+// page says so), and quick reconnection once atelierd is back.
+func ClientOptions() []client.Option {
+	return []client.Option{client.WithRetries(1), client.WithDialOptions(grpc.WithConnectParams(grpc.ConnectParams{
+		Backoff:           grpcbackoff.Config{BaseDelay: 250 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
+		MinConnectTimeout: 2 * time.Second,
+	}))}
+}
+
 // Run streams every camera, watches alerts and health, and feeds the pages, until
 // ctx is done.
 func (d *Dashboard) Run(ctx context.Context) {
+	if d.cfg.RulesProblem != "" {
+		d.log.Error("bad rule file", "problem", d.cfg.RulesProblem)
+	}
 	var wg sync.WaitGroup
 	goes := []func(context.Context){d.watchHealth, d.watchAlerts, d.tickState, d.tickFrames}
 	for _, c := range d.cameras {

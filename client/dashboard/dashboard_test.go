@@ -20,8 +20,6 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
-	"google.golang.org/grpc"
-	grpcbackoff "google.golang.org/grpc/backoff"
 
 	"github.com/atelier-vision/atelier/client"
 )
@@ -46,11 +44,10 @@ func writeFrames(t *testing.T, n int) string {
 	return dir
 }
 
-// fastClient connects the way the CLI does, with quick reconnection for tests.
+// fastClient connects the way the CLI does.
 func fastClient(t *testing.T, addr string) *client.Client {
 	t.Helper()
-	c, err := client.New(addr, client.WithRetries(1), client.WithDialOptions(grpc.WithConnectParams(grpc.ConnectParams{
-		Backoff: grpcbackoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, MaxDelay: 500 * time.Millisecond}})))
+	c, err := client.New(addr, ClientOptions()...)
 	if err != nil {
 		t.Fatal(err)
 	}

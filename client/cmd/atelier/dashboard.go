@@ -11,10 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
-
-	"github.com/atelier-vision/atelier/client"
 	"github.com/atelier-vision/atelier/client/dashboard"
 )
 
@@ -79,7 +75,6 @@ func dashboardCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error 
 			}
 			if err != nil { // the page and the log say so; the cameras run without these rules
 				cfg.RulesProblem = err.Error() + "; alerts from this file are off until it is fixed and the dashboard restarted"
-				logger.Error("bad rule file", "err", cfg.RulesProblem)
 			} else {
 				cfg.Rules = append(cfg.Rules, fromFile...)
 			}
@@ -90,11 +85,7 @@ func dashboardCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error 
 		if err := cfg.Check(); err != nil {
 			return usagef("%v", err)
 		}
-		c, err := a.connect(client.WithRetries(1), client.WithDialOptions(grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff: backoff.Config{BaseDelay: 250 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
-			// the dashboard's own loops back off too, and say so on the page
-			MinConnectTimeout: 2 * time.Second,
-		})))
+		c, err := a.connect(dashboard.ClientOptions()...)
 		if err != nil {
 			return err
 		}

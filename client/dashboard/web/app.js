@@ -133,7 +133,7 @@ function drawChart(ch, cats) {
     const axis = { stroke: "#fff", grid: { stroke: "#333" }, ticks: { stroke: "#555" }, font: "15px system-ui", size: 36 };
     ch.plot = new uPlot({
       width, height: ch.height, series, legend: { show: false }, cursor: { show: false },
-      scales: { x: { time: true }, y: { range: (u, lo, hi) => [0, Math.max(4, hi)] } },
+      scales: { x: { time: true, range: (u, lo, hi) => [Math.min(lo, hi - 60), hi] }, y: { range: (u, lo, hi) => [0, Math.max(4, hi)] } },
       axes: [{ ...axis, size: 28 }, { ...axis, size: 44 }],
     }, data, ch.container);
     ch.cats = key;
