@@ -9,7 +9,7 @@ PY := .venv/bin/python
 GO_PACKAGES := ./...
 export CI ?=
 
-.PHONY: all setup models build serve demo screenshots test test-go test-python lint proto proto-check bench bench-streams soak clean
+.PHONY: all setup models build serve demo screenshots dashboard-cost test test-go test-python lint proto proto-check bench bench-streams soak clean
 
 all: build
 
@@ -34,6 +34,10 @@ demo: models build
 # The dashboard's screenshots in docs/images/, taken by its browser tests.
 screenshots: models
 	@$(TFENV) ATELIER_SCREENSHOTS=$(CURDIR)/docs/images go test -count=1 -run 'TestDashboardInBrowser|TestPageShowsProblems' -v ./client/dashboard/
+
+# What the dashboard costs with three cameras at 10 frames/s (bench/dashboard-cost.txt).
+dashboard-cost: models build
+	@bench/dashboard.sh
 
 test: models build lint proto-check test-go test-python
 	@echo "==> all tests passed"

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -36,9 +37,10 @@ type Dashboard struct {
 	log     *slog.Logger
 	cameras []*camera
 
-	conn conn
-	feed feed
-	hub  hub
+	conn       conn
+	feed       feed
+	hub        hub
+	frameBytes atomic.Uint64 // JPEG bytes sent to pages
 
 	mu      sync.Mutex
 	typeOf  map[string]string // fine category -> coarse garment type, as detections show
@@ -159,12 +161,15 @@ type state struct {
 	Colors  map[string]string    `json:"colors"` // fine category -> CSS colour
 	Order   []string             `json:"order"`  // fine categories by garment type, then name
 	Pages   int                  `json:"pages"`
+	// FrameBytes counts the JPEG bytes sent to pages since the start.
+	FrameBytes uint64 `json:"frame_bytes"`
 }
 
 // snapshot builds the current state and, if record, adds its sample to the history.
 func (d *Dashboard) snapshot(now time.Time, record bool) state {
 	s := state{Conn: d.connStatus(now), Cameras: map[string]camStatus{},
-		Sample: sample{T: now.UnixMilli(), Cams: map[string]map[string]uint64{}}, Pages: d.hub.subscribers()}
+		Sample: sample{T: now.UnixMilli(), Cams: map[string]map[string]uint64{}}, Pages: d.hub.subscribers(),
+		FrameBytes: d.frameBytes.Load()}
 	s.Alerts, _ = d.feedStatus()
 	store := map[string]uint64{}
 	for _, c := range d.cameras {

@@ -42,7 +42,7 @@ func (d *Dashboard) Handler() http.Handler {
 			return
 		}
 		f, _ := c.frameByID(id)
-		serveFrame(w, r, f)
+		d.serveFrame(w, r, f)
 	})
 	mux.HandleFunc("GET /api/alerts/{file}", func(w http.ResponseWriter, r *http.Request) {
 		seq, ok := jpegID(r.PathValue("file"))
@@ -50,7 +50,7 @@ func (d *Dashboard) Handler() http.Handler {
 			http.NotFound(w, r)
 			return
 		}
-		serveFrame(w, r, d.alertFrame(seq))
+		d.serveFrame(w, r, d.alertFrame(seq))
 	})
 	return mux
 }
@@ -65,7 +65,7 @@ func jpegID(file string) (uint64, bool) {
 	return id, err == nil
 }
 
-func serveFrame(w http.ResponseWriter, r *http.Request, f *frame) {
+func (d *Dashboard) serveFrame(w http.ResponseWriter, r *http.Request, f *frame) {
 	if f == nil {
 		http.Error(w, "that frame is gone (the dashboard keeps the last few seconds)", http.StatusNotFound)
 		return
@@ -78,7 +78,9 @@ func serveFrame(w http.ResponseWriter, r *http.Request, f *frame) {
 	w.Header().Set("Content-Type", "image/jpeg")
 	w.Header().Set("Cache-Control", "private, max-age=3600, immutable") // a frame id never changes its picture
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.Write(b)
+	if n, _ := w.Write(b); n > 0 {
+		d.frameBytes.Add(uint64(n))
+	}
 }
 
 // serveEvents streams events to one page until it goes or the server stops.
