@@ -66,7 +66,7 @@ func (d *Dashboard) watchAlerts(ctx context.Context) {
 		d.feed.watching, d.feed.problem = false, describe(err)
 		d.feed.mu.Unlock()
 		d.log.Warn("WatchAlerts ended", "err", describe(err), "retry_in", wait.Round(time.Millisecond))
-		sleep(ctx, wait)
+		d.retryWait(ctx, wait)
 	}
 }
 
@@ -86,9 +86,27 @@ func (d *Dashboard) addAlert(a *pb.Alert) {
 		x.Thumb = fmt.Sprintf("api/alerts/%d.jpg", x.Seq)
 	}
 	d.feed.alerts = append([]*alert{x}, d.feed.alerts[:min(len(d.feed.alerts), feedSize-1)]...)
+	d.hub.publish("alert", x)
 	d.feed.mu.Unlock()
 	d.log.Info("alert", "camera", x.Camera, "rule", x.Rule, "label", x.Label, "score", x.Score, "frame", x.FrameID)
-	d.hub.publish("alert", x)
+	if x.frame != nil && x.Dets == nil { // the frame's answer may have come in meanwhile
+		if _, ds := d.camera(x.Camera).frameByID(x.FrameID); ds != nil {
+			d.alertDets(x.Camera, x.FrameID, ds)
+		}
+	}
+}
+
+// alertDets gives the alerts on a frame that came before the frame's answer their
+// boxes, and tells the pages.
+func (d *Dashboard) alertDets(camera string, frameID uint64, ds []det) {
+	d.feed.mu.Lock()
+	defer d.feed.mu.Unlock()
+	for _, a := range d.feed.alerts {
+		if a.Camera == camera && a.FrameID == frameID && a.frame != nil && a.Dets == nil {
+			a.Dets = ds
+			d.hub.publish("alertdets", map[string]any{"seq": a.Seq, "dets": ds})
+		}
+	}
 }
 
 // alertFrame returns the frame of the alert with sequence number seq.

@@ -132,8 +132,8 @@ func (c *camera) stream(ctx context.Context) {
 			c.state = camReconnecting
 		}
 		c.mu.Unlock()
-		c.d.log.Warn("camera stream ended", "camera", c.Name, "err", msg, "retry_in", wait)
-		sleep(ctx, wait)
+		c.d.log.Warn("camera stream ended", "camera", c.Name, "err", msg, "retry_in", wait.Round(time.Millisecond))
+		c.d.retryWait(ctx, wait)
 	}
 }
 
@@ -187,13 +187,22 @@ func (c *camera) frames(ctx context.Context) iter.Seq[*pb.StreamFrame] {
 
 // onMessage takes one message of the stream; it reports whether it was a frame answer.
 func (c *camera) onMessage(m *pb.DetectStreamResponse) bool {
+	f, ds, answered := c.take(m)
+	if f != nil {
+		c.d.alertDets(c.Name, f.id, ds) // an alert on this frame may have come first
+	}
+	return answered
+}
+
+// take records one message; for a frame with detections it returns the frame and them.
+func (c *camera) take(m *pb.DetectStreamResponse) (*frame, []det, bool) {
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch x := m.Message.(type) {
 	case *pb.DetectStreamResponse_Summary:
 		c.summary = x.Summary
-		return false
+		return nil, nil, false
 	case *pb.DetectStreamResponse_Result:
 		r := x.Result
 		c.counts.answered++
@@ -201,15 +210,15 @@ func (c *camera) onMessage(m *pb.DetectStreamResponse) bool {
 		switch {
 		case r.Skipped:
 			c.counts.skipped++
-			return true
+			return nil, nil, true
 		case r.Error != nil:
 			c.counts.failed++
 			c.frameErr = r.Error.Message
-			return true
+			return nil, nil, true
 		}
 		f := c.ring[r.FrameId%ringSize]
 		if f == nil || f.id != r.FrameId {
-			return true // older than the ring
+			return nil, nil, true // older than the ring
 		}
 		ds := make([]det, 0, len(r.Detections))
 		for _, d := range r.Detections {
@@ -225,9 +234,9 @@ func (c *camera) onMessage(m *pb.DetectStreamResponse) bool {
 		c.shown = f
 		c.lag = now.Sub(f.captured)
 		c.answered = append(c.answered, now)
-		return true
+		return f, ds, true
 	}
-	return false
+	return nil, nil, false
 }
 
 // frameByID returns a frame still in the ring and its detections.

@@ -63,6 +63,7 @@ func New(c *client.Client, cfg Config) (*Dashboard, error) {
 		cfg.Log = slog.Default()
 	}
 	d := &Dashboard{cfg: cfg, client: c, log: cfg.Log, typeOf: map[string]string{}}
+	d.conn.up = make(chan struct{})
 	for _, cam := range cfg.Cameras {
 		d.cameras = append(d.cameras, newCamera(d, cam, cfg.rulesFor(cam.Name)))
 	}

@@ -26,6 +26,32 @@ type conn struct {
 	since   time.Time
 	health  string
 	models  []modelInfo
+	up      chan struct{} // closed while connected; a new one when the connection is lost
+}
+
+// whenUp returns a channel that is closed once atelierd is (or is again) reachable.
+func (d *Dashboard) whenUp() <-chan struct{} {
+	d.conn.mu.Lock()
+	defer d.conn.mu.Unlock()
+	return d.conn.up
+}
+
+// retryWait sleeps before a stream's next attempt: wait, or less if atelierd comes
+// back meanwhile (a stream that failed while the server was reachable waits in full).
+func (d *Dashboard) retryWait(ctx context.Context, wait time.Duration) {
+	up := d.whenUp()
+	select {
+	case <-up:
+		up = nil // it is up already: no early wake-up
+	default:
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-up:
+	case <-ctx.Done():
+	}
 }
 
 // modelInfo is one loaded model, for the page.
@@ -54,7 +80,7 @@ const healthEvery = 2 * time.Second
 // watchHealth checks the server's health and, on each (re)connection, its models,
 // backing off while it cannot reach it.
 func (d *Dashboard) watchHealth(ctx context.Context) {
-	b := newBackoff(500*time.Millisecond, 8*time.Second)
+	b := newBackoff(250*time.Millisecond, 2*time.Second)
 	for ctx.Err() == nil {
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		st, err := d.client.Health(cctx, "")
@@ -69,6 +95,7 @@ func (d *Dashboard) watchHealth(ctx context.Context) {
 			c.health, c.problem, c.attempt = st.String(), "", 0
 			if was != connConnected {
 				c.state, c.since = connConnected, time.Now()
+				close(c.up)
 			}
 			c.mu.Unlock()
 			b.reset()
@@ -84,7 +111,7 @@ func (d *Dashboard) watchHealth(ctx context.Context) {
 		c.mu.Lock()
 		was := c.state
 		if was == connConnected {
-			c.state, c.since = connReconnecting, time.Now()
+			c.state, c.since, c.up = connReconnecting, time.Now(), make(chan struct{})
 		} else if c.state == "" {
 			c.state, c.since = connConnecting, time.Now()
 		}

@@ -172,7 +172,7 @@ function addAlert(a, fresh) {
   const thumb = el("div", { class: "thumb" });
   if (a.thumb) {
     thumb.append(el("img", { src: a.thumb, alt: `frame ${a.frame_id} of ${a.camera}` }));
-    const svg = el("svg:svg", { preserveAspectRatio: "none" });
+    const svg = el("svg:svg", { preserveAspectRatio: "none", "data-w": a.w, "data-h": a.h });
     drawBoxes(svg, a.w, a.h, a.dets);
     thumb.append(svg);
   }
@@ -284,6 +284,10 @@ function connect() {
   es.addEventListener("state", e => onState(JSON.parse(e.data), true));
   es.addEventListener("frames", e => { for (const [name, v] of Object.entries(JSON.parse(e.data))) showFrame(name, v); });
   es.addEventListener("alert", e => addAlert(JSON.parse(e.data), true));
+  es.addEventListener("alertdets", e => { // the boxes of an alert's frame, when its answer came after the alert
+    const d = JSON.parse(e.data), svg = $(`.alert[data-seq="${d.seq}"] svg`);
+    if (svg) drawBoxes(svg, +svg.dataset.w, +svg.dataset.h, d.dets);
+  });
   es.onerror = () => {
     page.streamLost = true;
     setConn("reconnecting", "reconnecting");
