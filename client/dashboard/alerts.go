@@ -88,7 +88,8 @@ func (d *Dashboard) addAlert(a *pb.Alert) {
 	d.feed.alerts = append([]*alert{x}, d.feed.alerts[:min(len(d.feed.alerts), feedSize-1)]...)
 	d.hub.publish("alert", x)
 	d.feed.mu.Unlock()
-	d.log.Info("alert", "camera", x.Camera, "rule", x.Rule, "label", x.Label, "score", x.Score, "frame", x.FrameID)
+	d.log.Info("alert", "camera", x.Camera, "rule", x.Rule, "label", x.Label, "score", x.Score, "frame", x.FrameID,
+		"since_capture", time.Since(x.Time).Round(time.Millisecond))
 	if x.frame != nil && x.Dets == nil { // the frame's answer may have come in meanwhile
 		if _, ds := d.camera(x.Camera).frameByID(x.FrameID); ds != nil {
 			d.alertDets(x.Camera, x.FrameID, ds)

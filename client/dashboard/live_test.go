@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -13,7 +14,9 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/atelier-vision/atelier/client"
 	"github.com/atelier-vision/atelier/internal/servertest"
 	"github.com/atelier-vision/atelier/internal/testenv"
 )
@@ -64,6 +67,53 @@ func (f *footage) labelsAt(camera string, frameID uint64) []string {
 		}
 	}
 	return nil
+}
+
+// restart starts atelierd again on addr (the port a killed one had) and waits until
+// it is SERVING; it is stopped when the test ends.
+func restart(t *testing.T, addr string) {
+	t.Helper()
+	bin, err := servertest.Binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	models, err := servertest.ModelDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logf, err := os.Create(filepath.Join(t.TempDir(), "atelierd.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--listen", addr, "--model-dir", models)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		logf.Close()
+	})
+	c, err := client.New(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		st, err := c.Health(ctx, "")
+		cancel()
+		if err == nil && st == healthpb.HealthCheckResponse_SERVING {
+			return
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(logf.Name())
+			t.Fatalf("atelierd on %s not SERVING after 60 s (%v):\n%s", addr, err, log)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // shownAlert is an alert as the page shows it.
@@ -155,17 +205,23 @@ func TestDashboardInBrowser(t *testing.T) {
 	t.Logf(`"reconnecting" on the page %v after SIGKILL`, took.Round(time.Millisecond))
 	waitFor(t, ctx, "the tiles say reconnecting", 15*time.Second,
 		`[...document.querySelectorAll(".tile")].every(t => t.dataset.state === "reconnecting")`)
-	srv2, err := servertest.Launch("--listen", addr)
-	if err != nil {
-		t.Fatalf("restarting atelierd on %s: %v", addr, err)
-	}
-	t.Cleanup(func() { srv2.Close() })
+	restart(t, addr)
 	t.Logf("atelierd serving again %v after the kill", time.Since(killed).Round(time.Millisecond))
 	took = waitFor(t, ctx, "the page connected again", 15*time.Second, `document.querySelector("#conn").dataset.state === "connected"`)
 	before := tileFrames(t, ctx)
 	waitFramesAdvance(t, ctx, before, 20*time.Second)
 	waitFor(t, ctx, "every tile live again", 10*time.Second, `[...document.querySelectorAll(".tile")].every(t => t.dataset.state === "live")`)
 	t.Logf("page connected %v after atelierd was back; every tile live and advancing again", took.Round(time.Millisecond))
+	latencies := eval[[]float64](t, ctx, `[...document.querySelectorAll(".alert")].map(a => a.dataset.shownMs - a.dataset.captureMs)`)
+	slices.Sort(latencies)
+	if n := len(latencies); n > 0 {
+		t.Logf("%d alerts on the page: capture to page %.0f ms median, %.0f ms max", n, latencies[n/2], latencies[n-1])
+	}
+	for _, line := range strings.Split(log.String(), "\n") {
+		if strings.Contains(line, "msg=alert") {
+			t.Logf("dashboard: %s", line)
+		}
+	}
 	for _, want := range []string{"atelierd unreachable", "camera stream ended", "connected to atelierd"} {
 		if !strings.Contains(log.String(), want) {
 			t.Errorf("the dashboard's log lacks %q", want)
