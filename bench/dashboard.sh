@@ -13,14 +13,15 @@ warmup=${WARMUP:-20}
 fps=10
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
-scripts/demo-videos.sh .build/demo 3 8 1.5 "$fps" >/dev/null
+demo=${ATELIER_DEMO_DIR:-.build/demo}
+scripts/demo-videos.sh "$demo" 3 8 1.5 "$fps" >/dev/null
 tck=$(getconf CLK_TCK)
 
 bin/atelierd --listen 127.0.0.1:18750 --model-dir savedmodels --log-level warn >"$work/atelierd.log" 2>&1 &
 server=$!
 for _ in $(seq 1 240); do bin/atelier health --addr 127.0.0.1:18750 --timeout 1s >/dev/null 2>&1 && break; sleep 0.5; done
 bin/atelier dashboard --addr 127.0.0.1:18750 --listen 127.0.0.1:18751 --fps "$fps" \
-  --camera entrance=.build/demo/cam1.mp4 --camera aisle=.build/demo/cam2.mjpeg --camera fitting-rooms=.build/demo/cam3.mp4 \
+  --camera entrance="$demo/cam1.mp4" --camera aisle="$demo/cam2.mjpeg" --camera fitting-rooms="$demo/cam3.mp4" \
   >"$work/dashboard.out" 2>"$work/dashboard.log" &
 dash=$!
 sleep 2

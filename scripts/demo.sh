@@ -4,13 +4,14 @@
 #   ATELIER_DEMO_GRPC   atelierd's address        (default 127.0.0.1:8500)
 #   ATELIER_DEMO_LISTEN the dashboard's address   (default :8080)
 #   ATELIER_DEMO_FPS    frames a second per camera (default 10)
+#   ATELIER_DEMO_DIR    where the footage and logs go (default .build/demo)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/tfenv.sh
 grpc=${ATELIER_DEMO_GRPC:-127.0.0.1:8500}
 listen=${ATELIER_DEMO_LISTEN:-:8080}
 fps=${ATELIER_DEMO_FPS:-10}
-out=.build/demo
+out=${ATELIER_DEMO_DIR:-.build/demo}
 
 echo "==> demo footage: held-out scenes rendered with ffmpeg ($out)"
 scripts/demo-videos.sh "$out" 3 8 1.5 "$fps"

@@ -269,7 +269,7 @@ func (c *camera) status(now time.Time) (camStatus, []*pb.CategoryCount) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cut := 0
-	for cut < len(c.answered) && now.Sub(c.answered[cut]) > 3*time.Second {
+	for cut < len(c.answered) && now.Sub(c.answered[cut]) > 5*time.Second {
 		cut++
 	}
 	c.answered = c.answered[cut:]

@@ -25,10 +25,10 @@ function ink(hex) { // black text on light colours, white on dark (as the CLI's 
 function drawBoxes(svg, w, h, dets) {
   svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
   svg.replaceChildren();
-  const fs = Math.max(12, Math.round(h / 16)), stroke = Math.max(2, Math.round(h / 160));
+  const fs = Math.max(12, Math.round(h / 13)), stroke = Math.max(2, Math.round(h / 160));
   for (const d of dets || []) {
     const [x0, y0, x1, y1] = d.box, c = page.types[d.type] || page.types.other;
-    svg.append(el("svg:rect", { x: x0, y: y0, width: x1 - x0, height: y1 - y0, stroke: c, "stroke-width": stroke }));
+    svg.append(el("svg:rect", { x: x0, y: y0, width: x1 - x0, height: y1 - y0, fill: "none", stroke: c, "stroke-width": stroke }));
     const text = d.label || d.type, tw = text.length * fs * 0.6 + 8;
     const ty = y0 - fs - 4 >= 0 ? y0 - fs - 4 : y0;
     const tx = Math.min(Math.max(0, x0), w - tw);
