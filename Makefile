@@ -9,7 +9,7 @@ PY := .venv/bin/python
 GO_PACKAGES := ./...
 export CI ?=
 
-.PHONY: all setup models retrain build serve test test-cgo-free test-go test-python lint proto proto-check bench bench-streams soak clean
+.PHONY: all setup models retrain build serve demo screenshots dashboard-cost test test-cgo-free test-go test-python lint proto proto-check bench bench-streams soak clean
 
 all: build
 
@@ -36,6 +36,17 @@ build: setup
 serve: models build
 	@echo "==> serving on $${ATELIER_LISTEN:-:8500} (Ctrl-C to stop)"
 	@./bin/atelierd --model-dir savedmodels --metrics-listen "$${ATELIER_METRICS_LISTEN:-:9500}"
+
+demo: models build
+	@scripts/demo.sh
+
+# The dashboard's screenshots in docs/images/, taken by its browser tests.
+screenshots: models
+	@$(TFENV) ATELIER_SCREENSHOTS=$(CURDIR)/docs/images go test -count=1 -run 'TestDashboardInBrowser|TestPageShowsProblems' -v ./client/dashboard/
+
+# What the dashboard costs with three cameras at 10 frames/s (bench/dashboard-cost.txt).
+dashboard-cost: models build
+	@bench/dashboard.sh
 
 test: models build lint proto-check test-cgo-free test-go test-python
 	@echo "==> all tests passed"

@@ -17,7 +17,7 @@ GO_TOOLS=(
   "protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc v1.6.2"
   "grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl v1.9.4"
 )
-DEBIAN_PACKAGES=(dataset-fashion-mnist ffmpeg)
+DEBIAN_PACKAGES=(dataset-fashion-mnist ffmpeg chromium)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 

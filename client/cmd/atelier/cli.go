@@ -44,6 +44,7 @@ var commands = []command{
 	{"detect", "FILE|DIR|GLOB|- ...", "garments in images, each classified; --draw out.png for one image", detectCmd},
 	{"generate", "--category NAME", "new designs of a category; --out-dir for the PNGs, --grid out.png for a sheet", generateCmd},
 	{"stream", "FILE|DIR|GLOB ...", "send images as one camera's frames on a ClassifyStream (or --detect)", streamCmd},
+	{"dashboard", "--camera NAME=SOURCE ...", "the store dashboard: a web page with live cameras, what shoppers wear, alerts and health", dashboardCmd},
 	{"models", "", "list the loaded models", modelsCmd},
 	{"describe", "NAME", "describe one model: versions, signatures, labels", describeCmd},
 	{"health", "[SERVICE]", "the server's (or one service's) health; exit 1 unless SERVING", healthCmd},
@@ -160,9 +161,9 @@ func (a *app) check() error {
 	return nil
 }
 
-// connect makes the client from the common flags.
-func (a *app) connect() (*client.Client, error) {
-	opts := []client.Option{client.WithTimeout(a.timeout)}
+// connect makes the client from the common flags (and a command's extra options).
+func (a *app) connect(extra ...client.Option) (*client.Client, error) {
+	opts := append([]client.Option{client.WithTimeout(a.timeout)}, extra...)
 	switch {
 	case a.tlsCA != "":
 		cfg, err := client.TLSConfigFromCA(a.tlsCA)
