@@ -220,7 +220,6 @@ func (f *managerFixture) waitStates(name, want string) {
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
 
-
 type syncWriter struct {
 	mu sync.Mutex
 	w  io.Writer

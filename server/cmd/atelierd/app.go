@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,6 +25,7 @@ import (
 
 // app is the wired server: the model repository, the request cores and the gRPC server.
 type app struct {
+	manager *models.Manager
 	repo    *models.Repository
 	resizer *tf.Resizer
 	srv     *server.Server
@@ -33,14 +35,29 @@ type app struct {
 // newApp loads the models and builds the gRPC server; it does not listen yet.
 func newApp(cfg config, log *slog.Logger) (*app, error) {
 	start := time.Now()
+	var tokens []string
+	if cfg.AdminTokenFile != "" {
+		var err error
+		if tokens, err = server.ReadTokens(cfg.AdminTokenFile); err != nil {
+			return nil, err
+		}
+	}
 	load := tfLoader(tf.Options{IntraOpThreads: cfg.IntraOpThreads, InterOpThreads: cfg.InterOpThreads})
-	repo, err := models.Open(cfg.ModelDir, batched(load, cfg.Batching), log)
+	manager, err := models.NewManager(models.ManagerOptions{
+		Root: cfg.ModelDir, ConfigPath: cfg.ModelConfig, Load: batched(load, cfg.Batching), Log: log,
+		Warm: func(ctx context.Context, m *models.Model) error { return models.WarmUp(ctx, m, cfg.Batching.MaxBatch) },
+	})
 	if err != nil {
 		return nil, err
 	}
+	if err := manager.Start(context.Background()); err != nil {
+		manager.Close()
+		return nil, err
+	}
+	repo := manager.Repository()
 	resizer, err := tf.NewResizer()
 	if err != nil {
-		repo.Close()
+		manager.Close()
 		return nil, err
 	}
 	log.Info("models ready", "models", repo.Names(), "took", time.Since(start).Round(time.Millisecond))
@@ -49,18 +66,20 @@ func newApp(cfg config, log *slog.Logger) (*app, error) {
 	classifier := &classify.Classifier{Repo: repo, Prep: &prep.Preparer{Limits: limits, Resizer: resizer}}
 	reg := metrics.New()
 	reg.AddSource(func(w io.Writer) { writeBatchStats(w, repo) })
+	reg.AddSource(manager.WriteMetrics)
 	alerts := stream.NewHub(stream.DefaultWatchBuffer)
 	reg.AddSource(func(w io.Writer) {
 		watchers, lost := alerts.Stats()
 		fmt.Fprintf(w, "atelier_alert_watchers %d\natelier_alert_watchers_cut_off_total %d\n", watchers, lost)
 	})
-	srv := server.New(server.Options{MaxMessageBytes: cfg.MaxMessageBytes, Log: log, Metrics: reg}, repo, server.Cores{
+	srv := server.New(server.Options{MaxMessageBytes: cfg.MaxMessageBytes, Log: log, Metrics: reg, AdminTokens: tokens}, repo, server.Cores{
 		Classifier: classifier,
 		Generator:  &generate.Generator{Repo: repo},
 		Detector:   &detect.Detector{Repo: repo, Prep: classifier.Prep},
 		Alerts:     alerts,
+		Models:     manager,
 	})
-	return &app{repo: repo, resizer: resizer, srv: srv, metrics: reg}, nil
+	return &app{manager: manager, repo: repo, resizer: resizer, srv: srv, metrics: reg}, nil
 }
 
 // writeBatchStats writes each model version's batching counters.
@@ -112,5 +131,5 @@ func batched(load models.Loader, cfg batching.Config) models.Loader {
 // close releases the models; call it after the server has stopped.
 func (a *app) close() {
 	a.resizer.Close()
-	a.repo.Close()
+	a.manager.Close()
 }
