@@ -180,7 +180,7 @@ func main() {
 		"swap_seconds": swapTimes, "steady_p99_ms": p99(steadyLat), "swap_window_p99_ms": p99(swapLat),
 		"per_swap_p99_ms": perSwapP99, "rss_bytes_per_cycle": rss,
 		"rss_growth_first_to_last": float64(rss[len(rss)-1])/float64(rss[0]) - 1,
-		"final_version": last[0], "cycles": *cycles,
+		"final_version":            last[0], "cycles": *cycles,
 	}
 	b, _ := json.MarshalIndent(out, "", "  ")
 	fmt.Println(string(b))
