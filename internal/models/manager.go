@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"sort"
 	"sync"
@@ -357,11 +358,15 @@ func (m *Manager) retire(v *version) {
 		model.inflight.Wait()
 		model.Engine.Close()
 		m.mu.Lock()
-		defer m.mu.Unlock()
 		v.model = nil
 		m.setState(v, 0, nil)
 		m.opts.Log.Info("model version unloaded", "model", v.name, "version", v.v)
 		m.reconcile()
+		m.mu.Unlock()
+		// The TF bindings free a graph only in its finalizer; collecting now gives an
+		// unloaded version's memory back at once rather than at some later GC.
+		model = nil
+		runtime.GC()
 	}()
 }
 
