@@ -99,12 +99,6 @@ var examples = []example{
 			t.Fatalf("got %q, want the alert for the boot on frame 1", l)
 		}
 	}},
-	{"status", []string{"GetModelStatus"}, func(*testing.T) []string { return []string{"classifier"} },
-		func(t *testing.T, out string) {
-			if !strings.Contains(out, `"state": "VERSION_STATE_AVAILABLE"`) || !strings.Contains(out, `"policy": "latest 1"`) {
-				t.Fatalf("GetModelStatus:\n%s", out)
-			}
-		}},
 	{"health", []string{"Health"}, nil, func(t *testing.T, out string) {
 		if out != "SERVING\n" {
 			t.Fatalf("got %q, want SERVING", out)
@@ -133,6 +127,12 @@ var recipes = []recipe{
 		func(t *testing.T, out string) {
 			if !strings.Contains(out, `"name": "classifier"`) || !strings.Contains(out, `"Ankle boot"`) {
 				t.Fatalf("GetModel:\n%s", out)
+			}
+		}},
+	{"status", []string{"GetModelStatus"}, func(*testing.T) []string { return []string{"classifier"} },
+		func(t *testing.T, out string) {
+			if !strings.Contains(out, `"state": "VERSION_STATE_AVAILABLE"`) || !strings.Contains(out, `"policy": "latest 1"`) {
+				t.Fatalf("GetModelStatus:\n%s", out)
 			}
 		}},
 	{"status", []string{"GetModelStatus"}, func(*testing.T) []string { return []string{"classifier"} },
