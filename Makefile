@@ -9,7 +9,7 @@ PY := .venv/bin/python
 GO_PACKAGES := ./...
 export CI ?=
 
-.PHONY: all setup models retrain build serve demo screenshots dashboard-cost test test-cgo-free test-go test-python lint proto proto-check bench bench-streams soak clean
+.PHONY: all setup models retrain build serve demo screenshots dashboard-cost test test-cgo-free test-go test-python lint proto proto-check bench bench-streams bench-reload soak clean
 
 all: build
 
@@ -83,6 +83,9 @@ bench: setup build
 
 bench-streams: models
 	@bench/streams/run.sh
+
+bench-reload: models
+	@bench/reload/run.sh
 
 soak: models build
 	@bench/soak.sh

@@ -149,6 +149,18 @@ var recipes = []recipe{
 				t.Fatalf("GetModel:\n%s", out)
 			}
 		}},
+	{"status", []string{"GetModelStatus"}, func(*testing.T) []string { return []string{"classifier"} },
+		func(t *testing.T, out string) {
+			if !strings.Contains(out, `"state": "VERSION_STATE_AVAILABLE"`) || !strings.Contains(out, `"policy": "latest 1"`) {
+				t.Fatalf("GetModelStatus:\n%s", out)
+			}
+		}},
+	{"status", []string{"GetModelStatus"}, func(*testing.T) []string { return []string{"classifier"} },
+		func(t *testing.T, out string) {
+			if !strings.Contains(out, `"state": "VERSION_STATE_AVAILABLE"`) || !strings.Contains(out, `"policy": "latest 1"`) {
+				t.Fatalf("GetModelStatus:\n%s", out)
+			}
+		}},
 	{"health", []string{"Health"}, nil, func(t *testing.T, out string) {
 		if !strings.Contains(out, `"status": "SERVING"`) {
 			t.Fatalf("health:\n%s", out)

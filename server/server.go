@@ -3,7 +3,7 @@ package server
 import (
 	"context"
 	"log/slog"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -28,14 +28,19 @@ type Options struct {
 	Log             *slog.Logger
 	// Metrics counts calls; nil counts nothing.
 	Metrics *metrics.Registry
+	// AdminTokens are the bearer tokens of ModelService's admin RPCs; none turns them off.
+	AdminTokens []string
 }
 
 // Server is Atelier's gRPC server: the v1 services, health and reflection.
 type Server struct {
 	GRPC   *grpc.Server
 	Health *health.Server
-	// ready is what SetServing last said, for the Open Inference Protocol's ServerReady.
-	ready atomic.Bool
+
+	repo        *models.Repository
+	healthMu    sync.Mutex
+	serving     bool
+	modelHealth map[string]bool // models ever reported, so a removed one turns NOT_SERVING
 }
 
 // Cores are the request paths the services call. Each is an interface so handler
@@ -49,6 +54,8 @@ type Cores struct {
 	// Inference serves the Open Inference Protocol (inference.GRPCInferenceService);
 	// nil leaves it out.
 	Inference Inference
+	// Models is the model lifecycle behind ModelService's status and admin RPCs.
+	Models ModelControl
 }
 
 // New builds the gRPC server with every v1 service, the Open Inference Protocol when
@@ -58,39 +65,30 @@ func New(opts Options, repo *models.Repository, cores Cores) *Server {
 	log := opts.Log
 	s := grpc.NewServer(
 		grpc.MaxRecvMsgSize(opts.MaxMessageBytes),
-		grpc.ChainUnaryInterceptor(unaryLog(log, opts.Metrics), unaryRecover()),
+		grpc.ChainUnaryInterceptor(unaryLog(log, opts.Metrics), unaryRecover(), adminAuth(opts.AdminTokens)),
 		grpc.ChainStreamInterceptor(streamLog(log, opts.Metrics), streamRecover()),
 	)
 	if cores.Alerts == nil {
 		cores.Alerts = stream.NewHub(0)
 	}
 	pb.RegisterClassifyServiceServer(s, &ClassifyServer{Core: cores.Classifier, Hub: cores.Alerts, Log: log})
-	pb.RegisterModelServiceServer(s, &ModelServer{Repo: repo, Log: log})
+	pb.RegisterModelServiceServer(s, &ModelServer{Repo: repo, Control: cores.Models, Log: log})
 	pb.RegisterDetectServiceServer(s, &DetectServer{Core: cores.Detector, Hub: cores.Alerts, Log: log})
 	pb.RegisterGenerateServiceServer(s, &GenerateServer{Core: cores.Generator, Log: log})
 	pb.RegisterAlertServiceServer(s, &AlertServer{Hub: cores.Alerts, Log: log})
 	h := health.NewServer()
 	h.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	healthpb.RegisterHealthServer(s, h)
-	srv := &Server{GRPC: s, Health: h}
+	srv := &Server{GRPC: s, Health: h, repo: repo, modelHealth: map[string]bool{}}
 	if cores.Inference != nil {
-		oip.RegisterGRPCInferenceServiceServer(s, &InferenceServer{Core: cores.Inference, Ready: srv.ready.Load, Log: log})
+		oip.RegisterGRPCInferenceServiceServer(s, &InferenceServer{Core: cores.Inference, Ready: srv.isServing, Log: log})
 	}
 	reflection.Register(s)
+	if repo != nil {
+		repo.OnChange(srv.updateHealth) // health follows availability (health.go)
+	}
+	srv.updateHealth() // every service NOT_SERVING until SetServing
 	return srv
-}
-
-// SetServing marks the server and every registered service as SERVING (or not).
-func (s *Server) SetServing(serving bool) {
-	st := healthpb.HealthCheckResponse_NOT_SERVING
-	if serving {
-		st = healthpb.HealthCheckResponse_SERVING
-	}
-	s.ready.Store(serving)
-	s.Health.SetServingStatus("", st)
-	for name := range s.GRPC.GetServiceInfo() {
-		s.Health.SetServingStatus(name, st)
-	}
 }
 
 // Shutdown marks the server NOT_SERVING, lets in-flight calls finish for up to grace,

@@ -214,7 +214,14 @@ func (s *Server) Infer(ctx context.Context, req Request) (Response, error) {
 	if t.kind == kindImage {
 		outs, err = s.inferImage(ctx, t.model, req)
 	} else {
-		outs, err = inferTensor(ctx, t.model, req)
+		// Hold the version while it runs, so a reload drains this call before it
+		// unloads the version.
+		m, release, aerr := s.Repo.Acquire(models.Spec{Name: t.name, Version: t.model.Version}, t.model.Role)
+		if aerr != nil {
+			return Response{}, aerr
+		}
+		outs, err = inferTensor(ctx, m, req)
+		release()
 	}
 	if err != nil {
 		return Response{}, err

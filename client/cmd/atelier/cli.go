@@ -45,7 +45,9 @@ var commands = []command{
 	{"generate", "--category NAME", "new designs of a category; --out-dir for the PNGs, --grid out.png for a sheet", generateCmd},
 	{"stream", "FILE|DIR|GLOB ...", "send images as one camera's frames on a ClassifyStream (or --detect)", streamCmd},
 	{"dashboard", "--camera NAME=SOURCE ...", "the store dashboard: a web page with live cameras, what shoppers wear, alerts and health", dashboardCmd},
-	{"models", "", "list the loaded models", modelsCmd},
+	{"models", "", "list the models: every version's state (LOADING .. AVAILABLE, FAILED), policy and labels", modelsCmd},
+	{"reload", "", "admin: re-read the model config and rescan the model folder now", reloadCmd},
+	{"label", "set MODEL LABEL=VERSION ...", "admin: point version labels (stable, canary) at versions; 0 removes one", labelCmd},
 	{"describe", "NAME", "describe one model: versions, signatures, labels", describeCmd},
 	{"health", "[SERVICE]", "the server's (or one service's) health; exit 1 unless SERVING", healthCmd},
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -8,7 +9,6 @@ import (
 
 	"github.com/atelier-vision/atelier/internal/metrics"
 	"github.com/atelier-vision/atelier/internal/precision"
-	"github.com/atelier-vision/atelier/internal/tensor"
 
 	"github.com/atelier-vision/atelier/internal/batching"
 
@@ -26,6 +26,7 @@ import (
 
 // app is the wired server: the model repository, the request cores and the gRPC server.
 type app struct {
+	manager *models.Manager
 	repo    *models.Repository
 	resizer *tf.Resizer
 	srv     *server.Server
@@ -35,14 +36,29 @@ type app struct {
 // newApp loads the models and builds the gRPC server; it does not listen yet.
 func newApp(cfg config, log *slog.Logger) (*app, error) {
 	start := time.Now()
+	var tokens []string
+	if cfg.AdminTokenFile != "" {
+		var err error
+		if tokens, err = server.ReadTokens(cfg.AdminTokenFile); err != nil {
+			return nil, err
+		}
+	}
 	load := tfLoader(tf.Options{IntraOpThreads: cfg.IntraOpThreads, InterOpThreads: cfg.InterOpThreads}, cfg.Precision, log)
-	repo, err := models.Open(cfg.ModelDir, batched(load, cfg.Batching), log)
+	manager, err := models.NewManager(models.ManagerOptions{
+		Root: cfg.ModelDir, ConfigPath: cfg.ModelConfig, Load: batched(load, cfg.Batching), Log: log,
+		Warm: func(ctx context.Context, m *models.Model) error { return models.WarmUp(ctx, m, cfg.Batching.MaxBatch) },
+	})
 	if err != nil {
 		return nil, err
 	}
+	if err := manager.Start(context.Background()); err != nil {
+		manager.Close()
+		return nil, err
+	}
+	repo := manager.Repository()
 	resizer, err := tf.NewResizer()
 	if err != nil {
-		repo.Close()
+		manager.Close()
 		return nil, err
 	}
 	log.Info("models ready", "models", repo.Names(), "took", time.Since(start).Round(time.Millisecond))
@@ -51,19 +67,21 @@ func newApp(cfg config, log *slog.Logger) (*app, error) {
 	classifier := &classify.Classifier{Repo: repo, Prep: &prep.Preparer{Limits: limits, Resizer: resizer}}
 	reg := metrics.New()
 	reg.AddSource(func(w io.Writer) { writeBatchStats(w, repo) })
+	reg.AddSource(manager.WriteMetrics)
 	alerts := stream.NewHub(stream.DefaultWatchBuffer)
 	reg.AddSource(func(w io.Writer) {
 		watchers, lost := alerts.Stats()
 		fmt.Fprintf(w, "atelier_alert_watchers %d\natelier_alert_watchers_cut_off_total %d\n", watchers, lost)
 	})
-	srv := server.New(server.Options{MaxMessageBytes: cfg.MaxMessageBytes, Log: log, Metrics: reg}, repo, server.Cores{
+	srv := server.New(server.Options{MaxMessageBytes: cfg.MaxMessageBytes, Log: log, Metrics: reg, AdminTokens: tokens}, repo, server.Cores{
 		Classifier: classifier,
 		Generator:  &generate.Generator{Repo: repo},
 		Detector:   &detect.Detector{Repo: repo, Prep: classifier.Prep},
 		Alerts:     alerts,
 		Inference:  &inference.Server{Repo: repo, Prep: classifier.Prep},
+		Models:     manager,
 	})
-	return &app{repo: repo, resizer: resizer, srv: srv, metrics: reg}, nil
+	return &app{manager: manager, repo: repo, resizer: resizer, srv: srv, metrics: reg}, nil
 }
 
 // writeBatchStats writes each model version's batching counters.
@@ -85,11 +103,15 @@ func writeBatchStats(w io.Writer, repo *models.Repository) {
 	}
 }
 
-// tfLoader opens SavedModels with TensorFlow, each in the precision the setting
-// resolves to for it (logged with the reason).
-func tfLoader(opts tf.Options, setting precision.Setting, log *slog.Logger) models.Loader {
+// tfLoader opens SavedModels with TensorFlow, each in the precision its setting
+// resolves to (the model's own from the config, else the server's), logged with the
+// reason.
+func tfLoader(opts tf.Options, server precision.Setting, log *slog.Logger) models.Loader {
 	host := precision.HostCPU()
-	return func(dir string) (tensor.Engine, []tensor.Signature, error) {
+	return func(dir string, setting precision.Setting) (models.Loaded, error) {
+		if setting == "" {
+			setting = server
+		}
 		gate, gateErr := precision.ReadGate(dir)
 		p, why := precision.Choose(setting, host, gate, gateErr)
 		log.Info("model precision", "dir", dir, "precision", p, "why", why)
@@ -97,30 +119,31 @@ func tfLoader(opts tf.Options, setting precision.Setting, log *slog.Logger) mode
 		opts.Precision = p
 		m, err := tf.Load(dir, opts)
 		if err != nil {
-			return nil, nil, err
+			return models.Loaded{}, err
 		}
-		return m, m.Signatures(), nil
+		return models.Loaded{Engine: m, Signatures: m.Signatures(), Precision: p}, nil
 	}
 }
 
 // batched wraps every loaded model's engine in a dynamic batcher.
 func batched(load models.Loader, cfg batching.Config) models.Loader {
-	return func(dir string) (tensor.Engine, []tensor.Signature, error) {
-		engine, sigs, err := load(dir)
+	return func(dir string, setting precision.Setting) (models.Loaded, error) {
+		l, err := load(dir, setting)
 		if err != nil {
-			return nil, nil, err
+			return l, err
 		}
-		b, err := batching.New(engine, cfg)
+		b, err := batching.New(l.Engine, cfg)
 		if err != nil {
-			engine.Close()
-			return nil, nil, err
+			l.Engine.Close()
+			return models.Loaded{}, err
 		}
-		return b, sigs, nil
+		l.Engine = b
+		return l, nil
 	}
 }
 
 // close releases the models; call it after the server has stopped.
 func (a *app) close() {
 	a.resizer.Close()
-	a.repo.Close()
+	a.manager.Close()
 }

@@ -17,6 +17,9 @@ type config struct {
 	Listen          string
 	MetricsListen   string
 	ModelDir        string
+	ModelConfig     string
+	PollInterval    time.Duration
+	AdminTokenFile  string
 	MaxMessageBytes int
 	MaxPixels       int
 	IntraOpThreads  int
@@ -36,6 +39,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&c.Listen, "listen", ":8500", "address to serve gRPC on")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "address for /metrics and /debug/pprof/ over HTTP, e.g. :9500 (empty: off)")
 	fs.StringVar(&c.ModelDir, "model-dir", "savedmodels", "model repository: <name>/<version>/saved_model.pb")
+	fs.StringVar(&c.ModelConfig, "model-config", "", "model config file: version policy and labels per model (docs/RELOAD.md; empty: latest 1, no labels)")
+	fs.DurationVar(&c.PollInterval, "model-poll-interval", 5*time.Second, "how often --model-dir is rescanned for new and removed versions (0: only on SIGHUP and ReloadRepository)")
+	fs.StringVar(&c.AdminTokenFile, "admin-token-file", "", "file of admin bearer tokens, one a line; empty turns the admin RPCs off")
 	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", 64<<20, "largest request accepted, in bytes")
 	fs.IntVar(&c.MaxPixels, "max-pixels", 50_000_000, "largest decoded image accepted, in pixels")
 	fs.IntVar(&c.IntraOpThreads, "intra-op-threads", 0, "TensorFlow threads inside one op (0: one per core)")
@@ -75,6 +81,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	if err := c.Batching.Validate(); err != nil {
 		return c, err
 	}
+	if c.PollInterval < 0 {
+		return c, fmt.Errorf("--model-poll-interval %v is negative (0 turns polling off)", c.PollInterval)
+	}
 	if c.MaxMessageBytes < 1<<20 {
 		return c, fmt.Errorf("--max-message-bytes %d is below 1 MiB", c.MaxMessageBytes)
 	}
@@ -82,7 +91,8 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 }
 
 func (c config) logAttrs() []any {
-	return []any{"listen", c.Listen, "metrics_listen", c.MetricsListen, "model_dir", c.ModelDir, "max_message_bytes", c.MaxMessageBytes,
+	return []any{"listen", c.Listen, "metrics_listen", c.MetricsListen, "model_dir", c.ModelDir, "model_config", c.ModelConfig,
+		"model_poll_interval", c.PollInterval, "admin_rpcs", c.AdminTokenFile != "", "max_message_bytes", c.MaxMessageBytes,
 		"max_pixels", c.MaxPixels, "intra_op_threads", c.IntraOpThreads, "inter_op_threads", c.InterOpThreads,
 		"batch_max_size", c.Batching.MaxBatch, "batch_max_delay", c.Batching.MaxDelay,
 		"batch_queue_size", c.Batching.QueueSize, "session_workers", c.Batching.Workers,

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/atelier-vision/atelier/internal/precision"
@@ -30,6 +31,21 @@ func TestPrecisionAuto(t *testing.T) {
 
 	_, fp32 := startApp(t)
 	_, auto := startApp(t, func(c *config) { c.Precision = precision.Auto })
+
+	// ModelService says what each version runs in.
+	for _, c := range []struct {
+		conn *grpc.ClientConn
+		want precision.Precision
+	}{{fp32, precision.FP32}, {auto, want}} {
+		info, err := pb.NewModelServiceClient(c.conn).GetModel(ctxFor(t, time.Minute),
+			&pb.GetModelRequest{Model: &pb.ModelSpec{Name: "classifier"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := info.GetModel().GetVersions()[0].GetPrecision(); got != string(c.want) {
+			t.Fatalf("ModelService reports precision %q, want %q", got, c.want)
+		}
+	}
 
 	// One image, all ten probabilities: identical in fp32, slightly different in bf16.
 	set := testSet(t)
