@@ -36,7 +36,10 @@ type ManagerOptions struct {
 	// Settle is how long an explicit rescan (SIGHUP, ReloadRepository) waits before
 	// its second look at a new folder; default 250ms.
 	Settle time.Duration
-	Log    *slog.Logger
+	// AfterUnload runs after an unloaded version's memory has been collected, to hand
+	// it back to the operating system (tf.TrimHeap); nil does nothing more.
+	AfterUnload func()
+	Log         *slog.Logger
 }
 
 // Manager is the model lifecycle, after tensorflow/serving's core: each scan of the
@@ -368,6 +371,9 @@ func (m *Manager) retire(v *version) {
 		// unloaded version's memory back at once rather than at some later GC.
 		model = nil
 		runtime.GC()
+		if m.opts.AfterUnload != nil {
+			m.opts.AfterUnload()
+		}
 	}()
 }
 

@@ -46,7 +46,8 @@ func newApp(cfg config, log *slog.Logger) (*app, error) {
 	load := tfLoader(tf.Options{IntraOpThreads: cfg.IntraOpThreads, InterOpThreads: cfg.InterOpThreads}, cfg.Precision, log)
 	manager, err := models.NewManager(models.ManagerOptions{
 		Root: cfg.ModelDir, ConfigPath: cfg.ModelConfig, Load: batched(load, cfg.Batching), Log: log,
-		Warm: func(ctx context.Context, m *models.Model) error { return models.WarmUp(ctx, m, cfg.Batching.MaxBatch) },
+		Warm:        func(ctx context.Context, m *models.Model) error { return models.WarmUp(ctx, m, cfg.Batching.MaxBatch) },
+		AfterUnload: tf.TrimHeap,
 	})
 	if err != nil {
 		return nil, err
