@@ -43,6 +43,7 @@ type kustomization struct {
 	Labels          []struct {
 		Pairs            map[string]string `json:"pairs"`
 		IncludeSelectors bool              `json:"includeSelectors,omitempty"`
+		IncludeTemplates bool              `json:"includeTemplates,omitempty"`
 	} `json:"labels,omitempty"`
 	Resources  []string `json:"resources,omitempty"`
 	Components []string `json:"components,omitempty"`

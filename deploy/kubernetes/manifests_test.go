@@ -18,7 +18,7 @@ import (
 // base decodes the base kustomization's resources strictly.
 func base(t *testing.T) (*set, *kustomization) {
 	t.Helper()
-	objs, k, err := baseObjects(".")
+	objs, k, err := baseObjects("base")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,9 +98,9 @@ func TestEveryFileDecodes(t *testing.T) {
 		}
 	}
 	_, k := base(t)
-	top, _ := filepath.Glob("*.yaml")
+	top, _ := filepath.Glob("base/*.yaml")
 	for _, f := range top {
-		if f != "kustomization.yaml" && !slices.Contains(k.Resources, f) {
+		if f = filepath.Base(f); f != "kustomization.yaml" && !slices.Contains(k.Resources, f) {
 			t.Errorf("%s is not in kustomization.yaml's resources", f)
 		}
 	}
