@@ -152,6 +152,12 @@ def _target(addrs: str) -> str:
     return f"{scheme}:{','.join(parts)}"
 
 
+def _service_config(target: str) -> str:
+    """Health-checked balancing for several servers (a list or a dns: name); one
+    address goes without, so that health() can report its NOT_SERVING."""
+    return BALANCED_SERVICE_CONFIG if "," in target or target.startswith("dns:") else SERVICE_CONFIG
+
+
 def _frames(images: Iterable[ImageLike]) -> Iterator[stream_pb2.StreamFrame]:
     for i, img in enumerate(images, start=1):
         now = timestamp_pb2.Timestamp()
@@ -169,10 +175,9 @@ class AtelierClient:
         dns: target ("dns:///atelier-headless:8500", "dns://10.96.0.10/name:8500")
         whose every address is used. root_certificates (PEM) or tls=True (system
         roots) connect with TLS."""
-        balanced = "," in target or target.startswith("dns:")
         options = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                   ("grpc.service_config", BALANCED_SERVICE_CONFIG if balanced else SERVICE_CONFIG),
+                   ("grpc.service_config", _service_config(target)),
                    ("grpc.enable_retries", 1),
                    # look the name up again soon after a connection fails (default 30 s)
                    ("grpc.dns_min_time_between_resolutions_ms", 1000)]
