@@ -7,6 +7,7 @@
 package clustertest
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -48,7 +49,11 @@ type cluster struct {
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
 	if err := servertest.Check(); err != nil {
-		testenv.Missing(t, err.Error(), "see the error")
+		var m *servertest.MissingError
+		if errors.As(err, &m) {
+			testenv.Missing(t, m.What, m.Fix)
+		}
+		t.Fatal(err)
 	}
 	c := &cluster{t: t, root: testenv.Root(t), replicas: map[string]*replica{}}
 	var err error
