@@ -21,6 +21,7 @@ import (
 type call struct {
 	start, end time.Time
 	ip         string // the replica that answered, "" on failure
+	attempts   int32  // tries on the wire: more than 1 when retried
 	err        error
 }
 
@@ -34,6 +35,9 @@ type attemptCounter struct {
 }
 
 type methodKey struct{}
+
+// callKey tags a call's context with the counter of its own attempts.
+type callKey struct{}
 
 type streamKey struct{}
 
@@ -58,6 +62,9 @@ func (a *attemptCounter) HandleRPC(ctx context.Context, s stats.RPCStats) {
 	case *stats.Begin:
 		if s.Client && ctx.Value(methodKey{}) == classifyMethod {
 			a.attempts.Add(1)
+			if n, ok := ctx.Value(callKey{}).(*atomic.Int32); ok {
+				n.Add(1)
+			}
 			if s.IsTransparentRetryAttempt {
 				a.transparent.Add(1)
 			}
@@ -113,9 +120,11 @@ func (l *goLoad) run(ctx context.Context, workers int) {
 // once makes one call and records it.
 func (l *goLoad) once() call {
 	var p peer.Peer
+	var attempts atomic.Int32
+	ctx := context.WithValue(context.Background(), callKey{}, &attempts)
 	start := time.Now()
-	_, err := l.c.Classify(context.Background(), &pb.ClassifyRequest{Images: []*pb.Image{l.img}}, grpc.Peer(&p))
-	c := call{start: start, end: time.Now(), err: err}
+	_, err := l.c.Classify(ctx, &pb.ClassifyRequest{Images: []*pb.Image{l.img}}, grpc.Peer(&p))
+	c := call{start: start, end: time.Now(), err: err, attempts: attempts.Load()}
 	if err == nil && p.Addr != nil {
 		c.ip, _, _ = net.SplitHostPort(p.Addr.String())
 	}
@@ -173,4 +182,28 @@ func longest(calls []call) time.Duration {
 		m = max(m, c.end.Sub(c.start))
 	}
 	return m
+}
+
+// percentile returns the q-th quantile (0..1) of the calls' durations.
+func percentile(calls []call, q float64) time.Duration {
+	if len(calls) == 0 {
+		return 0
+	}
+	d := make([]time.Duration, len(calls))
+	for i, c := range calls {
+		d[i] = c.end.Sub(c.start)
+	}
+	slices.Sort(d)
+	return d[min(len(d)-1, int(q*float64(len(d))))]
+}
+
+// retried returns the calls that took more than one attempt.
+func retried(calls []call) []call {
+	var out []call
+	for _, c := range calls {
+		if c.attempts > 1 {
+			out = append(out, c)
+		}
+	}
+	return out
 }

@@ -50,7 +50,9 @@ func spread(t *testing.T, c *cluster, l *goLoad) (cliRate float64) {
 			t.Fatalf("%d calls failed: %v", len(failed), failed[0])
 		}
 		checkSpread(t, "Go client (4 workers, 2.5 s)", byIP, ips...)
-		t.Logf("measured: longest Go call with three healthy replicas: %v", longest(l.since(from)).Round(time.Millisecond))
+		calls := l.since(from)
+		t.Logf("measured: Go calls with three healthy replicas: p50 %v, p99 %v, longest %v",
+			percentile(calls, 0.5).Round(time.Millisecond), percentile(calls, 0.99).Round(time.Millisecond), longest(calls).Round(time.Millisecond))
 		// The servers' own counts agree with the peers the client saw.
 		if d := delta(before, c.classified()); fmt.Sprint(d) != fmt.Sprint(byIP) {
 			t.Errorf("servers counted %v, the client saw %v", d, byIP)
@@ -144,9 +146,13 @@ func stopOne(t *testing.T, c *cluster, l *goLoad, victim string, sig syscall.Sig
 	if late > 0 {
 		t.Errorf("%d calls were answered by %s after it exited", late, victim)
 	}
-	t.Logf("measured: %s on one of three replicas under load: Go %d calls, %d failed, %d retries (%d transparent), longest call %v; "+
-		"Python %d calls, %d failed; CLI %d files, exit %v; the replica took %v to exit; calls per replica %v",
-		signalName[sig], len(calls), len(failed), retries, transparent, longest(calls).Round(time.Millisecond),
+	again := retried(calls)
+	if int64(len(again)) > retries {
+		t.Errorf("%d calls took more than one attempt, but only %d retries were counted", len(again), retries)
+	}
+	t.Logf("measured: %s on one of three replicas under load: Go %d calls, %d failed, %d retries (%d transparent) in %d calls, "+
+		"slowest retried call %v, p99 %v, longest call %v; Python %d calls, %d failed; CLI %d files, exit %v; the replica took %v to exit; calls per replica %v",
+		signalName[sig], len(calls), len(failed), retries, transparent, len(again), longest(again).Round(time.Millisecond), percentile(calls, 0.99).Round(time.Millisecond), longest(calls).Round(time.Millisecond),
 		r.Calls, len(r.Failures), files, exitCode(cliErr), took.Round(time.Millisecond), byIP)
 }
 
