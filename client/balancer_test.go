@@ -127,8 +127,9 @@ func TestRoundRobinSkipsNotServing(t *testing.T) {
 		}
 		return got
 	}
-	for deadline := time.Now().Add(5 * time.Second); n.stubs[addrs[2]].calls.Load() == 0 && time.Now().Before(deadline); {
-		calls(3) // until the servers are connected
+	connected := func(a string) bool { return n.stubs[a].calls.Load() > 0 }
+	for deadline := time.Now().Add(5 * time.Second); !(connected(addrs[0]) && connected(addrs[2])) && time.Now().Before(deadline); {
+		calls(3) // until the serving servers are connected
 	}
 	if got := calls(60); got[addrs[1]] != 0 || got[addrs[0]] != 30 || got[addrs[2]] != 30 {
 		t.Errorf("with %s NOT_SERVING, calls went %v; want 30 on each of the others, none on it", addrs[1], got)
