@@ -117,6 +117,22 @@ func (l *goLoad) run(ctx context.Context, workers int) {
 	wg.Wait()
 }
 
+// runFor keeps workers calling for at least d and until at least n calls have ended
+// (a busy machine can stall everything for a moment), but no longer than limit. It
+// returns the calls.
+func (l *goLoad) runFor(workers int, d time.Duration, n int, limit time.Duration) []call {
+	from := time.Now()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); l.run(ctx, workers) }()
+	for time.Since(from) < d || (len(l.since(from)) < n && time.Since(from) < limit) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	return l.since(from)
+}
+
 // once makes one call and records it.
 func (l *goLoad) once() call {
 	var p peer.Peer

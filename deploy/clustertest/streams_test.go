@@ -194,13 +194,15 @@ func (c *cluster) busy(t *testing.T) string {
 		}
 		return m
 	}
-	a := rows()
-	time.Sleep(600 * time.Millisecond)
-	b := rows()
 	var busy []string
-	for _, ip := range ips {
-		if b[ip] > a[ip] {
-			busy = append(busy, ip)
+	for deadline := time.Now().Add(5 * time.Second); len(busy) == 0 && time.Now().Before(deadline); {
+		a := rows()
+		time.Sleep(600 * time.Millisecond)
+		b := rows()
+		for _, ip := range ips {
+			if b[ip] > a[ip] {
+				busy = append(busy, ip)
+			}
 		}
 	}
 	if len(busy) != 1 {
