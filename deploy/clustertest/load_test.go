@@ -94,10 +94,10 @@ type goLoad struct {
 	calls   []call
 }
 
-func newGoLoad(target string, img *pb.Image) (*goLoad, error) {
+func newGoLoad(target string, img *pb.Image, opts ...client.Option) (*goLoad, error) {
 	counter := &attemptCounter{streamIP: map[int]string{}}
-	c, err := client.New(target, client.WithInsecure(), client.WithTimeout(20*time.Second),
-		client.WithDialOptions(grpc.WithStatsHandler(counter)))
+	c, err := client.New(target, append([]client.Option{client.WithInsecure(), client.WithTimeout(20 * time.Second),
+		client.WithDialOptions(grpc.WithStatsHandler(counter))}, opts...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/atelier-vision/atelier/client"
 )
 
 // TestCluster runs the phases in order on one set of replicas; each phase leaves all
@@ -20,16 +22,23 @@ func TestCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.c.Close()
+	// A control beside it: the same client without retries, which callers would see fail.
+	bare, err := newGoLoad(c.target, c.imageMsg, client.WithRetries(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bare.c.Close()
 	// Warm up until every replica has answered: round_robin picks only READY ones.
 	l.warmUp(t, ips...)
+	bare.warmUp(t, ips...)
 
 	var cliRate float64
 	t.Run("spread", func(t *testing.T) { cliRate = spread(t, c, l) })
 	if t.Failed() {
 		return
 	}
-	t.Run("SIGTERM drains", func(t *testing.T) { stopOne(t, c, l, ips[0], syscall.SIGTERM, cliRate) })
-	t.Run("SIGKILL", func(t *testing.T) { stopOne(t, c, l, ips[1], syscall.SIGKILL, cliRate) })
+	t.Run("SIGTERM drains", func(t *testing.T) { stopOne(t, c, l, bare, ips[0], syscall.SIGTERM, cliRate) })
+	t.Run("SIGKILL", func(t *testing.T) { stopOne(t, c, l, bare, ips[1], syscall.SIGKILL, cliRate) })
 	t.Run("replicas come back", func(t *testing.T) { comeBack(t, c, l, ips[0], ips[1]) })
 	t.Run("streams", func(t *testing.T) { streams(t, c, l) })
 	t.Run("proxies", func(t *testing.T) { proxies(t, c) })
@@ -90,7 +99,11 @@ func spread(t *testing.T, c *cluster, l *goLoad) (cliRate float64) {
 // stopOne stops victim with sig while all three clients run closed-loop load, and
 // wants no call to fail as the caller sees it. The Service's name stops listing the
 // victim once it is gone (after SIGKILL, a second later: endpoints lag).
-func stopOne(t *testing.T, c *cluster, l *goLoad, victim string, sig syscall.Signal, cliRate float64) {
+//
+// bare, a Go client without retries, runs beside them as a control: what the
+// callers would have seen without the retry policy. Its failures are reported, not
+// judged.
+func stopOne(t *testing.T, c *cluster, l, bare *goLoad, victim string, sig syscall.Signal, cliRate float64) {
 	const phase = 4500 * time.Millisecond
 	others := without(ips, victim)
 	files := int(cliRate * phase.Seconds())
@@ -105,6 +118,8 @@ func stopOne(t *testing.T, c *cluster, l *goLoad, victim string, sig syscall.Sig
 	defer cancel()
 	goDone := make(chan struct{})
 	go func() { defer close(goDone); l.run(ctx, 4) }()
+	bareDone := make(chan struct{})
+	go func() { defer close(bareDone); bare.run(ctx, 2) }()
 	if err := cli.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -117,6 +132,8 @@ func stopOne(t *testing.T, c *cluster, l *goLoad, victim string, sig syscall.Sig
 	}
 	c.publish(others...)
 	<-goDone
+	<-bareDone
+	_, bareFailed := tally(bare.since(from))
 	calls := l.since(from)
 	byIP, failed := tally(calls)
 	retries := l.counter.attempts.Load() - attempts0 - int64(len(calls))
@@ -147,8 +164,9 @@ func stopOne(t *testing.T, c *cluster, l *goLoad, victim string, sig syscall.Sig
 		t.Errorf("%d calls took more than one attempt, but only %d retries were counted", len(again), retries)
 	}
 	t.Logf("measured: %s on one of three replicas under load: Go %d calls, %d failed, %d retries (%d transparent) in %d calls, "+
-		"slowest retried call %v, p99 %v, longest call %v; Python %d calls, %d failed; CLI %d files, exit %v; the replica took %v to exit; calls per replica %v",
+		"slowest retried call %v, p99 %v, longest call %v; the control client without retries: %d of %d calls failed; Python %d calls, %d failed; CLI %d files, exit %v; the replica took %v to exit; calls per replica %v",
 		signalName[sig], len(calls), len(failed), retries, transparent, len(again), longest(again).Round(time.Millisecond), percentile(calls, 0.99).Round(time.Millisecond), longest(calls).Round(time.Millisecond),
+		len(bareFailed), len(bare.since(from)),
 		r.Calls, len(r.Failures), files, exitCode(cliErr), took.Round(time.Millisecond), byIP)
 }
 
