@@ -192,6 +192,18 @@ func TestContainerfile(t *testing.T) {
 			t.Errorf("ENTRYPOINT %v, want atelierd in exec form (so SIGTERM reaches it)", ep)
 		}
 	})
+	t.Run("the build context leaves out the set-up products", func(t *testing.T) {
+		data, err := os.ReadFile("../../.dockerignore")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(string(data), "\n")
+		for _, want := range []string{".venv", ".git", ".build", ".tools", "bin"} {
+			if !slices.Contains(lines, want) {
+				t.Errorf(".dockerignore does not leave out %s", want)
+			}
+		}
+	})
 	t.Run("a models image for the init container", func(t *testing.T) {
 		m := stageNamed(t, stages, "models")
 		copies := strings.Join(m.find("COPY"), "\n")
