@@ -37,7 +37,8 @@ type cluster struct {
 	t                 *testing.T
 	root              string
 	bin, cli          string
-	modelDir          string
+	modelDirs         map[string]string // by IP: each replica's own model repository
+	classifierV1      string            // the built classifier's version folder
 	port, metricsPort int
 	dns               *dnstest.Server
 	replicas          map[string]*replica // by IP
@@ -64,10 +65,23 @@ func newCluster(t *testing.T) *cluster {
 	if out, err := exec.Command("go", "build", "-o", c.cli, "github.com/atelier-vision/atelier/client/cmd/atelier").CombinedOutput(); err != nil {
 		t.Fatalf("building the CLI: %v\n%s", err, out)
 	}
-	// Each replica serves the classifier only: the calls here are about routing.
-	c.modelDir = t.TempDir()
-	if err := os.Symlink(filepath.Join(testenv.ModelDir(t, "classifier"), "classifier"), filepath.Join(c.modelDir, "classifier")); err != nil {
-		t.Fatal(err)
+	// Each replica serves the classifier only (the calls here are about routing), from
+	// its own repository, so that a new version can roll out one replica at a time.
+	versions, _ := filepath.Glob(filepath.Join(testenv.ModelDir(t, "classifier"), "classifier", "[0-9]*"))
+	if len(versions) == 0 {
+		t.Fatal("no classifier version folder")
+	}
+	c.classifierV1 = versions[0]
+	c.modelDirs = map[string]string{}
+	for _, ip := range ips {
+		dir := t.TempDir()
+		if err := os.Mkdir(filepath.Join(dir, "classifier"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(c.classifierV1, filepath.Join(dir, "classifier", "1")); err != nil {
+			t.Fatal(err)
+		}
+		c.modelDirs[ip] = dir
 	}
 	c.image = filepath.Join(c.root, "docs", "images", "sample_boot.png")
 	if c.imageMsg, err = client.ImageFile(c.image); err != nil {
@@ -95,7 +109,7 @@ func (c *cluster) start(ips ...string) {
 	var errs []error
 	for _, ip := range ips {
 		wg.Go(func() {
-			r, err := launchReplica(c.bin, c.modelDir, ip, c.port, c.metricsPort, c.t.TempDir())
+			r, err := launchReplica(c.bin, c.modelDirs[ip], ip, c.port, c.metricsPort, c.t.TempDir())
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {

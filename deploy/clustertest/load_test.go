@@ -22,6 +22,7 @@ type call struct {
 	start, end time.Time
 	ip         string // the replica that answered, "" on failure
 	attempts   int32  // tries on the wire: more than 1 when retried
+	version    int64  // the model version that answered
 	err        error
 }
 
@@ -139,8 +140,8 @@ func (l *goLoad) once() call {
 	var attempts atomic.Int32
 	ctx := context.WithValue(context.Background(), callKey{}, &attempts)
 	start := time.Now()
-	_, err := l.c.Classify(ctx, &pb.ClassifyRequest{Images: []*pb.Image{l.img}}, grpc.Peer(&p))
-	c := call{start: start, end: time.Now(), err: err, attempts: attempts.Load()}
+	resp, err := l.c.Classify(ctx, &pb.ClassifyRequest{Images: []*pb.Image{l.img}}, grpc.Peer(&p))
+	c := call{start: start, end: time.Now(), err: err, attempts: attempts.Load(), version: resp.GetModel().GetVersion()}
 	if err == nil && p.Addr != nil {
 		c.ip, _, _ = net.SplitHostPort(p.Addr.String())
 	}

@@ -42,6 +42,7 @@ func TestCluster(t *testing.T) {
 	t.Run("replicas come back", func(t *testing.T) { comeBack(t, c, l, ips[0], ips[1]) })
 	t.Run("streams", func(t *testing.T) { streams(t, c, l) })
 	t.Run("proxies", func(t *testing.T) { proxies(t, c) })
+	t.Run("rolling model update", func(t *testing.T) { rollModel(t, c, l) })
 	t.Logf("measured: the whole test took %v", time.Since(start).Round(100*time.Millisecond))
 }
 
