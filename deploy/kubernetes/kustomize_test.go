@@ -35,8 +35,8 @@ func TestKustomizeBuild(t *testing.T) {
 	t.Run("default", func(t *testing.T) {
 		s := build(t, ".")
 		d, c := server(t, s)
-		if got := len(s.services) + len(s.configMaps) + len(s.pvcs) + len(s.pdbs) + len(s.hpas); got != 6 {
-			t.Errorf("got %d objects beside the Deployment, want 2 Services, a ConfigMap, a claim, a budget, an autoscaler", got)
+		if got := len(s.services) + len(s.configMaps) + len(s.pvcs) + len(s.pdbs) + len(s.hpas); got != 7 {
+			t.Errorf("got %d objects beside the Deployment, want 2 Services, 2 ConfigMaps, a claim, a budget, an autoscaler", got)
 		}
 		if c.Image != "registry.example/atelier/atelierd:0.1.0" {
 			t.Errorf("image %q, want the kustomization's images: entry applied", c.Image)

@@ -206,6 +206,22 @@ func TestDeploymentMatchesBinary(t *testing.T) {
 			t.Errorf("the models volume is not a claim the manifests define: %+v", pod.Spec.Volumes[j])
 		}
 	})
+	t.Run("the model config is a mounted ConfigMap key", func(t *testing.T) {
+		path := args["model-config"]
+		dir, key := filepath.Dir(path), filepath.Base(path)
+		i := slices.IndexFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.MountPath == dir })
+		if i < 0 {
+			t.Fatalf("--model-config=%q is not in a volume mount (%+v)", path, c.VolumeMounts)
+		}
+		j := slices.IndexFunc(pod.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == c.VolumeMounts[i].Name })
+		if j < 0 || pod.Spec.Volumes[j].ConfigMap == nil {
+			t.Fatalf("volume %s is not a ConfigMap", c.VolumeMounts[i].Name)
+		}
+		cm := s.configMaps[pod.Spec.Volumes[j].ConfigMap.Name]
+		if cm == nil || cm.Data[key] == "" {
+			t.Fatalf("ConfigMap %s has no key %q", pod.Spec.Volumes[j].ConfigMap.Name, key)
+		}
+	})
 	t.Run("non-root with a read-only root", func(t *testing.T) {
 		ps, cs := pod.Spec.SecurityContext, c.SecurityContext
 		if ps == nil || ps.RunAsNonRoot == nil || !*ps.RunAsNonRoot || ps.RunAsUser == nil || *ps.RunAsUser == 0 {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +38,12 @@ func TestProbesAnswer(t *testing.T) {
 		case "listen", "model-dir": // servertest picks a free port and the built models
 		case "metrics-listen":
 			extra = append(extra, "--metrics-listen="+metrics)
+		case "model-config": // the ConfigMap's file, as the pod would see it
+			file := filepath.Join(t.TempDir(), filepath.Base(value))
+			if err := os.WriteFile(file, []byte(s.configMaps["atelier-model-config"].Data[filepath.Base(value)]), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			extra = append(extra, "--model-config="+file)
 		default:
 			extra = append(extra, "--"+name+"="+value)
 		}
