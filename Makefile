@@ -9,7 +9,7 @@ PY := .venv/bin/python
 GO_PACKAGES := ./...
 export CI ?=
 
-.PHONY: all setup models retrain build serve demo screenshots dashboard-cost test test-cgo-free test-go test-python lint proto proto-check bench bench-streams bench-reload soak clean
+.PHONY: all setup models retrain build serve demo screenshots dashboard-cost test test-cgo-free test-go test-cluster test-python lint proto proto-check bench bench-streams bench-reload soak clean
 
 all: build
 
@@ -48,12 +48,19 @@ screenshots: models
 dashboard-cost: models build
 	@bench/dashboard.sh
 
-test: models build lint proto-check test-cgo-free test-go test-python
+test: models build lint proto-check test-cgo-free test-go test-cluster test-python
 	@echo "==> all tests passed"
 
 test-go:
 	@echo "==> go test"
-	@$(TFENV) go vet $(GO_PACKAGES) && go test -count=1 -timeout 30m $(GO_PACKAGES)
+	@$(TFENV) go vet $(GO_PACKAGES) && go test -count=1 -timeout 30m $$(go list $(GO_PACKAGES) | grep -v /deploy/clustertest$$)
+
+# Three replicas on 127.0.0.2-4 behind an in-test DNS server, the Go client, the CLI
+# and the Python client under load while replicas drain, die and come back, and
+# haproxy L7 against L4. The "measured:" lines are the numbers in docs/DEPLOY.md.
+test-cluster: models build
+	@echo "==> test-cluster (deploy/clustertest)"
+	@$(TFENV) go test -count=1 -v -timeout 5m ./deploy/clustertest/
 
 test-cgo-free:
 	@echo "==> cgo-free: every package but internal/tf builds and unit-tests without TensorFlow"

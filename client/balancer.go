@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 
+	_ "google.golang.org/grpc/health" // client-side health checking
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
 )
@@ -21,13 +22,22 @@ var retryableMethods = []string{
 }
 
 // serviceConfig balances round-robin over every resolved address and retries the
-// retryable methods on UNAVAILABLE with exponential backoff.
-func serviceConfig(attempts int) string {
+// retryable methods on UNAVAILABLE with exponential backoff. With healthCheck, only
+// addresses that report SERVING on grpc.health.v1 get calls: a starting or draining
+// server says NOT_SERVING, so its share moves to the others before it closes its
+// connections. (One plain address goes without, so that Health can report a
+// server's NOT_SERVING rather than fail to reach it.)
+func serviceConfig(attempts int, healthCheck bool) string {
+	balance := `"loadBalancingConfig": [{"round_robin": {}}]`
+	if healthCheck {
+		balance += `,
+  "healthCheckConfig": {"serviceName": ""}`
+	}
 	if attempts < 2 {
-		return `{"loadBalancingConfig": [{"round_robin": {}}]}`
+		return "{" + balance + "}"
 	}
 	return fmt.Sprintf(`{
-  "loadBalancingConfig": [{"round_robin": {}}],
+  %s,
   "methodConfig": [{
     "name": [%s],
     "retryPolicy": {
@@ -38,7 +48,7 @@ func serviceConfig(attempts int) string {
       "retryableStatusCodes": ["UNAVAILABLE"]
     }
   }]
-}`, strings.Join(retryableMethods, ", "), attempts)
+}`, balance, strings.Join(retryableMethods, ", "), attempts)
 }
 
 // target is what grpc.NewClient dials: a plain target for one address, or a manual
@@ -46,6 +56,7 @@ func serviceConfig(attempts int) string {
 type target struct {
 	target      string
 	resolver    resolver.Builder
+	dns         bool // a dns: target, looked up again every interval
 	loopback    bool
 	nonLoopback string // the first address that is not loopback, for the error
 }
@@ -68,7 +79,7 @@ func parseTarget(addrs string) (target, error) {
 		}
 	}
 	if len(list) == 1 {
-		t.target = list[0]
+		t.target, t.dns = list[0], strings.HasPrefix(list[0], "dns:")
 		return t, nil
 	}
 	state := resolver.State{}
@@ -91,8 +102,11 @@ func isLoopback(addr string) bool {
 	if strings.HasPrefix(addr, "unix:") || strings.HasPrefix(addr, "unix-abstract:") {
 		return true
 	}
-	if i := strings.Index(addr, ":///"); i >= 0 { // dns:///host:port, passthrough:///...
-		addr = addr[i+4:]
+	if i := strings.Index(addr, "://"); i >= 0 { // dns:///host:port, dns://server/host:port
+		rest := addr[i+3:]
+		if j := strings.Index(rest, "/"); j >= 0 {
+			addr = rest[j+1:]
+		}
 	}
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {

@@ -95,3 +95,52 @@ func TestRoundRobinAllDown(t *testing.T) {
 		t.Fatalf("got %v after %v, want Unavailable or DeadlineExceeded within the 2s deadline", err, time.Since(start))
 	}
 }
+
+// TestRoundRobinSkipsNotServing: a server whose grpc.health.v1 status is NOT_SERVING
+// (starting, or draining before it stops) gets no calls, and gets its share again
+// once it is SERVING.
+func TestRoundRobinSkipsNotServing(t *testing.T) {
+	addrs := []string{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"}
+	n := serveStubs(t, nil, addrs...)
+	for _, a := range addrs {
+		n.stubs[a].listModels = func(context.Context, *pb.ListModelsRequest) (*pb.ListModelsResponse, error) {
+			return &pb.ListModelsResponse{}, nil
+		}
+	}
+	draining := n.stubs[addrs[1]]
+	draining.notServing.Store(true)
+	c := newClient(t, n, strings.Join(addrs, ","))
+	ctx := context.Background()
+	calls := func(k int) map[string]int64 {
+		before := map[string]int64{}
+		for _, a := range addrs {
+			before[a] = n.stubs[a].calls.Load()
+		}
+		for range k {
+			if _, err := c.ListModels(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := map[string]int64{}
+		for _, a := range addrs {
+			got[a] = n.stubs[a].calls.Load() - before[a]
+		}
+		return got
+	}
+	connected := func(a string) bool { return n.stubs[a].calls.Load() > 0 }
+	for deadline := time.Now().Add(5 * time.Second); !(connected(addrs[0]) && connected(addrs[2])) && time.Now().Before(deadline); {
+		calls(3) // until the serving servers are connected
+	}
+	// A picker rebuilt mid-run (the draining server's state settling) may shift one call.
+	if got := calls(60); got[addrs[1]] != 0 || got[addrs[0]] < 28 || got[addrs[2]] < 28 {
+		t.Errorf("with %s NOT_SERVING, calls went %v; want 30±2 on each of the others, none on it", addrs[1], got)
+	}
+	draining.notServing.Store(false)
+	deadline := time.Now().Add(5 * time.Second)
+	for n.stubs[addrs[1]].calls.Load() == 0 && time.Now().Before(deadline) {
+		calls(3)
+	}
+	if got := calls(60); got[addrs[1]] < 15 {
+		t.Errorf("once %s is SERVING again, calls went %v; want its share", addrs[1], got)
+	}
+}

@@ -30,15 +30,23 @@ type Client struct {
 }
 
 // New connects to addrs: one address ("localhost:8500", or any gRPC target such as
-// "dns:///host:8500") or a comma-separated list of host:port addresses, which the
-// client balances round-robin. It does not wait for a connection; the first call does.
+// "dns:///atelier-headless:8500") or a comma-separated list of host:port addresses.
+// Every address a target resolves to is balanced round-robin, and only servers whose
+// grpc.health.v1 status is SERVING get calls (given a list or a dns: target). A dns: target (optionally naming its DNS
+// server: "dns://10.96.0.10:53/name:8500") is looked up again every
+// DefaultResolveInterval, so replicas that come and go are followed. New does not wait
+// for a connection; the first call does.
 func New(addrs string, opts ...Option) (*Client, error) {
-	s := settings{timeout: DefaultTimeout, attempts: DefaultAttempts, maxMsg: DefaultMaxMessageBytes}
+	s := settings{timeout: DefaultTimeout, attempts: DefaultAttempts, maxMsg: DefaultMaxMessageBytes,
+		resolveEvery: DefaultResolveInterval}
 	for _, o := range opts {
 		o(&s)
 	}
 	if s.timeout <= 0 {
 		return nil, fmt.Errorf("client: timeout %v must be positive", s.timeout)
+	}
+	if s.resolveEvery < 0 {
+		return nil, fmt.Errorf("client: resolve interval %v is negative", s.resolveEvery)
 	}
 	if s.attempts < 1 || s.attempts > 5 {
 		return nil, fmt.Errorf("client: %d retry attempts is outside 1..5", s.attempts)
@@ -53,7 +61,7 @@ func New(addrs string, opts ...Option) (*Client, error) {
 	}
 	dial := []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
-		grpc.WithDefaultServiceConfig(serviceConfig(s.attempts)),
+		grpc.WithDefaultServiceConfig(serviceConfig(s.attempts, t.resolver != nil || t.dns)),
 		grpc.WithDefaultCallOptions(
 			grpc.MaxCallSendMsgSize(s.maxMsg),
 			grpc.MaxCallRecvMsgSize(s.maxMsg),
@@ -63,6 +71,9 @@ func New(addrs string, opts ...Option) (*Client, error) {
 	}
 	if t.resolver != nil {
 		dial = append(dial, grpc.WithResolvers(t.resolver))
+	}
+	if t.dns {
+		dial = append(dial, grpc.WithResolvers(pollingDNS{every: s.resolveEvery}))
 	}
 	conn, err := grpc.NewClient(t.target, append(dial, s.dialOpts...)...)
 	if err != nil {

@@ -1,8 +1,10 @@
 // Package client is the Go client library for Atelier, the gRPC model server for
 // fashion vision.
 //
-// New connects to one server or, given a comma-separated list of addresses, to several
-// with client-side round-robin. Every unary call gets a deadline (WithTimeout, 30 s by
+// New connects to one server or, given a comma-separated list of addresses or a dns:
+// target (a Kubernetes headless Service), to several with client-side round-robin
+// over those whose grpc.health.v1 status is SERVING; a dns: name is looked up again
+// every DefaultResolveInterval, so replicas that come and go are followed. Every unary call gets a deadline (WithTimeout, 30 s by
 // default, or the context's own if it is earlier). The read-only and idempotent calls
 // (Classify, Detect, Generate, ListModels, GetModel, Health) are retried on UNAVAILABLE
 // through the gRPC service config, so a server that stops mid-run costs no failed

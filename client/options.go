@@ -26,6 +26,7 @@ type settings struct {
 	insecure      bool
 	attempts      int
 	maxMsg        int
+	resolveEvery  time.Duration
 	dialOpts      []grpc.DialOption
 }
 
@@ -57,6 +58,10 @@ func WithInsecure() Option { return func(s *settings) { s.insecure = true } }
 // WithRetries sets how many attempts a retryable call gets, 1..5 (default 5); 1 turns
 // retries off.
 func WithRetries(attempts int) Option { return func(s *settings) { s.attempts = attempts } }
+
+// WithResolveInterval sets how often a dns: target is looked up again (default
+// DefaultResolveInterval); 0 looks again only when a connection fails.
+func WithResolveInterval(d time.Duration) Option { return func(s *settings) { s.resolveEvery = d } }
 
 // WithMaxMessageBytes bounds the messages sent and received (default 64 MiB).
 func WithMaxMessageBytes(n int) Option { return func(s *settings) { s.maxMsg = n } }

@@ -39,7 +39,8 @@ type stub struct {
 	watchAlerts    func(*pb.WatchAlertsRequest, pb.AlertService_WatchAlertsServer) error
 	check          func(context.Context, *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error)
 
-	calls atomic.Int64
+	calls      atomic.Int64
+	notServing atomic.Bool // what Watch (client-side health checking) reports
 }
 
 func (s *stub) Classify(ctx context.Context, r *pb.ClassifyRequest) (*pb.ClassifyResponse, error) {
@@ -81,6 +82,29 @@ func (s *stub) WatchAlerts(r *pb.WatchAlertsRequest, st pb.AlertService_WatchAle
 func (s *stub) Check(ctx context.Context, r *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
 	s.calls.Add(1)
 	return s.check(ctx, r)
+}
+
+// Watch streams the stub's health, SERVING unless notServing, until the client goes.
+// It is not counted in calls: clients that health-check call it on their own.
+func (s *stub) Watch(_ *healthpb.HealthCheckRequest, st healthpb.Health_WatchServer) error {
+	last := healthpb.HealthCheckResponse_UNKNOWN
+	for {
+		now := healthpb.HealthCheckResponse_SERVING
+		if s.notServing.Load() {
+			now = healthpb.HealthCheckResponse_NOT_SERVING
+		}
+		if now != last {
+			if err := st.Send(&healthpb.HealthCheckResponse{Status: now}); err != nil {
+				return err
+			}
+			last = now
+		}
+		select {
+		case <-st.Context().Done():
+			return nil
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
 
 // stubNet serves stubs on in-memory listeners, one per fake loopback address.

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -19,6 +20,8 @@ func TestParseTarget(t *testing.T) {
 		{"one ipv6 loopback", "[::1]:8500", "[::1]:8500", false, true, ""},
 		{"127/8 is loopback", "127.3.2.1:8500", "127.3.2.1:8500", false, true, ""},
 		{"dns scheme", "dns:///localhost:8500", "dns:///localhost:8500", false, true, ""},
+		{"dns scheme with a server", "dns://127.0.0.1:53/localhost:8500", "dns://127.0.0.1:53/localhost:8500", false, true, ""},
+		{"dns name of a headless service", "dns:///atelier-headless:8500", "dns:///atelier-headless:8500", false, false, ""},
 		{"unix socket", "unix:///tmp/atelier.sock", "unix:///tmp/atelier.sock", false, true, ""},
 		{"remote host", "shop.example:8500", "shop.example:8500", false, false, ""},
 		{"private address is remote", "10.0.0.7:8500", "10.0.0.7:8500", false, false, ""},
@@ -87,7 +90,7 @@ func TestNewRefuses(t *testing.T) {
 }
 
 func TestServiceConfigRetriesOnlySafeMethods(t *testing.T) {
-	sc := serviceConfig(DefaultAttempts)
+	sc := serviceConfig(DefaultAttempts, false)
 	for _, want := range []string{`"round_robin"`, `"maxAttempts": 5`, `"retryableStatusCodes": ["UNAVAILABLE"]`,
 		`"method": "Classify"`, `"method": "Detect"`, `"method": "Generate"`, `{"service": "atelier.v1.ModelService"}`,
 		`"service": "grpc.health.v1.Health", "method": "Check"`} {
@@ -100,7 +103,23 @@ func TestServiceConfigRetriesOnlySafeMethods(t *testing.T) {
 			t.Errorf("service config retries %s, a stream", never)
 		}
 	}
-	if sc := serviceConfig(1); strings.Contains(sc, "retryPolicy") || !strings.Contains(sc, "round_robin") {
+	if sc := serviceConfig(1, false); strings.Contains(sc, "retryPolicy") || !strings.Contains(sc, "round_robin") {
 		t.Errorf("serviceConfig(1) = %s, want round_robin without retries", sc)
+	}
+}
+
+func TestServiceConfigHealthCheck(t *testing.T) {
+	for _, attempts := range []int{1, DefaultAttempts} {
+		var parsed map[string]any
+		for _, hc := range []bool{false, true} {
+			sc := serviceConfig(attempts, hc)
+			if err := json.Unmarshal([]byte(sc), &parsed); err != nil {
+				t.Fatalf("serviceConfig(%d, %v) is not JSON: %v\n%s", attempts, hc, err, sc)
+			}
+			_, got := parsed["healthCheckConfig"]
+			if got != hc {
+				t.Errorf("serviceConfig(%d, %v) has healthCheckConfig %v, want %v", attempts, hc, got, hc)
+			}
+		}
 	}
 }

@@ -16,8 +16,10 @@ GO_TOOLS=(
   "protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go v1.36.12"
   "protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc v1.6.2"
   "grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl v1.9.4"
+  "kustomize sigs.k8s.io/kustomize/kustomize/v5 v5.8.1"
 )
-DEBIAN_PACKAGES=(dataset-fashion-mnist ffmpeg chromium)
+# haproxy: the L7 (and L4) proxy in front of the replicas of make test-cluster.
+DEBIAN_PACKAGES=(dataset-fashion-mnist ffmpeg chromium haproxy)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 

@@ -142,7 +142,7 @@ func (a *app) commonFlags(fs *flag.FlagSet) {
 	if addr == "" {
 		addr = "localhost:8500"
 	}
-	fs.StringVar(&a.addr, "addr", addr, "server address, or a comma-separated list to balance round-robin [$ATELIER_ADDR]")
+	fs.StringVar(&a.addr, "addr", addr, "server address; a comma-separated list or a dns:///name:port target balances round-robin [$ATELIER_ADDR]")
 	fs.DurationVar(&a.timeout, "timeout", client.DefaultTimeout, "deadline of each call")
 	fs.StringVar(&a.output, "output", "table", "output format: table, json or csv")
 	fs.StringVar(&a.tlsCA, "tls-ca", "", "connect with TLS, trusting the CA certificates in this PEM file")

@@ -11,8 +11,10 @@
 //	atelier health   [SERVICE]                     the server's health
 //
 // Every command takes --addr (or $ATELIER_ADDR; default localhost:8500; a comma-separated
-// list balances round-robin), --timeout, --output table|json|csv, --tls-ca FILE, --tls
-// and --insecure. Results go to stdout, messages and the progress bar to stderr.
+// list, or a dns:///name:port target such as a headless Service, balances round-robin
+// over the servers that are SERVING), --timeout, --output table|json|csv, --tls-ca
+// FILE, --tls and --insecure. Results go to stdout, messages and the progress bar to
+// stderr.
 //
 // Exit codes: 0 everything succeeded; 1 an error (the server's, the network's, a
 // file's), or every input failed; 2 a usage error; 3 some inputs of a batch failed and

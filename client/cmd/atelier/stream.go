@@ -4,14 +4,16 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"iter"
 	"strconv"
 	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/atelier-vision/atelier/client"
 	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
 )
 
@@ -64,10 +66,12 @@ func streamCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 	fs.Var(&alerts, "alert", "raise an alert when a category appears: NAME=CATEGORY[,CATEGORY...] (repeatable)")
 	alertScore := fs.Float64("alert-score", 0.5, "lowest score that counts as seeing an alert's category")
 	alertFrames := fs.Uint("alert-frames", 1, "frames in a row that must show the category before an alert")
+	reconnect := fs.Duration("reconnect", 30*time.Second,
+		"when the stream's server goes away (UNAVAILABLE), open a new stream and resume after the last answered frame; give up after this long without an answer (0: never)")
 	return func(ctx context.Context, a *app, args []string) error {
 		pol := map[string]pb.FramePolicy{"block": pb.FramePolicy_FRAME_POLICY_BLOCK, "latest": pb.FramePolicy_FRAME_POLICY_LATEST}[*policy]
-		if pol == pb.FramePolicy_FRAME_POLICY_UNSPECIFIED || *topK < 1 || *topK > 1000 || *fps < 0 || *queue > 64 {
-			return usagef("--policy must be block or latest, --top-k 1..1000, --queue 0..64, --fps not negative")
+		if pol == pb.FramePolicy_FRAME_POLICY_UNSPECIFIED || *topK < 1 || *topK > 1000 || *fps < 0 || *queue > 64 || *reconnect < 0 {
+			return usagef("--policy must be block or latest, --top-k 1..1000, --queue 0..64, --fps and --reconnect not negative")
 		}
 		files, err := expandInputs(args)
 		if err != nil {
@@ -85,43 +89,52 @@ func streamCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 			return err
 		}
 		var readErr error
-		frames := client.Frames(func(yield func(*pb.Image) bool) {
-			var tick <-chan time.Time
-			if *fps > 0 {
-				t := time.NewTicker(time.Duration(float64(time.Second) / *fps))
-				defer t.Stop()
-				tick = t.C
-			}
-			for _, f := range files {
-				img, err := loadImage(f, a.env.stdin)
-				if err != nil {
-					readErr = err
-					return
+		// frames yields the files from index from on, each with its own frame id
+		// (its place in the list, from 1), so a resumed stream carries the same ids.
+		frames := func(from int) iter.Seq[*pb.StreamFrame] {
+			return func(yield func(*pb.StreamFrame) bool) {
+				var tick <-chan time.Time
+				if *fps > 0 {
+					t := time.NewTicker(time.Duration(float64(time.Second) / *fps))
+					defer t.Stop()
+					tick = t.C
 				}
-				if tick != nil {
-					select {
-					case <-tick:
-					case <-ctx.Done():
+				for i := from; i < len(files); i++ {
+					img, err := loadImage(files[i], a.env.stdin)
+					if err != nil {
+						readErr = err
+						return
+					}
+					if tick != nil {
+						select {
+						case <-tick:
+						case <-ctx.Done():
+							return
+						}
+					}
+					if !yield(&pb.StreamFrame{FrameId: uint64(i + 1), CaptureTime: timestamppb.Now(), Image: img}) {
 						return
 					}
 				}
-				if !yield(img) {
-					return
-				}
 			}
-		})
+		}
 		o := newOut(a.output, a.env.stdout, []string{"KIND", "FRAME", "FILE", "RESULT"},
 			[]string{"kind", "frame_id", "file", "label", "score", "detections", "skipped", "camera_id", "rule", "counts", "error_code", "error_message"})
 		o.live = []int{7, 5, 30}
 		s := &streamPrinter{a: a, o: o, files: files}
 		k := int32(*topK)
-		if *detect {
-			err = c.DetectStream(ctx, &pb.DetectStreamConfig{Model: &pb.ModelSpec{Name: *model}, Options: opts}, frames,
-				func(m *pb.DetectStreamResponse) error { return s.detect(m) })
-		} else {
-			err = c.ClassifyStream(ctx, &pb.ClassifyStreamConfig{Model: &pb.ModelSpec{Name: *model}, TopK: &k, Options: opts}, frames,
+		once := func(from int) error {
+			if *detect {
+				return c.DetectStream(ctx, &pb.DetectStreamConfig{Model: &pb.ModelSpec{Name: *model}, Options: opts}, frames(from),
+					func(m *pb.DetectStreamResponse) error { return s.detect(m) })
+			}
+			return c.ClassifyStream(ctx, &pb.ClassifyStreamConfig{Model: &pb.ModelSpec{Name: *model}, TopK: &k, Options: opts}, frames(from),
 				func(m *pb.ClassifyStreamResponse) error { return s.classify(m) })
 		}
+		err = resume(ctx, *reconnect, func() int { return int(s.answered) }, once, func(err error, from int) {
+			fmt.Fprintf(a.env.stderr, "atelier: stream: %s: %s; reconnecting from frame %d\n",
+				codeName(status.Code(err)), status.Convert(err).Message(), from+1)
+		})
 		if cerr := o.close(); err == nil {
 			err = cerr
 		}
@@ -141,6 +154,7 @@ type streamPrinter struct {
 	o               *out
 	files           []string
 	results, failed int
+	answered        uint64 // the highest frame id answered so far
 }
 
 func (s *streamPrinter) file(id uint64) string {
@@ -172,6 +186,7 @@ func (s *streamPrinter) detect(m *pb.DetectStreamResponse) error {
 
 func (s *streamPrinter) result(e streamEvent) error {
 	s.results++
+	s.answered = max(s.answered, e.FrameID)
 	text, label, score := "", "", ""
 	switch {
 	case e.Error != nil:
@@ -226,4 +241,32 @@ func frameError(e *pb.FrameError) *inputError {
 		return nil
 	}
 	return &inputError{codeName(codes.Code(e.Code)), e.Message}
+}
+
+// resume runs a stream with once(from), from the first frame on, and while it ends
+// UNAVAILABLE (its server went away) runs it again after the last answered frame,
+// which answered reports. It gives up after budget without a new answer, and at once
+// when budget is 0. Frames the old stream had sent but not answered are sent again.
+func resume(ctx context.Context, budget time.Duration, answered func() int, once func(from int) error, onRetry func(error, int)) error {
+	last, since := answered(), time.Now()
+	wait := 50 * time.Millisecond
+	for {
+		err := once(answered())
+		if err == nil || status.Code(err) != codes.Unavailable || budget == 0 || ctx.Err() != nil {
+			return err
+		}
+		if n := answered(); n > last {
+			last, since, wait = n, time.Now(), 50*time.Millisecond
+		}
+		if time.Since(since) > budget {
+			return err
+		}
+		onRetry(err, answered())
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
 }

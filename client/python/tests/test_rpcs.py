@@ -111,6 +111,18 @@ def test_service_config_retries_only_safe_methods():
     assert cfg["loadBalancingConfig"] == [{"round_robin": {}}]
 
 
+@pytest.mark.parametrize("target,checked", [
+    ("localhost:8500", False), ("127.0.0.1:1,127.0.0.1:2", True),
+    ("dns:///atelier-headless.shop.svc.cluster.local:8500", True), ("dns://10.96.0.10/name:8500", True)])
+def test_service_config_health_checks_several_servers(target, checked):
+    from atelier.client import _service_config
+
+    cfg = json.loads(_service_config(target))
+    assert ("healthCheckConfig" in cfg) == checked
+    assert cfg["loadBalancingConfig"] == [{"round_robin": {}}]
+    assert cfg["methodConfig"][0]["retryPolicy"]["maxAttempts"] == 5
+
+
 @pytest.mark.parametrize("policy,ok", [("block", True), ("latest", True), ("newest", False)])
 def test_stream_options(policy, ok):
     if not ok:

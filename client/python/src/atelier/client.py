@@ -51,7 +51,7 @@ _RETRYABLE = [
     {"service": "grpc.health.v1.Health", "method": "Check"},
 ]
 
-SERVICE_CONFIG = json.dumps({
+_SERVICE_CONFIG = {
     "loadBalancingConfig": [{"round_robin": {}}],
     "methodConfig": [{
         "name": _RETRYABLE,
@@ -60,7 +60,13 @@ SERVICE_CONFIG = json.dumps({
             "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"],
         },
     }],
-})
+}
+SERVICE_CONFIG = json.dumps(_SERVICE_CONFIG)
+
+# For several servers (a list, or a dns: name with several addresses): only those
+# whose grpc.health.v1 status is SERVING get calls, so a starting or draining replica
+# is skipped before it closes its connections.
+BALANCED_SERVICE_CONFIG = json.dumps({**_SERVICE_CONFIG, "healthCheckConfig": {"serviceName": ""}})
 
 
 class AtelierError(Exception):
@@ -146,6 +152,12 @@ def _target(addrs: str) -> str:
     return f"{scheme}:{','.join(parts)}"
 
 
+def _service_config(target: str) -> str:
+    """Health-checked balancing for several servers (a list or a dns: name); one
+    address goes without, so that health() can report its NOT_SERVING."""
+    return BALANCED_SERVICE_CONFIG if "," in target or target.startswith("dns:") else SERVICE_CONFIG
+
+
 def _frames(images: Iterable[ImageLike]) -> Iterator[stream_pb2.StreamFrame]:
     for i, img in enumerate(images, start=1):
         now = timestamp_pb2.Timestamp()
@@ -159,12 +171,16 @@ class AtelierClient:
     def __init__(self, target: str = "localhost:8500", timeout: float = 30.0,
                  channel: grpc.Channel | None = None,
                  root_certificates: bytes | None = None, tls: bool = False):
-        """target is "host:port" or a comma-separated list of IP:port addresses.
-        root_certificates (PEM) or tls=True (system roots) connect with TLS."""
+        """target is "host:port", a comma-separated list of IP:port addresses, or a
+        dns: target ("dns:///atelier-headless:8500", "dns://10.96.0.10/name:8500")
+        whose every address is used. root_certificates (PEM) or tls=True (system
+        roots) connect with TLS."""
         options = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                   ("grpc.service_config", SERVICE_CONFIG),
-                   ("grpc.enable_retries", 1)]
+                   ("grpc.service_config", _service_config(target)),
+                   ("grpc.enable_retries", 1),
+                   # look the name up again soon after a connection fails (default 30 s)
+                   ("grpc.dns_min_time_between_resolutions_ms", 1000)]
         if channel is None and (tls or root_certificates):
             creds = grpc.ssl_channel_credentials(root_certificates=root_certificates)
             channel = grpc.secure_channel(_target(target), creds, options=options)

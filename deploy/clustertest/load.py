@@ -1,0 +1,46 @@
+"""Closed-loop Classify load through the Python client, for deploy/clustertest.
+
+    python load.py TARGET IMAGE SECONDS THREADS
+
+Prints one JSON object: calls answered, and the failures (code and message) as the
+caller saw them, after the client's own retries.
+"""
+
+import json
+import sys
+import threading
+import time
+
+from atelier import AtelierClient, AtelierError
+
+
+def main() -> None:
+    target, image, seconds, threads = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+    with open(image, "rb") as f:
+        image = f.read()
+    ok, failures, lock = [0], [], threading.Lock()
+    with AtelierClient(target, timeout=20) as c:
+        c.classify(image)  # connected before the clock starts
+        print("ready", file=sys.stderr, flush=True)
+        end = time.monotonic() + seconds
+
+        def work() -> None:
+            while time.monotonic() < end:
+                try:
+                    c.classify(image, top_k=1)
+                    with lock:
+                        ok[0] += 1
+                except AtelierError as e:
+                    with lock:
+                        failures.append(f"{e.code.name}: {e.details}")
+
+        ts = [threading.Thread(target=work) for _ in range(threads)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    print(json.dumps({"calls": ok[0] + len(failures), "ok": ok[0], "failures": failures}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,230 @@
+package clustertest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/csv"
+	"iter"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
+)
+
+// line is one line the CLI printed, and when.
+type line struct {
+	at   time.Time
+	text string
+}
+
+// streams kills the replica that serves the CLI's live stream (SIGKILL) while six Go
+// streams are open too: the Go streams on it end UNAVAILABLE, the others go on, and
+// the CLI reconnects and resumes, answering every frame exactly once.
+func streams(t *testing.T, c *cluster, l *goLoad) {
+	const frames, fps = 150, 30
+	cli := c.cliCommand("stream", "--fps", strconv.Itoa(fps), "--output", "csv", "--reconnect", "20s", c.images(frames))
+	var stderr bytes.Buffer
+	cli.Stderr = &stderr
+	stdout, err := cli.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cli.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var lines []line
+	printed := make(chan struct{})
+	go func() {
+		defer close(printed)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			mu.Lock()
+			lines = append(lines, line{time.Now(), sc.Text()})
+			mu.Unlock()
+		}
+	}()
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(lines) }
+	for deadline := time.Now().Add(15 * time.Second); count() < 10; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the CLI's stream printed %d lines in 15 s:\n%s", count(), stderr.String())
+		}
+	}
+	victim := c.busy(t)
+
+	// Six Go streams, two per replica by round robin, each recording its messages.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type goStream struct {
+		results int
+		err     error
+		ended   time.Time
+	}
+	gs := make([]goStream, 6)
+	var gmu sync.Mutex
+	var wg sync.WaitGroup
+	for i := range gs {
+		wg.Go(func() {
+			k := int32(1)
+			err := l.c.ClassifyStream(withStreamID(ctx, i), &pb.ClassifyStreamConfig{TopK: &k}, paced(ctx, c.imageMsg, 20),
+				func(*pb.ClassifyStreamResponse) error {
+					gmu.Lock()
+					gs[i].results++
+					gmu.Unlock()
+					return nil
+				})
+			gmu.Lock()
+			gs[i].err, gs[i].ended = err, time.Now()
+			gmu.Unlock()
+		})
+	}
+	time.Sleep(time.Second)
+	onVictim := 0
+	for i := range gs {
+		switch ip := l.counter.streamServer(i); ip {
+		case "":
+			t.Fatalf("Go stream %d has no server after 1 s", i)
+		case victim:
+			onVictim++
+		}
+	}
+	if onVictim == 0 {
+		t.Fatalf("no Go stream on %s, the CLI's replica", victim)
+	}
+	gmu.Lock()
+	before := slices.Clone(gs)
+	gmu.Unlock()
+
+	killed := time.Now()
+	c.replicas[victim].stop(syscall.SIGKILL)
+	time.Sleep(1500 * time.Millisecond)
+	c.publish(without(ips, victim)...)
+	gmu.Lock()
+	for i, s := range gs {
+		onIt := l.counter.streamServer(i) == victim
+		switch {
+		case onIt && s.ended.IsZero():
+			t.Errorf("Go stream %d on the killed replica still open 1.5 s later", i)
+		case onIt && status.Code(s.err) != codes.Unavailable:
+			t.Errorf("Go stream %d on the killed replica ended with %v, want UNAVAILABLE", i, s.err)
+		case !onIt && !s.ended.IsZero():
+			t.Errorf("Go stream %d on a live replica ended: %v", i, s.err)
+		case !onIt && s.results <= before[i].results:
+			t.Errorf("Go stream %d on a live replica got no result after the kill", i)
+		}
+	}
+	gmu.Unlock()
+	cancel()
+	wg.Wait()
+
+	withTimeout(t, 30*time.Second, "the CLI's stream", func() { <-printed; err = cli.Wait() })
+	if err != nil {
+		t.Fatalf("atelier stream: %v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "UNAVAILABLE") || !strings.Contains(stderr.String(), "reconnecting from frame") {
+		t.Errorf("the CLI did not say it reconnected:\n%s", stderr.String())
+	}
+	gap := checkFrames(t, lines, frames, killed)
+	t.Logf("measured: SIGKILL under live streams: %d of 6 Go streams were on the replica and ended UNAVAILABLE, the rest went on; "+
+		"the CLI's stream (%d frames at %d fps) resumed with every frame answered once, longest pause between results %v; CLI said: %s",
+		onVictim, frames, fps, gap.Round(time.Millisecond), strings.TrimSpace(stderr.String()))
+
+	c.start(victim)
+	c.publish(ips...)
+}
+
+// checkFrames wants one result row per frame id 1..frames, none failed, and returns
+// the longest pause between rows after killed.
+func checkFrames(t *testing.T, lines []line, frames int, killed time.Time) time.Duration {
+	t.Helper()
+	var text strings.Builder
+	for _, l := range lines {
+		text.WriteString(l.text + "\n")
+	}
+	rows, err := csv.NewReader(strings.NewReader(text.String())).ReadAll()
+	if err != nil || len(rows) < 2 {
+		t.Fatalf("CLI output is not CSV (%v):\n%s", err, text.String())
+	}
+	head := rows[0]
+	col := func(name string) int { return slices.Index(head, name) }
+	seen := map[int]int{}
+	var gap time.Duration
+	for i, r := range rows[1:] {
+		if r[col("kind")] != "result" {
+			continue
+		}
+		if r[col("error_code")] != "" {
+			t.Errorf("frame %s failed: %s %s", r[col("frame_id")], r[col("error_code")], r[col("error_message")])
+		}
+		id, _ := strconv.Atoi(r[col("frame_id")])
+		seen[id]++
+		// rows[1:][i] is lines[i+1]: the header is line 0.
+		if at := lines[i+1].at; at.After(killed) && i > 0 {
+			gap = max(gap, at.Sub(lines[i].at))
+		}
+	}
+	for id := 1; id <= frames; id++ {
+		if seen[id] != 1 {
+			t.Errorf("frame %d answered %d times, want once", id, seen[id])
+		}
+	}
+	return gap
+}
+
+// busy returns the one replica whose classifier is running: the CLI's stream.
+func (c *cluster) busy(t *testing.T) string {
+	t.Helper()
+	rows := func() map[string]int {
+		m := map[string]int{}
+		for _, ip := range ips {
+			n, err := c.replicas[ip].batchRows()
+			if err != nil {
+				t.Fatal(err)
+			}
+			m[ip] = n
+		}
+		return m
+	}
+	var busy []string
+	for deadline := time.Now().Add(5 * time.Second); len(busy) == 0 && time.Now().Before(deadline); {
+		a := rows()
+		time.Sleep(600 * time.Millisecond)
+		b := rows()
+		for _, ip := range ips {
+			if b[ip] > a[ip] {
+				busy = append(busy, ip)
+			}
+		}
+	}
+	if len(busy) != 1 {
+		t.Fatalf("replicas running the classifier with only the CLI's stream open: %v, want one", busy)
+	}
+	return busy[0]
+}
+
+// paced yields the image as frames, perSecond of them, until ctx is done.
+func paced(ctx context.Context, img *pb.Image, perSecond int) iter.Seq[*pb.StreamFrame] {
+	return func(yield func(*pb.StreamFrame) bool) {
+		tick := time.NewTicker(time.Second / time.Duration(perSecond))
+		defer tick.Stop()
+		for id := uint64(1); ; id++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			if !yield(&pb.StreamFrame{FrameId: id, Image: img}) {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,83 @@
+package kubernetes_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/atelier-vision/atelier/internal/servertest"
+	"github.com/atelier-vision/atelier/internal/testenv"
+)
+
+var help struct {
+	once  sync.Once
+	flags map[string]string // flag name -> its ATELIER_* variable
+	err   error
+	out   string
+}
+
+var (
+	flagName = regexp.MustCompile(`^  -([a-z0-9-]+)`)
+	flagEnv  = regexp.MustCompile(`\[\$(ATELIER_[A-Z0-9_]+)\]`)
+)
+
+// atelierdFlags builds atelierd and reads its flags, each with its variable, from
+// `atelierd --help`.
+func atelierdFlags(t *testing.T) map[string]string {
+	t.Helper()
+	if !strings.Contains(os.Getenv("CGO_LDFLAGS"), "tensorflow") {
+		testenv.Missing(t, "the TensorFlow build flags", "run `. scripts/tfenv.sh` first")
+	}
+	help.once.Do(func() {
+		bin := filepath.Join(t.TempDir(), "atelierd")
+		out, err := exec.Command("go", "build", "-o", bin, servertest.Package).CombinedOutput()
+		if err != nil {
+			help.err, help.out = err, string(out)
+			return
+		}
+		out, _ = exec.Command(bin, "--help").CombinedOutput() // exits 2 after the usage
+		help.out = string(out)
+		help.flags = map[string]string{}
+		name := ""
+		for _, line := range strings.Split(help.out, "\n") {
+			if m := flagName.FindStringSubmatch(line); m != nil {
+				name, help.flags[m[1]] = m[1], ""
+			}
+			if m := flagEnv.FindStringSubmatch(line); m != nil && name != "" {
+				help.flags[name] = m[1]
+			}
+		}
+	})
+	if help.err != nil {
+		t.Fatalf("building atelierd: %v\n%s", help.err, help.out)
+	}
+	if len(help.flags) < 10 || help.flags["listen"] != "ATELIER_LISTEN" {
+		t.Fatalf("read %d flags %v from atelierd --help, want --listen among them:\n%s", len(help.flags), help.flags, help.out)
+	}
+	return help.flags
+}
+
+// parseArgs reads --name=value and --name value arguments; a bare --name is "true".
+func parseArgs(t *testing.T, args []string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if !strings.HasPrefix(a, "-") {
+			t.Fatalf("argument %q is not a flag: atelierd takes none", a)
+		}
+		name, value, ok := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !ok {
+			value = "true"
+			if i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
+				value, i = args[i+1], i+1
+			}
+		}
+		out[name] = value
+	}
+	return out
+}

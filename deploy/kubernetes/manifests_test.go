@@ -1,0 +1,322 @@
+package kubernetes_test
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// base decodes the base kustomization's resources strictly.
+func base(t *testing.T) (*set, *kustomization) {
+	t.Helper()
+	objs, k, err := baseObjects("base")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := newSet(objs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, k
+}
+
+// server returns the atelierd Deployment and its container.
+func server(t *testing.T, s *set) (*appsv1.Deployment, *corev1.Container) {
+	t.Helper()
+	d, ok := s.deployments["atelierd"]
+	if !ok || len(d.Spec.Template.Spec.Containers) != 1 {
+		t.Fatalf("want a Deployment atelierd with one container, got %v", s.deployments)
+	}
+	return d, &d.Spec.Template.Spec.Containers[0]
+}
+
+func port(t *testing.T, c *corev1.Container, name string) int32 {
+	t.Helper()
+	for _, p := range c.Ports {
+		if p.Name == name {
+			return p.ContainerPort
+		}
+	}
+	t.Fatalf("container %s has no port named %q", c.Name, name)
+	return 0
+}
+
+func portOf(t *testing.T, flag, addr string) int32 {
+	t.Helper()
+	_, p, err := net.SplitHostPort(addr)
+	n, err2 := strconv.Atoi(p)
+	if err != nil || err2 != nil {
+		t.Fatalf("--%s=%q is not host:port", flag, addr)
+	}
+	return int32(n)
+}
+
+// TestStrictDecodingRefuses shows the decoder is strict: each of these must fail.
+func TestStrictDecodingRefuses(t *testing.T) {
+	cases := []struct{ name, doc string }{
+		{"misspelt field", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec:\n  replicass: 3\n"},
+		{"field of another kind", "apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec:\n  replicas: 3\n"},
+		{"duplicate field", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {A: \"1\"}\ndata: {B: \"2\"}\n"},
+		{"unknown kind", "apiVersion: v1\nkind: Pod\nmetadata: {name: x}\n"},
+		{"wrong type", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec:\n  replicas: three\n"},
+		{"probe field in the wrong place", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec:\n  template:\n    spec:\n      containers:\n        - name: a\n          readinessProbe:\n            grpc: {port: 1}\n            service: \"\"\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if objs, err := decodeAll(tc.name, []byte(tc.doc)); err == nil {
+				t.Fatalf("decoded %v, want an error", objs[0].value)
+			}
+		})
+	}
+}
+
+// TestEveryFileDecodes decodes every YAML file under deploy/kubernetes strictly, and
+// checks the base kustomization lists every manifest beside it.
+func TestEveryFileDecodes(t *testing.T) {
+	var files []string
+	filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && (strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml")) {
+			files = append(files, path)
+		}
+		return err
+	})
+	if len(files) < 8 {
+		t.Fatalf("found %d YAML files %v, want the whole deployment", len(files), files)
+	}
+	for _, f := range files {
+		if _, err := decodeFile(f); err != nil {
+			t.Error(err)
+		}
+	}
+	_, k := base(t)
+	top, _ := filepath.Glob("base/*.yaml")
+	for _, f := range top {
+		if f = filepath.Base(f); f != "kustomization.yaml" && !slices.Contains(k.Resources, f) {
+			t.Errorf("%s is not in kustomization.yaml's resources", f)
+		}
+	}
+}
+
+// TestDeploymentMatchesBinary checks the Deployment against atelierd --help: flags,
+// variables, ports, probes and the shutdown timing.
+func TestDeploymentMatchesBinary(t *testing.T) {
+	s, k := base(t)
+	d, c := server(t, s)
+	flags := atelierdFlags(t)
+	args := parseArgs(t, c.Args)
+	pod := d.Spec.Template
+
+	t.Run("every arg is a flag", func(t *testing.T) {
+		for name := range args {
+			if _, ok := flags[name]; !ok {
+				t.Errorf("args has --%s, which atelierd --help does not list", name)
+			}
+		}
+	})
+	t.Run("every config key is a flag's variable", func(t *testing.T) {
+		vars := map[string]bool{}
+		for _, v := range flags {
+			vars[v] = true
+		}
+		if len(c.EnvFrom) == 0 {
+			t.Fatal("the container takes no settings from a ConfigMap")
+		}
+		for _, e := range c.EnvFrom {
+			if e.ConfigMapRef == nil {
+				t.Fatalf("envFrom %+v is not a ConfigMap", e)
+			}
+			cm, ok := s.configMaps[e.ConfigMapRef.Name]
+			if !ok {
+				t.Fatalf("envFrom names ConfigMap %q, which the manifests do not define", e.ConfigMapRef.Name)
+			}
+			for key := range cm.Data {
+				if !vars[key] {
+					t.Errorf("ConfigMap %s sets %s, which is no flag's variable", cm.Name, key)
+				}
+			}
+		}
+		for _, e := range c.Env {
+			if strings.HasPrefix(e.Name, "ATELIER_") && !vars[e.Name] {
+				t.Errorf("env sets %s, which is no flag's variable", e.Name)
+			}
+		}
+	})
+	grpcPort, metricsPort := port(t, c, "grpc"), port(t, c, "metrics")
+	t.Run("ports match the flags", func(t *testing.T) {
+		if got := portOf(t, "listen", args["listen"]); got != grpcPort {
+			t.Errorf("--listen port %d, containerPort grpc %d", got, grpcPort)
+		}
+		if got := portOf(t, "metrics-listen", args["metrics-listen"]); got != metricsPort {
+			t.Errorf("--metrics-listen port %d, containerPort metrics %d", got, metricsPort)
+		}
+	})
+	t.Run("probes are grpc on the grpc port", func(t *testing.T) {
+		for name, p := range map[string]*corev1.Probe{"startup": c.StartupProbe, "readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
+			switch {
+			case p == nil:
+				t.Errorf("no %s probe", name)
+			case p.GRPC == nil:
+				t.Errorf("%s probe is not a native gRPC probe", name)
+			case p.GRPC.Port != grpcPort:
+				t.Errorf("%s probe on port %d, the server listens on %d", name, p.GRPC.Port, grpcPort)
+			}
+		}
+	})
+	t.Run("shutdown fits the grace period", func(t *testing.T) {
+		grace, err := time.ParseDuration(args["shutdown-grace"])
+		if err != nil {
+			t.Fatalf("--shutdown-grace must be set in args: %v", err)
+		}
+		if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil {
+			t.Fatal("want a preStop sleep: the pod leaves the endpoints before SIGTERM")
+		}
+		sleep := time.Duration(c.Lifecycle.PreStop.Sleep.Seconds) * time.Second
+		r := c.ReadinessProbe
+		if seen := time.Duration(r.PeriodSeconds*r.FailureThreshold) * time.Second; sleep < seen {
+			t.Errorf("preStop sleeps %v, less than the %v readiness needs to see a drain", sleep, seen)
+		}
+		total := time.Duration(*pod.Spec.TerminationGracePeriodSeconds) * time.Second
+		if total < sleep+grace {
+			t.Errorf("terminationGracePeriodSeconds %v < preStop %v + --shutdown-grace %v: SIGKILL would cut calls", total, sleep, grace)
+		}
+		if total > sleep+grace+10*time.Second {
+			t.Errorf("terminationGracePeriodSeconds %v is far above preStop %v + --shutdown-grace %v", total, sleep, grace)
+		}
+	})
+	t.Run("models come from a read-only volume", func(t *testing.T) {
+		dir := args["model-dir"]
+		i := slices.IndexFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.MountPath == dir })
+		if i < 0 || !c.VolumeMounts[i].ReadOnly {
+			t.Fatalf("--model-dir=%s is not a read-only volume mount (%+v)", dir, c.VolumeMounts)
+		}
+		j := slices.IndexFunc(pod.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == c.VolumeMounts[i].Name })
+		if j < 0 {
+			t.Fatalf("volume %s is not defined", c.VolumeMounts[i].Name)
+		}
+		if pvc := pod.Spec.Volumes[j].PersistentVolumeClaim; pvc == nil || s.pvcs[pvc.ClaimName] == nil {
+			t.Errorf("the models volume is not a claim the manifests define: %+v", pod.Spec.Volumes[j])
+		}
+	})
+	t.Run("the model config is a mounted ConfigMap key", func(t *testing.T) {
+		path := args["model-config"]
+		dir, key := filepath.Dir(path), filepath.Base(path)
+		i := slices.IndexFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.MountPath == dir })
+		if i < 0 {
+			t.Fatalf("--model-config=%q is not in a volume mount (%+v)", path, c.VolumeMounts)
+		}
+		j := slices.IndexFunc(pod.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == c.VolumeMounts[i].Name })
+		if j < 0 || pod.Spec.Volumes[j].ConfigMap == nil {
+			t.Fatalf("volume %s is not a ConfigMap", c.VolumeMounts[i].Name)
+		}
+		cm := s.configMaps[pod.Spec.Volumes[j].ConfigMap.Name]
+		if cm == nil || cm.Data[key] == "" {
+			t.Fatalf("ConfigMap %s has no key %q", pod.Spec.Volumes[j].ConfigMap.Name, key)
+		}
+	})
+	t.Run("non-root with a read-only root", func(t *testing.T) {
+		ps, cs := pod.Spec.SecurityContext, c.SecurityContext
+		if ps == nil || ps.RunAsNonRoot == nil || !*ps.RunAsNonRoot || ps.RunAsUser == nil || *ps.RunAsUser == 0 {
+			t.Errorf("pod securityContext %+v must run as a non-root user", ps)
+		}
+		if cs == nil || cs.ReadOnlyRootFilesystem == nil || !*cs.ReadOnlyRootFilesystem ||
+			cs.AllowPrivilegeEscalation == nil || *cs.AllowPrivilegeEscalation {
+			t.Errorf("container securityContext %+v must have a read-only root and no privilege escalation", cs)
+		}
+	})
+	t.Run("resource requests", func(t *testing.T) {
+		if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() {
+			t.Errorf("requests %v want cpu and memory", c.Resources.Requests)
+		}
+	})
+	t.Run("scrape annotations name the metrics port", func(t *testing.T) {
+		a := pod.Annotations
+		if a["prometheus.io/scrape"] != "true" || a["prometheus.io/path"] != "/metrics" ||
+			a["prometheus.io/port"] != strconv.Itoa(int(metricsPort)) {
+			t.Errorf("annotations %v, want scrape true, path /metrics, port %d", a, metricsPort)
+		}
+	})
+	t.Run("the image is the kustomization's", func(t *testing.T) {
+		if !slices.ContainsFunc(k.Images, func(i struct {
+			Name    string `json:"name"`
+			NewName string `json:"newName,omitempty"`
+			NewTag  string `json:"newTag,omitempty"`
+		}) bool {
+			return i.Name == c.Image
+		}) {
+			t.Errorf("image %q has no images: entry in kustomization.yaml", c.Image)
+		}
+	})
+}
+
+// TestServicesBudgetAutoscaler checks what surrounds the Deployment selects its pods.
+func TestServicesBudgetAutoscaler(t *testing.T) {
+	s, _ := base(t)
+	d, c := server(t, s)
+	podLabels := labels.Set(d.Spec.Template.Labels)
+	sel, err := metaSelector(d)
+	if err != nil || !sel.Matches(podLabels) {
+		t.Fatalf("the Deployment's selector %v does not match its pods %v", d.Spec.Selector, podLabels)
+	}
+	var headless, clusterIP int
+	for _, svc := range s.services {
+		if !labels.SelectorFromSet(svc.Spec.Selector).Matches(podLabels) || len(svc.Spec.Selector) == 0 {
+			t.Errorf("Service %s selector %v does not select the pods", svc.Name, svc.Spec.Selector)
+		}
+		for _, p := range svc.Spec.Ports {
+			if p.TargetPort.StrVal == "" || port(t, c, p.TargetPort.StrVal) == 0 {
+				t.Errorf("Service %s port %s targets %v, want a named container port", svc.Name, p.Name, p.TargetPort)
+			}
+		}
+		switch svc.Spec.ClusterIP {
+		case corev1.ClusterIPNone:
+			headless++
+			if svc.Spec.PublishNotReadyAddresses {
+				t.Errorf("headless Service %s publishes pods that are not ready", svc.Name)
+			}
+		case "":
+			clusterIP++
+		}
+	}
+	if headless != 1 || clusterIP != 1 {
+		t.Errorf("got %d headless and %d ClusterIP Services, want one of each", headless, clusterIP)
+	}
+	if len(s.pdbs) != 1 {
+		t.Fatalf("want one PodDisruptionBudget, got %d", len(s.pdbs))
+	}
+	for _, pdb := range s.pdbs {
+		ps, err := metaSelectorOf(pdb.Spec.Selector)
+		if err != nil || !ps.Matches(podLabels) {
+			t.Errorf("PodDisruptionBudget %s does not select the pods", pdb.Name)
+		}
+		if pdb.Spec.MaxUnavailable == nil || pdb.Spec.MaxUnavailable.IntValue() >= int(*d.Spec.Replicas) {
+			t.Errorf("PodDisruptionBudget %s allows %v unavailable of %d replicas", pdb.Name, pdb.Spec.MaxUnavailable, *d.Spec.Replicas)
+		}
+	}
+	if len(s.hpas) != 1 {
+		t.Fatalf("want one HorizontalPodAutoscaler, got %d", len(s.hpas))
+	}
+	for _, h := range s.hpas {
+		ref := h.Spec.ScaleTargetRef
+		if ref.Kind != "Deployment" || ref.Name != d.Name {
+			t.Errorf("HorizontalPodAutoscaler %s scales %s %s, want Deployment %s", h.Name, ref.Kind, ref.Name, d.Name)
+		}
+		if h.Spec.MinReplicas == nil || *h.Spec.MinReplicas < 2 || *h.Spec.MinReplicas > *d.Spec.Replicas {
+			t.Errorf("HorizontalPodAutoscaler %s minReplicas %v, want 2..%d", h.Name, h.Spec.MinReplicas, *d.Spec.Replicas)
+		}
+		if len(h.Spec.Metrics) == 0 || h.Spec.Metrics[0].Resource == nil || h.Spec.Metrics[0].Resource.Name != corev1.ResourceCPU {
+			t.Errorf("HorizontalPodAutoscaler %s does not scale on CPU", h.Name)
+		}
+		if c.Resources.Requests.Cpu().IsZero() {
+			t.Error("CPU utilisation needs a CPU request")
+		}
+	}
+}
