@@ -28,11 +28,16 @@ type app struct {
 	resizer *tf.Resizer
 	srv     *server.Server
 	metrics *metrics.Registry
+	sec     *security
 }
 
 // newApp loads the models and builds the gRPC server; it does not listen yet.
 func newApp(cfg config, log *slog.Logger) (*app, error) {
 	start := time.Now()
+	sec, err := newSecurity(cfg.Security, log)
+	if err != nil {
+		return nil, err
+	}
 	load := tfLoader(tf.Options{IntraOpThreads: cfg.IntraOpThreads, InterOpThreads: cfg.InterOpThreads})
 	repo, err := models.Open(cfg.ModelDir, batched(load, cfg.Batching), log)
 	if err != nil {
@@ -54,13 +59,16 @@ func newApp(cfg config, log *slog.Logger) (*app, error) {
 		watchers, lost := alerts.Stats()
 		fmt.Fprintf(w, "atelier_alert_watchers %d\natelier_alert_watchers_cut_off_total %d\n", watchers, lost)
 	})
-	srv := server.New(server.Options{MaxMessageBytes: cfg.MaxMessageBytes, Log: log, Metrics: reg}, repo, server.Cores{
+	srv := server.New(server.Options{
+		MaxMessageBytes: cfg.MaxMessageBytes, Log: log, Metrics: reg,
+		Security: sec.server, NoReflection: cfg.Security.Reflection == "off", GRPC: sec.grpc,
+	}, repo, server.Cores{
 		Classifier: classifier,
 		Generator:  &generate.Generator{Repo: repo},
 		Detector:   &detect.Detector{Repo: repo, Prep: classifier.Prep},
 		Alerts:     alerts,
 	})
-	return &app{repo: repo, resizer: resizer, srv: srv, metrics: reg}, nil
+	return &app{repo: repo, resizer: resizer, srv: srv, metrics: reg, sec: sec}, nil
 }
 
 // writeBatchStats writes each model version's batching counters.

@@ -25,6 +25,7 @@ type config struct {
 	LogLevel        slog.Level
 	LogFormat       string
 	TFLogLevel      string
+	Security        securityConfig
 }
 
 // parseConfig reads flags from args, with defaults taken from the environment.
@@ -46,6 +47,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.TextVar(&c.LogLevel, "log-level", slog.LevelInfo, "log level: debug (every call), info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.TFLogLevel, "tf-log-level", "2", "TensorFlow's C++ log level (TF_CPP_MIN_LOG_LEVEL): 0 all .. 3 fatal only")
+	c.Security.flags(fs)
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
 		env := "ATELIER_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
@@ -65,6 +67,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return c, fmt.Errorf("--log-format must be text or json, not %q", c.LogFormat)
 	}
+	if err := c.Security.validate(); err != nil {
+		return c, err
+	}
 	if err := c.Batching.Validate(); err != nil {
 		return c, err
 	}
@@ -82,3 +87,6 @@ func (c config) logAttrs() []any {
 		"shutdown_grace", c.ShutdownGrace, "log_level", c.LogLevel.String(), "tf_log_level", c.TFLogLevel,
 		"cores", runtime.NumCPU()}
 }
+
+// allAttrs is logAttrs and the security settings.
+func (c config) allAttrs() []any { return append(c.logAttrs(), c.Security.logAttrs()...) }

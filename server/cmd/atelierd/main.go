@@ -34,7 +34,7 @@ func run(cfg config) error {
 	// TensorFlow reads its log level on first use, so set it before loading anything.
 	os.Setenv("TF_CPP_MIN_LOG_LEVEL", cfg.TFLogLevel)
 	log := newLogger(cfg)
-	log.Info("starting atelierd", cfg.logAttrs()...)
+	log.Info("starting atelierd", cfg.allAttrs()...)
 	a, err := newApp(cfg, log)
 	if err != nil {
 		return err
@@ -48,7 +48,7 @@ func run(cfg config) error {
 	// Both servers report here; either one failing ends the process.
 	errc := make(chan error, 2)
 	if cfg.MetricsListen != "" {
-		mlis, err := net.Listen("tcp", cfg.MetricsListen)
+		mlis, err := a.sec.metricsListener(cfg.MetricsListen, log)
 		if err != nil {
 			return fmt.Errorf("metrics: %w", err)
 		}
@@ -66,6 +66,21 @@ func run(cfg config) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	a.sec.watch(ctx)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP) // re-read the TLS and token files
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				log.Info("SIGHUP: re-reading the TLS and token files")
+				a.sec.reload()
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	go func() { errc <- a.srv.GRPC.Serve(lis) }()
 	select {
 	case err := <-errc:
