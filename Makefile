@@ -9,7 +9,7 @@ PY := .venv/bin/python
 GO_PACKAGES := ./...
 export CI ?=
 
-.PHONY: all setup models build serve test test-cgo-free test-go test-python lint proto proto-check bench bench-streams soak clean
+.PHONY: all setup models build serve test test-cgo-free test-go test-python lint proto proto-check bench bench-streams soak clean fuzz
 
 all: build
 
@@ -28,7 +28,7 @@ serve: models build
 	@echo "==> serving on $${ATELIER_LISTEN:-:8500} (Ctrl-C to stop)"
 	@./bin/atelierd --model-dir savedmodels --metrics-listen "$${ATELIER_METRICS_LISTEN:-:9500}"
 
-test: models build lint proto-check test-cgo-free test-go test-python
+test: models build lint proto-check test-cgo-free test-go test-python fuzz
 	@echo "==> all tests passed"
 
 test-go:
@@ -57,6 +57,11 @@ proto: setup
 proto-check: setup
 	@echo "==> generated code is current"
 	@scripts/check-generated.sh
+
+# Every fuzz target for FUZZTIME each (default 15s; make fuzz FUZZTIME=5m for longer).
+fuzz:
+	@echo "==> fuzz"
+	@scripts/fuzz.sh
 
 bench: setup build
 	@bench/run.sh

@@ -314,3 +314,17 @@ func TestLongEchoIsClipped(t *testing.T) {
 	}
 }
 func discardLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestQueueSizeReportsTheValueSent: an out-of-range queue_size is reported as sent.
+func TestQueueSizeReportsTheValueSent(t *testing.T) {
+	for _, q := range []uint32{65, 1_000_000, 1<<32 - 1} {
+		o, err := streamOptions(&pb.StreamOptions{QueueSize: q})
+		if err == nil {
+			err = o.Validate()
+		}
+		want := fmt.Sprintf("queue_size %d is out of range", q)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("queue_size %d: got %v, want %q", q, err, want)
+		}
+	}
+}

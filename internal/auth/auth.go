@@ -46,6 +46,10 @@ func ParseRole(s string) (Role, error) {
 	case "admin":
 		return RoleAdmin, nil
 	}
+	if len(s) >= MinTokenBytes {
+		// Perhaps the columns are swapped: never echo what may be a token.
+		return RoleNone, fmt.Errorf("unknown role of %d characters (want infer or admin; lines are TOKEN ROLE [NAME])", len(s))
+	}
 	return RoleNone, fmt.Errorf("unknown role %q (want infer or admin)", s)
 }
 
