@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The cost of TLS and of token checks: four atelierd servers on the same model run
+# side by side (plaintext; plaintext + tokens; TLS; mTLS + tokens), and loadgen drives
+# each in turn, rounds interleaved so that the machine's noise falls on all alike, at
+# concurrency 1 and 16. Prints one JSON line per run and a summary table (throughput
+# summed over the rounds, loss against plaintext) that docs/SECURITY.md quotes.
+# Part of `make bench`; alone: `make bench-security`. Certificates come from openssl.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/tfenv.sh
+SECONDS_PER_RUN=${BENCH_SECURITY_SECONDS:-5}
+ROUNDS=${BENCH_SECURITY_ROUNDS:-3}
+LEVELS=${BENCH_SECURITY_LEVELS:-1,16}
+MODELS=${BENCH_SECURITY_MODEL_DIR:-$PWD/savedmodels}
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+out=bench/security-results.jsonl
+: > "$out"
+
+echo "==> security bench 1/4: certificates (openssl), tokens, payloads"
+cd "$work"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=bench-ca \
+  -keyout ca.key -out ca.pem 2>/dev/null
+for who in server client; do
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=$who -keyout $who.key -out $who.csr 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=%s\n' \
+    "$([ $who = server ] && echo serverAuth || echo clientAuth)" > $who.ext
+  openssl x509 -req -in $who.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -extfile $who.ext -out $who.pem 2>/dev/null
+done
+token=$(openssl rand -hex 24)
+echo "$token infer bench" > tokens
+cd - >/dev/null
+(cd savedmodels && ../.venv/bin/python -m atelier_train.image_folder --dest "$work/jpegs" --per-class 7 --size 28 --split test >/dev/null)
+
+echo "==> security bench 2/4: build"
+go build -o "$work/loadgen" ./bench/loadgen
+go build -o "$work/atelierd" ./server/cmd/atelierd
+
+echo "==> security bench 3/4: four servers"
+declare -A addr=([plaintext]=127.0.0.1:18510 [tokens]=127.0.0.1:18511 [tls]=127.0.0.1:18512 [mtls+tokens]=127.0.0.1:18513)
+declare -A srvflags=(
+  [plaintext]=""
+  [tokens]="--auth-tokens-file $work/tokens"
+  [tls]="--tls-cert $work/server.pem --tls-key $work/server.key"
+  [mtls+tokens]="--tls-cert $work/server.pem --tls-key $work/server.key --tls-client-ca $work/ca.pem --auth-tokens-file $work/tokens"
+)
+declare -A cliflags=(
+  [plaintext]=""
+  [tokens]="-token $token"
+  [tls]="-tls-ca $work/ca.pem"
+  [mtls+tokens]="-tls-ca $work/ca.pem -tls-cert $work/client.pem -tls-key $work/client.key -token $token"
+)
+configs=(plaintext tokens tls mtls+tokens)
+for c in "${configs[@]}"; do
+  # shellcheck disable=SC2086
+  "$work/atelierd" --listen "${addr[$c]}" --model-dir "$MODELS" --log-level warn ${srvflags[$c]} &
+done
+for c in "${configs[@]}"; do
+  for _ in $(seq 1 300); do
+    # shellcheck disable=SC2086
+    "$work/loadgen" -addr "${addr[$c]}" -images "$work/jpegs" -concurrency 1 -duration 1ms -warmup 0s ${cliflags[$c]} >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+done
+
+echo "==> security bench 4/4: $ROUNDS rounds x ${configs[*]} at concurrency $LEVELS, ${SECONDS_PER_RUN}s each"
+for r in $(seq 1 "$ROUNDS"); do
+  for c in "${configs[@]}"; do
+    # shellcheck disable=SC2086
+    "$work/loadgen" -addr "${addr[$c]}" -images "$work/jpegs" -concurrency "$LEVELS" -warmup 1s \
+      -duration "${SECONDS_PER_RUN}s" -label "$c" ${cliflags[$c]} | tee -a "$out"
+  done
+done
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)
+flags=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(aes|avx2|avx512f|sha_ni|vaes|vpclmulqdq|amx_bf16)$' | xargs)
+python3 - "$out" "$cpu" "$flags" "$(nproc)" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+agg = {}
+for r in rows:
+    a = agg.setdefault((r["label"], r["concurrency"]), [0, 0.0, []])
+    a[0] += r["requests"]; a[1] += r["seconds"]; a[2].append(r["p50_ms"])
+print(f"\nCPU: {sys.argv[2]} ({sys.argv[4]} cores visible); flags: {sys.argv[3]}")
+print("| server | concurrency | calls/s | loss vs plaintext | median p50 ms |")
+print("| --- | --- | --- | --- | --- |")
+for conc in sorted({k[1] for k in agg}):
+    base = agg[("plaintext", conc)][0] / agg[("plaintext", conc)][1]
+    for label in ["plaintext", "tokens", "tls", "mtls+tokens"]:
+        n, s, p50 = agg[(label, conc)]
+        tput = n / s
+        p50.sort()
+        print(f"| {label} | {conc} | {tput:.1f} | {100 * (1 - tput / base):+.1f}% | {p50[len(p50) // 2]:.2f} |")
+PY
