@@ -9,7 +9,7 @@ PY := .venv/bin/python
 GO_PACKAGES := ./...
 export CI ?=
 
-.PHONY: all setup models build serve test test-cgo-free test-go test-python lint proto proto-check bench bench-streams soak clean fuzz
+.PHONY: all setup models build serve test test-cgo-free test-go test-python lint proto proto-check bench bench-streams soak clean fuzz bench-security
 
 all: build
 
@@ -65,6 +65,11 @@ fuzz:
 
 bench: setup build
 	@bench/run.sh
+	@bench/security.sh
+
+# The cost of TLS and of token checks, side by side (part of make bench).
+bench-security: models build
+	@bench/security.sh
 
 bench-streams: models
 	@bench/streams/run.sh
