@@ -65,7 +65,9 @@ done
 
 echo "==> security bench 4/4: $ROUNDS rounds x ${configs[*]} at concurrency $LEVELS, ${SECONDS_PER_RUN}s each"
 for r in $(seq 1 "$ROUNDS"); do
-  for c in "${configs[@]}"; do
+  order=("${configs[@]}")
+  if (( r % 2 == 0 )); then order=(mtls+tokens tls tokens plaintext); fi # cancel drift
+  for c in "${order[@]}"; do
     # shellcheck disable=SC2086
     "$work/loadgen" -addr "${addr[$c]}" -images "$work/jpegs" -concurrency "$LEVELS" -warmup 1s \
       -duration "${SECONDS_PER_RUN}s" -label "$c" ${cliflags[$c]} | tee -a "$out"
@@ -74,20 +76,21 @@ done
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)
 flags=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(aes|avx2|avx512f|sha_ni|vaes|vpclmulqdq|amx_bf16)$' | xargs)
 python3 - "$out" "$cpu" "$flags" "$(nproc)" <<'PY'
-import json, sys
+import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-agg = {}
+labels = ["plaintext", "tokens", "tls", "mtls+tokens"]
+runs = {}  # (label, concurrency) -> [throughput per round]
 for r in rows:
-    a = agg.setdefault((r["label"], r["concurrency"]), [0, 0.0, []])
-    a[0] += r["requests"]; a[1] += r["seconds"]; a[2].append(r["p50_ms"])
+    runs.setdefault((r["label"], r["concurrency"]), []).append((r["images_per_second"], r["p50_ms"], r["errors"]))
 print(f"\nCPU: {sys.argv[2]} ({sys.argv[4]} cores visible); flags: {sys.argv[3]}")
-print("| server | concurrency | calls/s | loss vs plaintext | median p50 ms |")
-print("| --- | --- | --- | --- | --- |")
-for conc in sorted({k[1] for k in agg}):
-    base = agg[("plaintext", conc)][0] / agg[("plaintext", conc)][1]
-    for label in ["plaintext", "tokens", "tls", "mtls+tokens"]:
-        n, s, p50 = agg[(label, conc)]
-        tput = n / s
-        p50.sort()
-        print(f"| {label} | {conc} | {tput:.1f} | {100 * (1 - tput / base):+.1f}% | {p50[len(p50) // 2]:.2f} |")
+print("| server | concurrency | calls/s (mean of rounds) | loss vs plaintext, median of rounds [min, max] | p50 ms (median) | errors |")
+print("| --- | --- | --- | --- | --- | --- |")
+for conc in sorted({k[1] for k in runs}):
+    base = [t for t, _, _ in runs[("plaintext", conc)]]
+    for label in labels:
+        rs = runs[(label, conc)]
+        tput = [t for t, _, _ in rs]
+        loss = sorted(100 * (1 - t / b) for t, b in zip(tput, base))
+        print(f"| {label} | {conc} | {statistics.mean(tput):.1f} | {statistics.median(loss):+.1f}% [{loss[0]:+.1f}, {loss[-1]:+.1f}] "
+              f"| {statistics.median(p for _, p, _ in rs):.2f} | {sum(e for _, _, e in rs)} |")
 PY
