@@ -1,13 +1,21 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/atelier-vision/atelier/internal/certs"
 	"github.com/atelier-vision/atelier/internal/testcerts"
@@ -97,3 +105,55 @@ func TestNewSecurityRefusesBrokenFiles(t *testing.T) {
 }
 
 func tlsFiles(p testcerts.Pair) certs.Files { return certs.Files{Cert: p.CertFile, Key: p.KeyFile} }
+
+// countingListener counts accepted connections.
+type countingListener struct {
+	net.Listener
+	n atomic.Int32
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return c, err
+}
+
+// TestMaxConnectionAge: an aged connection is closed after its grace and the client
+// reconnects, so long-lived clients rebalance; no call fails.
+func TestMaxConnectionAge(t *testing.T) {
+	sec, err := newSecurity(securityConfig{ReloadInterval: 1, MaxConcurrentStreams: 100,
+		MaxConnectionAge: 200 * time.Millisecond, MaxConnectionGrace: 100 * time.Millisecond}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpc.NewServer(sec.grpc...)
+	healthpb.RegisterHealthServer(s, health.NewServer())
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis := &countingListener{Listener: inner}
+	go s.Serve(lis)
+	defer s.Stop()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	h := healthpb.NewHealthClient(conn)
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := h.Check(ctx, &healthpb.HealthCheckRequest{}, grpc.WaitForReady(true))
+		cancel()
+		if err != nil {
+			t.Fatalf("call failed across a connection's end of life: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := lis.n.Load(); n < 3 {
+		t.Fatalf("%d connections in 2s with a 200ms maximum age, want several", n)
+	}
+}
