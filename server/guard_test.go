@@ -143,6 +143,7 @@ func TestRequiredRoles(t *testing.T) {
 		{"/atelier.v1.ModelService/LoadModel", auth.RoleAdmin},
 		{"/atelier.v1.ModelService/ReloadRepository", auth.RoleAdmin},
 		{"/inference.GRPCInferenceService/ModelInfer", auth.RoleInfer},
+		{"/inference.GRPCInferenceService/ServerReady", auth.Public},
 		{"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", auth.RoleAdmin},
 		{"/some.New/Thing", auth.RoleAdmin},
 	} {

@@ -22,8 +22,11 @@ var DefaultRules = []Rule{
 	{"/atelier.v1.AlertService/", RoleInfer},
 	{"/atelier.v1.ModelService/ListModels", RoleInfer},
 	{"/atelier.v1.ModelService/GetModel", RoleInfer},
-	// The Open Inference Protocol (KServe V2): inference and metadata.
+	// The Open Inference Protocol (KServe V2): inference and metadata; its liveness and
+	// readiness checks are probes, open like health.
 	{"/inference.GRPCInferenceService/", RoleInfer},
+	{"/inference.GRPCInferenceService/ServerLive", Public},
+	{"/inference.GRPCInferenceService/ServerReady", Public},
 }
 
 // ReflectionRules make server reflection open (for grpcurl without a token); without
