@@ -2,8 +2,10 @@
 # The cost of TLS and of token checks: four atelierd servers on the same model run
 # side by side (plaintext; plaintext + tokens; TLS; mTLS + tokens), and loadgen drives
 # each in turn, rounds interleaved so that the machine's noise falls on all alike, at
-# concurrency 1 and 16. Prints one JSON line per run and a summary table (throughput
-# summed over the rounds, loss against plaintext) that docs/SECURITY.md quotes.
+# concurrency 1 and 16. Prints one JSON line per run (with the server process's CPU
+# seconds during it) and a summary table that docs/SECURITY.md quotes: throughput and
+# its loss against plaintext per round, and the server's CPU time per call, which a
+# busy machine disturbs far less than throughput.
 # Part of `make bench`; alone: `make bench-security`. Certificates come from openssl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,10 +53,14 @@ declare -A cliflags=(
   [mtls+tokens]="-tls-ca $work/ca.pem -tls-cert $work/client.pem -tls-key $work/client.key -token $token"
 )
 configs=(plaintext tokens tls mtls+tokens)
+declare -A pid
 for c in "${configs[@]}"; do
   # shellcheck disable=SC2086
   "$work/atelierd" --listen "${addr[$c]}" --model-dir "$MODELS" --log-level warn ${srvflags[$c]} &
+  pid[$c]=$!
 done
+# cpu_seconds PID: the process's user+system CPU time so far.
+cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
 for c in "${configs[@]}"; do
   for _ in $(seq 1 300); do
     # shellcheck disable=SC2086
@@ -68,9 +74,18 @@ for r in $(seq 1 "$ROUNDS"); do
   order=("${configs[@]}")
   if (( r % 2 == 0 )); then order=(mtls+tokens tls tokens plaintext); fi # cancel drift
   for c in "${order[@]}"; do
-    # shellcheck disable=SC2086
-    "$work/loadgen" -addr "${addr[$c]}" -images "$work/jpegs" -concurrency "$LEVELS" -warmup 1s \
-      -duration "${SECONDS_PER_RUN}s" -label "$c" ${cliflags[$c]} | tee -a "$out"
+    for level in ${LEVELS//,/ }; do
+      # shellcheck disable=SC2086
+      "$work/loadgen" -addr "${addr[$c]}" -images "$work/jpegs" -concurrency "$level" -warmup 0s \
+        -duration 1s -label warmup ${cliflags[$c]} >/dev/null
+      before=$(cpu_seconds "${pid[$c]}")
+      # shellcheck disable=SC2086
+      line=$("$work/loadgen" -addr "${addr[$c]}" -images "$work/jpegs" -concurrency "$level" -warmup 0s \
+        -duration "${SECONDS_PER_RUN}s" -label "$c" ${cliflags[$c]})
+      after=$(cpu_seconds "${pid[$c]}")
+      # The server's own CPU time per call: far steadier than throughput on a busy machine.
+      echo "${line%\}},\"server_cpu_seconds\":$(awk -v a="$after" -v b="$before" 'BEGIN{printf "%.2f", a - b}')}" | tee -a "$out"
+    done
   done
 done
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)
@@ -81,16 +96,19 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 labels = ["plaintext", "tokens", "tls", "mtls+tokens"]
 runs = {}  # (label, concurrency) -> [throughput per round]
 for r in rows:
-    runs.setdefault((r["label"], r["concurrency"]), []).append((r["images_per_second"], r["p50_ms"], r["errors"]))
+    runs.setdefault((r["label"], r["concurrency"]), []).append((r["images_per_second"], r["p50_ms"], r["errors"],
+                                                               1e6 * r["server_cpu_seconds"] / max(1, r["requests"])))
 print(f"\nCPU: {sys.argv[2]} ({sys.argv[4]} cores visible); flags: {sys.argv[3]}")
-print("| server | concurrency | calls/s (mean of rounds) | loss vs plaintext, median of rounds [min, max] | p50 ms (median) | errors |")
-print("| --- | --- | --- | --- | --- | --- |")
+print("| server | concurrency | calls/s (mean of rounds) | throughput loss vs plaintext, median of rounds [min, max] | server CPU µs/call (median) | vs plaintext | p50 ms (median) | errors |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- |")
 for conc in sorted({k[1] for k in runs}):
-    base = [t for t, _, _ in runs[("plaintext", conc)]]
+    base = [t for t, *_ in runs[("plaintext", conc)]]
+    base_cpu = statistics.median(c for *_, c in runs[("plaintext", conc)])
     for label in labels:
         rs = runs[(label, conc)]
-        tput = [t for t, _, _ in rs]
+        tput = [t for t, *_ in rs]
         loss = sorted(100 * (1 - t / b) for t, b in zip(tput, base))
+        cpu = statistics.median(c for *_, c in rs)
         print(f"| {label} | {conc} | {statistics.mean(tput):.1f} | {statistics.median(loss):+.1f}% [{loss[0]:+.1f}, {loss[-1]:+.1f}] "
-              f"| {statistics.median(p for _, p, _ in rs):.2f} | {sum(e for _, _, e in rs)} |")
+              f"| {cpu:.0f} | {100 * (cpu / base_cpu - 1):+.1f}% | {statistics.median(r[1] for r in rs):.2f} | {sum(r[2] for r in rs)} |")
 PY
