@@ -65,11 +65,11 @@ func (g *guard) admit(ctx context.Context, method string) (context.Context, call
 		}
 		ctx = batching.WithPriority(ctx, p)
 	}
+	// Open methods (health, probes) pass without a token or a rate limit.
+	if c.need = auth.Required(g.Rules, method); c.need == auth.Public {
+		return ctx, c, nil
+	}
 	if g.Tokens != nil {
-		c.need = auth.Required(g.Rules, method)
-		if c.need == auth.Public {
-			return ctx, c, nil
-		}
 		c.token = bearer(md)
 		id, err := g.check(c, method)
 		if err != nil {

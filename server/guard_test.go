@@ -329,3 +329,23 @@ func TestQueueSizeReportsTheValueSent(t *testing.T) {
 		}
 	}
 }
+
+// TestRateLimitPerPeerWithoutTokens: without a token file the bucket is the client's
+// address, and health stays open.
+func TestRateLimitPerPeerWithoutTokens(t *testing.T) {
+	adm := admission.New(admission.Config{Rate: 0.5, Burst: 1})
+	conn, _ := serveWith(t, Options{Security: Security{Admission: adm}}, Cores{Classifier: &fakeClassifier{}})
+	client := pb.NewClassifyServiceClient(conn)
+	req := &pb.ClassifyRequest{Images: []*pb.Image{{Data: &pb.Image_Encoded{Encoded: []byte("png")}}}}
+	if _, err := client.Classify(context.Background(), req); err != nil {
+		t.Fatalf("first call: %v", err)
+	}
+	if _, err := client.Classify(context.Background(), req); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("second call from the same peer: got %v, want ResourceExhausted", err)
+	}
+	for range 3 {
+		if code := call(context.Background(), conn, "/grpc.health.v1.Health/Check", false); code == codes.ResourceExhausted {
+			t.Fatal("health was rate limited")
+		}
+	}
+}
