@@ -144,6 +144,13 @@ var liveRPCs = []struct {
 		_, err := c.GetModel(ctx, "classifier", 0)
 		return err
 	}},
+	{"GetModelStatus", func(ctx context.Context, c *client.Client, _ *pb.Image) error {
+		sts, err := c.ModelStatus(ctx, "classifier")
+		if err == nil && sts[0].Versions[0].State != pb.VersionState_VERSION_STATE_AVAILABLE {
+			err = fmt.Errorf("classifier's newest version is %v, want AVAILABLE", sts[0].Versions[0].State)
+		}
+		return err
+	}},
 	{"Health", func(ctx context.Context, c *client.Client, _ *pb.Image) error {
 		_, err := c.Health(ctx, "")
 		return err

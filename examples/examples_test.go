@@ -5,6 +5,8 @@ package examples_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -107,6 +109,24 @@ var examples = []example{
 }
 
 var recipes = []recipe{
+	{"v2_metadata", []string{"Classify"}, nil, func(t *testing.T, out string) {
+		for _, want := range []string{`"name": "atelier"`, `"name": "images"`, `"datatype": "UINT8"`, `"probabilities"`, `"FP32"`} {
+			if !strings.Contains(out, want) {
+				t.Fatalf("v2_metadata lacks %s:\n%s", want, out)
+			}
+		}
+	}},
+	{"v2_infer_image", []string{"Classify"}, func(t *testing.T) []string { return []string{boot(t)} },
+		func(t *testing.T, out string) {
+			var resp struct{ RawOutputContents []string }
+			if err := json.Unmarshal([]byte(out), &resp); err != nil || len(resp.RawOutputContents) != 2 {
+				t.Fatalf("v2_infer_image: %v\n%s", err, out)
+			}
+			label, _ := base64.StdEncoding.DecodeString(resp.RawOutputContents[0])
+			if len(label) < 4 || string(label[4:]) != "Ankle boot" {
+				t.Fatalf("v2_infer_image: label %q, want the sample boot's \"Ankle boot\" behind its length", label)
+			}
+		}},
 	{"list", []string{}, nil, func(t *testing.T, out string) {
 		for _, want := range []string{"atelier.v1.ClassifyService\n", "atelier.v1.ClassifyService.Classify\n",
 			"atelier.v1.ModelService.GetModel\n", "grpc.health.v1.Health\n"} {
@@ -127,6 +147,18 @@ var recipes = []recipe{
 		func(t *testing.T, out string) {
 			if !strings.Contains(out, `"name": "classifier"`) || !strings.Contains(out, `"Ankle boot"`) {
 				t.Fatalf("GetModel:\n%s", out)
+			}
+		}},
+	{"status", []string{"GetModelStatus"}, func(*testing.T) []string { return []string{"classifier"} },
+		func(t *testing.T, out string) {
+			if !strings.Contains(out, `"state": "VERSION_STATE_AVAILABLE"`) || !strings.Contains(out, `"policy": "latest 1"`) {
+				t.Fatalf("GetModelStatus:\n%s", out)
+			}
+		}},
+	{"status", []string{"GetModelStatus"}, func(*testing.T) []string { return []string{"classifier"} },
+		func(t *testing.T, out string) {
+			if !strings.Contains(out, `"state": "VERSION_STATE_AVAILABLE"`) || !strings.Contains(out, `"policy": "latest 1"`) {
+				t.Fatalf("GetModelStatus:\n%s", out)
 			}
 		}},
 	{"health", []string{"Health"}, nil, func(t *testing.T, out string) {

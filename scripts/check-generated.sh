@@ -6,12 +6,16 @@ cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 buf generate -o "$tmp"
-scripts/gen-python.sh "$tmp/python"
+scripts/gen-python.sh "$tmp/python" "$tmp/oip"
 stale=0
-for f in proto/atelier/v1/*.pb.go; do cmp -s "$f" "$tmp/$f" || { echo "stale: $f"; stale=1; }; done
-for f in "$tmp"/proto/atelier/v1/*.pb.go; do [ -f "${f#"$tmp"/}" ] || { echo "missing: ${f#"$tmp"/}"; stale=1; }; done
+for f in proto/atelier/v1/*.pb.go proto/triton/*.pb.go; do cmp -s "$f" "$tmp/$f" || { echo "stale: $f"; stale=1; }; done
+for f in "$tmp"/proto/atelier/v1/*.pb.go "$tmp"/proto/triton/*.pb.go; do [ -f "${f#"$tmp"/}" ] || { echo "missing: ${f#"$tmp"/}"; stale=1; }; done
 for f in "$tmp"/python/atelier/v1/*; do
   rel=client/python/src/atelier/v1/$(basename "$f")
+  cmp -s "$f" "$rel" || { echo "stale: $rel"; stale=1; }
+done
+for f in "$tmp"/oip/*; do
+  rel=client/python/oip/$(basename "$f")
   cmp -s "$f" "$rel" || { echo "stale: $rel"; stale=1; }
 done
 if [ $stale -ne 0 ]; then

@@ -17,6 +17,7 @@ targets=(
   "./server FuzzStreamOptions"
   "./internal/generate FuzzValidate"
   "./internal/auth FuzzParse"
+  "./internal/models FuzzParseConfig"
 )
 for t in "${targets[@]}"; do
   read -r pkg name <<<"$t"

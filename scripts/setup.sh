@@ -17,7 +17,7 @@ GO_TOOLS=(
   "protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc v1.6.2"
   "grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl v1.9.4"
 )
-DEBIAN_PACKAGES=(dataset-fashion-mnist ffmpeg)
+DEBIAN_PACKAGES=(dataset-fashion-mnist ffmpeg chromium)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -35,11 +35,13 @@ fi
 
 step "2/5 Python virtual environment (.venv) with the pinned TensorFlow wheel"
 REQ=savedmodels/requirements.txt
-req_hash=$(cat "$REQ" client/python/pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)
+TRITON_REQ=client/python/tests/requirements-triton.txt
+req_hash=$(cat "$REQ" client/python/pyproject.toml "$TRITON_REQ" 2>/dev/null | sha256sum | cut -c1-16)
 if [ "$(cat .venv/.requirements-hash 2>/dev/null)" != "$req_hash" ]; then
   [ -x .venv/bin/python ] || python3 -m venv .venv
   .venv/bin/pip install --progress-bar on --disable-pip-version-check -q --upgrade pip
   .venv/bin/pip install --progress-bar on --disable-pip-version-check -r "$REQ"
+  .venv/bin/pip install --progress-bar on --disable-pip-version-check --no-deps -r "$TRITON_REQ"
   if [ -f client/python/pyproject.toml ]; then
     .venv/bin/pip install --disable-pip-version-check -q --no-deps -e client/python
   fi

@@ -71,7 +71,7 @@ func sourceFromProto(img *pb.Image) (imageio.Source, error) {
 }
 
 func specFromProto(s *pb.ModelSpec) models.Spec {
-	return models.Spec{Name: s.GetName(), Version: s.GetVersion()}
+	return models.Spec{Name: s.GetName(), Version: s.GetVersion(), Label: s.GetVersionLabel()}
 }
 
 func specToProto(s models.Spec) *pb.ModelSpec {

@@ -12,7 +12,9 @@ import (
 type ModelServer struct {
 	pb.UnsafeModelServiceServer
 	Repo *models.Repository
-	Log  *slog.Logger
+	// Control runs the status and admin RPCs (model_admin.go).
+	Control ModelControl
+	Log     *slog.Logger
 }
 
 // ListModels describes every loaded model.
@@ -23,7 +25,7 @@ func (s *ModelServer) ListModels(ctx context.Context, _ *pb.ListModelsRequest) (
 		if err != nil {
 			return nil, toStatus(err)
 		}
-		resp.Models = append(resp.Models, modelInfo(name, vs))
+		resp.Models = append(resp.Models, modelInfo(name, vs, s.Repo.Labels(name)))
 	}
 	return resp, nil
 }
@@ -38,20 +40,20 @@ func (s *ModelServer) GetModel(ctx context.Context, req *pb.GetModelRequest) (*p
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	if spec.Version != 0 {
+	if spec.Version != 0 || spec.Label != "" {
 		m, err := s.Repo.Get(spec, vs[0].Role)
 		if err != nil {
 			return nil, toStatus(err)
 		}
 		vs = []*models.Model{m}
 	}
-	return &pb.GetModelResponse{Model: modelInfo(spec.Name, vs)}, nil
+	return &pb.GetModelResponse{Model: modelInfo(spec.Name, vs, s.Repo.Labels(spec.Name))}, nil
 }
 
-func modelInfo(name string, vs []*models.Model) *pb.ModelInfo {
-	info := &pb.ModelInfo{Name: name, Role: pb.ModelRole(vs[0].Role)}
+func modelInfo(name string, vs []*models.Model, labels map[string]int64) *pb.ModelInfo {
+	info := &pb.ModelInfo{Name: name, Role: pb.ModelRole(vs[0].Role), VersionLabels: labels}
 	for _, m := range vs {
-		v := &pb.ModelVersion{Version: m.Version, Labels: m.Labels}
+		v := &pb.ModelVersion{Version: m.Version, Labels: m.Labels, Precision: string(m.Precision)}
 		for _, sig := range m.Signatures {
 			ps := &pb.Signature{Name: sig.Name}
 			for _, t := range sig.Inputs {

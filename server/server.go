@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -18,6 +19,7 @@ import (
 	"github.com/atelier-vision/atelier/internal/models"
 	"github.com/atelier-vision/atelier/internal/stream"
 	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
+	oip "github.com/atelier-vision/atelier/proto/triton"
 )
 
 // Options configures New.
@@ -39,6 +41,11 @@ type Options struct {
 type Server struct {
 	GRPC   *grpc.Server
 	Health *health.Server
+
+	repo        *models.Repository
+	healthMu    sync.Mutex
+	serving     bool
+	modelHealth map[string]bool // models ever reported, so a removed one turns NOT_SERVING
 }
 
 // Cores are the request paths the services call. Each is an interface so handler
@@ -49,9 +56,15 @@ type Cores struct {
 	Detector   Detector
 	// Alerts fans the streams' alerts out to WatchAlerts; nil gives the server its own hub.
 	Alerts *stream.Hub
+	// Inference serves the Open Inference Protocol (inference.GRPCInferenceService);
+	// nil leaves it out.
+	Inference Inference
+	// Models is the model lifecycle behind ModelService's status and admin RPCs.
+	Models ModelControl
 }
 
-// New builds the gRPC server with every v1 service, grpc.health.v1 (NOT_SERVING until
+// New builds the gRPC server with every v1 service, the Open Inference Protocol when
+// cores.Inference is set, grpc.health.v1 (NOT_SERVING until
 // SetServing) and server reflection.
 func New(opts Options, repo *models.Repository, cores Cores) *Server {
 	log := opts.Log
@@ -68,29 +81,25 @@ func New(opts Options, repo *models.Repository, cores Cores) *Server {
 		cores.Alerts = stream.NewHub(0)
 	}
 	pb.RegisterClassifyServiceServer(s, &ClassifyServer{Core: cores.Classifier, Hub: cores.Alerts, Log: log})
-	pb.RegisterModelServiceServer(s, &ModelServer{Repo: repo, Log: log})
+	pb.RegisterModelServiceServer(s, &ModelServer{Repo: repo, Control: cores.Models, Log: log})
 	pb.RegisterDetectServiceServer(s, &DetectServer{Core: cores.Detector, Hub: cores.Alerts, Log: log})
 	pb.RegisterGenerateServiceServer(s, &GenerateServer{Core: cores.Generator, Log: log})
 	pb.RegisterAlertServiceServer(s, &AlertServer{Hub: cores.Alerts, Log: log})
 	h := health.NewServer()
 	h.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	healthpb.RegisterHealthServer(s, h)
+	srv := &Server{GRPC: s, Health: h, repo: repo, modelHealth: map[string]bool{}}
+	if cores.Inference != nil {
+		oip.RegisterGRPCInferenceServiceServer(s, &InferenceServer{Core: cores.Inference, Ready: srv.isServing, Log: log})
+	}
 	if !opts.NoReflection {
 		reflection.Register(s)
 	}
-	return &Server{GRPC: s, Health: h}
-}
-
-// SetServing marks the server and every registered service as SERVING (or not).
-func (s *Server) SetServing(serving bool) {
-	st := healthpb.HealthCheckResponse_NOT_SERVING
-	if serving {
-		st = healthpb.HealthCheckResponse_SERVING
+	if repo != nil {
+		repo.OnChange(srv.updateHealth) // health follows availability (health.go)
 	}
-	s.Health.SetServingStatus("", st)
-	for name := range s.GRPC.GetServiceInfo() {
-		s.Health.SetServingStatus(name, st)
-	}
+	srv.updateHealth() // every service NOT_SERVING until SetServing
+	return srv
 }
 
 // Shutdown marks the server NOT_SERVING, lets in-flight calls finish for up to grace,

@@ -1,11 +1,16 @@
 // Command loadgen drives an atelier.v1.ClassifyService with closed-loop load: at each
 // concurrency level, that many goroutines send one-image Classify requests back to back
 // for a fixed time. It prints one JSON line per level with throughput and latency
-// percentiles. With -raw-model it instead times the in-process path a request takes
-// without gRPC: JPEG decode, resize and one session run of batch 1.
+// percentiles; with -metrics, also the server's CPU per request and mean batch size,
+// from its /metrics before and after the level. With -raw-model it instead times the
+// in-process path a request takes without gRPC: decode, resize and one session run of
+// batch 1; with -raw-cpu it measures the CPU that path costs per image: decode and
+// resize, and a session run at each batch size.
 //
 //	loadgen -addr 127.0.0.1:8500 -images DIR -concurrency 1,4,16,64 -duration 15s -label atelier
+//	loadgen -addr 127.0.0.1:8500 -metrics http://127.0.0.1:9500/metrics -images DIR -concurrency 32
 //	loadgen -raw-model savedmodels/classifier-full/1 -images DIR -runs 30
+//	loadgen -raw-cpu savedmodels/classifier/1 -images DIR
 package main
 
 import (
@@ -44,11 +49,15 @@ type Level struct {
 	P95         float64 `json:"p95_ms"`
 	P99         float64 `json:"p99_ms"`
 	FirstError  string  `json:"first_error,omitempty"`
+	// CPUPerRequest is the server process's CPU time (all threads) per answered
+	// request, in microseconds; MeanBatch the rows per session run. Both need -metrics.
+	CPUPerRequest float64 `json:"cpu_us_per_request,omitempty"`
+	MeanBatch     float64 `json:"mean_batch,omitempty"`
 }
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8500", "server address")
-	dir := flag.String("images", "", "folder of JPEG files to send (searched recursively)")
+	dir := flag.String("images", "", "folder of JPEG or PNG files to send (searched recursively)")
 	levels := flag.String("concurrency", "1,4,16,64", "comma-separated concurrency levels")
 	duration := flag.Duration("duration", 15*time.Second, "measured time per level")
 	warmup := flag.Duration("warmup", 3*time.Second, "unmeasured load before each level")
@@ -60,10 +69,18 @@ func main() {
 	tlsCert := flag.String("tls-cert", "", "PEM client certificate (mTLS)")
 	tlsKey := flag.String("tls-key", "", "PEM key of -tls-cert")
 	token := flag.String("token", "", "bearer token for every call")
+	rawCPU := flag.String("raw-cpu", "", "measure decode and session CPU per image in-process on this SavedModel instead")
+	metricsURL := flag.String("metrics", "", "the server's /metrics URL, to report its CPU per request and mean batch")
 	flag.Parse()
 	images, err := loadImages(*dir)
 	if err != nil {
 		fail(err)
+	}
+	if *rawCPU != "" {
+		if err := rawCPUCost(*rawCPU, images); err != nil {
+			fail(err)
+		}
+		return
 	}
 	if *rawModel != "" {
 		if err := raw(*rawModel, images, *runs); err != nil {
@@ -97,8 +114,22 @@ func main() {
 			fail(fmt.Errorf("bad concurrency %q", f))
 		}
 		drive(client, images, *model, c, *warmup)
+		before, err := scrape(*metricsURL)
+		if err != nil {
+			fail(err)
+		}
 		lv := drive(client, images, *model, c, *duration)
+		after, err := scrape(*metricsURL)
+		if err != nil {
+			fail(err)
+		}
 		lv.Label = *label
+		if *metricsURL != "" && lv.Requests > 0 {
+			lv.CPUPerRequest = (after.cpu - before.cpu) * 1e6 / float64(lv.Requests)
+			if runs := after.runs - before.runs; runs > 0 {
+				lv.MeanBatch = (after.rows - before.rows) / runs
+			}
+		}
 		out, _ := json.Marshal(lv)
 		fmt.Println(string(out))
 		if lv.Requests == 0 {
@@ -167,7 +198,7 @@ func loadImages(dir string) ([][]byte, error) {
 	}
 	var out [][]byte
 	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !slices.Contains([]string{".jpg", ".jpeg"}, strings.ToLower(filepath.Ext(path))) {
+		if err != nil || d.IsDir() || !slices.Contains([]string{".jpg", ".jpeg", ".png"}, strings.ToLower(filepath.Ext(path))) {
 			return err
 		}
 		data, err := os.ReadFile(path)

@@ -22,6 +22,7 @@ var DefaultRules = []Rule{
 	{"/atelier.v1.AlertService/", RoleInfer},
 	{"/atelier.v1.ModelService/ListModels", RoleInfer},
 	{"/atelier.v1.ModelService/GetModel", RoleInfer},
+	{"/atelier.v1.ModelService/GetModelStatus", RoleInfer},
 	// The Open Inference Protocol (KServe V2): inference and metadata; its liveness and
 	// readiness checks are probes, open like health.
 	{"/inference.GRPCInferenceService/", RoleInfer},

@@ -68,10 +68,11 @@ func (c *Classifier) Classify(ctx context.Context, req Request) (Result, error) 
 	if err := Validate(req); err != nil {
 		return Result{}, err
 	}
-	m, err := c.Repo.Get(req.Model, models.RoleClassifier)
+	m, release, err := c.Repo.Acquire(req.Model, models.RoleClassifier)
 	if err != nil {
 		return Result{}, err
 	}
+	defer release()
 	h, w, ch, err := m.ImageShape()
 	if err != nil {
 		return Result{}, err

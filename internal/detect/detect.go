@@ -97,15 +97,18 @@ func (d *Detector) Detect(ctx context.Context, req Request) (Result, error) {
 	if err := Validate(req); err != nil {
 		return Result{}, err
 	}
-	dm, err := d.Repo.Get(req.Model, models.RoleDetector)
+	dm, release, err := d.Repo.Acquire(req.Model, models.RoleDetector)
 	if err != nil {
 		return Result{}, err
 	}
+	defer release()
 	var cm *models.Model
 	if !req.SkipClassification {
-		if cm, err = d.Repo.Get(req.Classifier, models.RoleClassifier); err != nil {
+		var releaseC func()
+		if cm, releaseC, err = d.Repo.Acquire(req.Classifier, models.RoleClassifier); err != nil {
 			return Result{}, err
 		}
+		defer releaseC()
 	}
 	im, err := req.Image.Decode(d.Prep.Limits)
 	if err != nil {

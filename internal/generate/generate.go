@@ -53,10 +53,11 @@ func (g *Generator) Generate(ctx context.Context, req Request) (Result, error) {
 	if err := Validate(req); err != nil {
 		return Result{}, err
 	}
-	m, class, size, err := g.model(req.Model, req.Category)
+	m, class, size, release, err := g.model(req.Model, req.Category)
 	if err != nil {
 		return Result{}, err
 	}
+	defer release()
 	n := req.Count
 	if len(req.Latents) > 0 {
 		n = len(req.Latents) // count is ignored, however large
@@ -88,10 +89,11 @@ func (g *Generator) Interpolate(ctx context.Context, req InterpolateRequest, sen
 	if err := ValidateInterpolate(req); err != nil {
 		return err
 	}
-	m, class, size, err := g.model(req.Model, req.Category)
+	m, class, size, release, err := g.model(req.Model, req.Category)
 	if err != nil {
 		return err
 	}
+	defer release()
 	start, err := endpoint(req.Start, size, "start")
 	if err != nil {
 		return err
@@ -139,21 +141,21 @@ func endpoint(p Point, size int, field string) (Design, error) {
 }
 
 // model returns the requested generator, the category's class index and the latent
-// size Z, read from the serving signature's `z` input [batch, Z].
-func (g *Generator) model(spec models.Spec, category string) (*models.Model, int, int, error) {
-	m, err := g.Repo.Get(spec, models.RoleGenerator)
+// size Z, read from the serving signature's `z` input [batch, Z]. The caller calls
+// release when done with the model.
+func (g *Generator) model(spec models.Spec, category string) (m *models.Model, class, size int, release func(), err error) {
+	m, release, err = g.Repo.Acquire(spec, models.RoleGenerator)
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, 0, 0, nil, err
 	}
-	size, err := m.LatentSize()
+	if size, err = m.LatentSize(); err == nil {
+		class, err = classIndex(m, category)
+	}
 	if err != nil {
-		return nil, 0, 0, err
+		release()
+		return nil, 0, 0, nil, err
 	}
-	class, err := classIndex(m, category)
-	if err != nil {
-		return nil, 0, 0, err
-	}
-	return m, class, size, nil
+	return m, class, size, release, nil
 }
 
 // draw runs the generator once for all designs (their latents, one class) and fills

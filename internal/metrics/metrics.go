@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -81,6 +82,8 @@ func (r *Registry) Write(w io.Writer) {
 	fmt.Fprintf(w, "atelier_goroutines %d\n", runtime.NumGoroutine())
 	fmt.Fprintln(w, "# TYPE process_resident_memory_bytes gauge")
 	fmt.Fprintf(w, "process_resident_memory_bytes %d\n", RSS())
+	fmt.Fprintln(w, "# TYPE process_cpu_seconds_total counter")
+	fmt.Fprintf(w, "process_cpu_seconds_total %g\n", CPUSeconds())
 	fmt.Fprintln(w, "# TYPE process_uptime_seconds gauge")
 	fmt.Fprintf(w, "process_uptime_seconds %g\n", time.Since(r.start).Seconds())
 	for _, f := range sources {
@@ -114,4 +117,14 @@ func RSS() int64 {
 	}
 	pages, _ := strconv.ParseInt(fields[1], 10, 64)
 	return pages * int64(os.Getpagesize())
+}
+
+// CPUSeconds returns the user and system CPU time of the whole process, every thread
+// (TensorFlow's own included), in seconds.
+func CPUSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }

@@ -2,8 +2,10 @@ package models
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/atelier-vision/atelier/internal/errkind"
+	"github.com/atelier-vision/atelier/internal/precision"
 	"github.com/atelier-vision/atelier/internal/tensor"
 )
 
@@ -14,14 +16,22 @@ var ErrNotFound = errkind.New(errkind.NotFound, "model not found")
 // asked to classify).
 var ErrWrongRole = errkind.New(errkind.FailedPrecondition, "model has the wrong role")
 
-// Spec names a model and a version; version 0 means the newest loaded one.
+// ErrInvalidSpec marks a model spec that asks for a version two ways at once.
+var ErrInvalidSpec = errkind.New(errkind.Invalid, "invalid model spec")
+
+// Spec names a model and a version; version 0 means the newest available one, and a
+// Label means the version the label names.
 type Spec struct {
 	Name    string
 	Version int64
+	Label   string
 }
 
-// String returns name:version, or name@latest for version 0.
+// String returns name:version, name@label, or name@latest for version 0.
 func (s Spec) String() string {
+	if s.Label != "" {
+		return s.Name + "@" + s.Label
+	}
 	if s.Version == 0 {
 		return s.Name + "@latest"
 	}
@@ -37,6 +47,11 @@ type Model struct {
 	Labels     []string
 	Signatures []tensor.Signature
 	Engine     tensor.Engine
+	// Precision is what the engine runs in (fp32 or bf16; "" when unknown).
+	Precision precision.Precision
+	// inflight counts the calls that hold the version (Repository.Acquire); a retired
+	// version is closed only once it is zero.
+	inflight sync.WaitGroup
 }
 
 // NewModel assembles a loaded model from its engine, signatures and labels, working

@@ -1,60 +1,18 @@
 package models
 
 import (
-	"context"
 	"errors"
-	"io"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"testing"
-
-	"github.com/atelier-vision/atelier/internal/tensor"
 )
 
-type nopEngine struct{}
-
-func (nopEngine) Run(context.Context, string, map[string]*tensor.Tensor, []string) (map[string]*tensor.Tensor, error) {
-	return nil, nil
-}
-func (nopEngine) Close() error { return nil }
-
-func classifierSig() []tensor.Signature {
-	return []tensor.Signature{{Name: ServingSignature,
-		Inputs:  []tensor.Info{{Key: "images", DType: tensor.Uint8, Shape: []int64{-1, 28, 28, 1}}},
-		Outputs: []tensor.Info{{Key: "probabilities", DType: tensor.Float32, Shape: []int64{-1, 10}}}}}
-}
-
-func generatorSig() []tensor.Signature {
-	return []tensor.Signature{{Name: ServingSignature,
-		Inputs:  []tensor.Info{{Key: "labels", DType: tensor.Int32, Shape: []int64{-1}}, {Key: "z", DType: tensor.Float32, Shape: []int64{-1, 64}}},
-		Outputs: []tensor.Info{{Key: "images", DType: tensor.Uint8, Shape: []int64{-1, 28, 28, 1}}}}}
-}
-
-// layout writes empty saved_model.pb files for the given name/version folders.
-func layout(t *testing.T, dirs ...string) string {
+func TestRepositoryGet(t *testing.T) {
 	root := t.TempDir()
-	for _, d := range dirs {
-		os.MkdirAll(filepath.Join(root, d, "assets"), 0o755)
-		os.WriteFile(filepath.Join(root, d, "saved_model.pb"), nil, 0o644)
-	}
-	os.WriteFile(filepath.Join(root, "classifier", "2", "assets", "labels.txt"), []byte("a\nb\n"), 0o644)
-	return root
-}
-
-func fakeLoader(dir string) (tensor.Engine, []tensor.Signature, error) {
-	if filepath.Base(filepath.Dir(dir)) == "gan" {
-		return nopEngine{}, generatorSig(), nil
-	}
-	return nopEngine{}, classifierSig(), nil
-}
-
-func TestRepository(t *testing.T) {
-	root := layout(t, "classifier/1", "classifier/2", "gan/7", "notes/draft")
-	repo, err := Open(root, fakeLoader, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	writeVersion(t, root, "classifier/1", "classifier", tenLabels...)
+	writeVersion(t, root, "classifier/2", "classifier", tenLabels...)
+	writeVersion(t, root, "gan/7", "generator")
+	writeVersion(t, root, "notes/draft", "classifier")
+	f := mustStart(t, root, "model classifier\n policy all\n label stable 1\n")
+	repo := f.m.Repository()
 	tests := []struct {
 		name        string
 		spec        Spec
@@ -65,6 +23,9 @@ func TestRepository(t *testing.T) {
 	}{
 		{"default classifier is newest", Spec{}, RoleClassifier, "classifier", 2, nil},
 		{"explicit version", Spec{Name: "classifier", Version: 1}, RoleClassifier, "classifier", 1, nil},
+		{"label", Spec{Name: "classifier", Label: "stable"}, RoleClassifier, "classifier", 1, nil},
+		{"unknown label", Spec{Name: "classifier", Label: "canary"}, RoleClassifier, "", 0, ErrNotFound},
+		{"version and label", Spec{Name: "classifier", Version: 1, Label: "stable"}, RoleClassifier, "", 0, ErrInvalidSpec},
 		{"default generator", Spec{}, RoleGenerator, "gan", 7, nil},
 		{"unknown name", Spec{Name: "nope"}, RoleClassifier, "", 0, ErrNotFound},
 		{"unknown version", Spec{Name: "classifier", Version: 9}, RoleClassifier, "", 0, ErrNotFound},
@@ -73,36 +34,34 @@ func TestRepository(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m, err := repo.Get(tc.spec, tc.role)
+			m, release, err := repo.Acquire(tc.spec, tc.role)
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("got error %v, want %v", err, tc.wantErr)
 			}
-			if err == nil && (m.Name != tc.wantName || m.Version != tc.wantVersion) {
-				t.Fatalf("got %s, want %s:%d", m.Spec(), tc.wantName, tc.wantVersion)
+			if err == nil {
+				release()
+				if m.Name != tc.wantName || m.Version != tc.wantVersion {
+					t.Fatalf("got %s, want %s:%d", m.Spec(), tc.wantName, tc.wantVersion)
+				}
 			}
 		})
 	}
 	m, _ := repo.Get(Spec{}, RoleClassifier)
-	if len(m.Labels) != 2 || m.Labels[1] != "b" {
-		t.Fatalf("got labels %v, want [a b]", m.Labels)
-	}
-	if h, w, c, err := m.ImageShape(); err != nil || h != 28 || w != 28 || c != 1 {
-		t.Fatalf("got shape %d %d %d %v, want 28 28 1", h, w, c, err)
+	if len(m.Labels) != 10 || m.Labels[1] != "b" {
+		t.Fatalf("got labels %v, want a..j", m.Labels)
 	}
 	if got := repo.Names(); len(got) != 2 {
 		t.Fatalf("got names %v, want classifier and gan (notes has no numeric version)", got)
 	}
 }
 
-func TestOpenRefusesUnknownRoleAndEmptyRepository(t *testing.T) {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if _, err := Open(t.TempDir(), fakeLoader, log); err == nil {
-		t.Fatal("an empty repository opened without error")
+func TestNewRepositoryRefusesMixedRoles(t *testing.T) {
+	c, _ := NewModel(Spec{Name: "x", Version: 1}, "", &fakeEngine{}, classifierSig(), nil)
+	g, _ := NewModel(Spec{Name: "x", Version: 2}, "", &fakeEngine{}, generatorSig(), nil)
+	if _, err := NewRepository(c, g); err == nil {
+		t.Fatal("a model whose versions have two roles was accepted")
 	}
-	odd := func(string) (tensor.Engine, []tensor.Signature, error) {
-		return nopEngine{}, []tensor.Signature{{Name: ServingSignature}}, nil
-	}
-	if _, err := Open(layout(t, "classifier/1", "classifier/2"), odd, log); err == nil {
-		t.Fatal("a model with no recognisable role opened without error")
+	if _, err := NewRepository(); err == nil {
+		t.Fatal("an empty repository was accepted")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/atelier-vision/atelier/internal/precision"
 	"github.com/atelier-vision/atelier/internal/tensor"
 	tfb "github.com/galeone/tensorflow/tensorflow/go"
 	corepb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
@@ -26,6 +27,28 @@ type Options struct {
 	// InterOpThreads sizes the pool independent ops run on; 0 is TensorFlow's default
 	// and a negative value runs ops on the calling thread.
 	InterOpThreads int
+	// Precision is fp32 (also when empty) or bf16: grappler's oneDNN bfloat16 rewrite,
+	// which runs the graph's matrix work in bf16 with fp32 accumulation.
+	Precision precision.Precision
+}
+
+// bf16Lists moves Softmax from the bf16 rewrite's infer list to its deny list, so it
+// stays fp32: in bf16, probabilities sum to 1 only within 0.5%; in fp32, after the
+// bf16 matrix work, within fp32 rounding, at no measurable cost. (An op in two lists
+// makes the whole rewrite fail, hence both.)
+var bf16Lists = map[string]string{
+	"TF_AUTO_MIXED_PRECISION_GRAPH_REWRITE_INFERLIST_REMOVE": "Softmax",
+	"TF_AUTO_MIXED_PRECISION_GRAPH_REWRITE_DENYLIST_ADD":     "Softmax",
+}
+
+func init() {
+	// Grappler reads its mixed-precision lists from the environment, once; an
+	// operator's own setting wins.
+	for env, v := range bf16Lists {
+		if os.Getenv(env) == "" {
+			os.Setenv(env, v)
+		}
+	}
 }
 
 // Model is a loaded SavedModel. It is safe for concurrent use.
@@ -57,7 +80,7 @@ func Load(dir string, opts Options) (m *Model, err error) {
 	if len(tags) == 0 {
 		tags = []string{"serve"}
 	}
-	so, err := sessionOptions(opts.IntraOpThreads, opts.InterOpThreads)
+	so, err := sessionOptions(opts)
 	if err != nil {
 		return nil, wrap(err)
 	}
@@ -99,11 +122,20 @@ func isSavedModel(dir string) error {
 	return errors.New("not a SavedModel: no saved_model.pb or saved_model.pbtxt")
 }
 
-// sessionOptions serialises the thread settings into a ConfigProto.
-func sessionOptions(intra, inter int) (*tfb.SessionOptions, error) {
+// sessionOptions serialises the thread and precision settings into a ConfigProto.
+func sessionOptions(opts Options) (*tfb.SessionOptions, error) {
 	cfg := &corepb.ConfigProto{
-		IntraOpParallelismThreads: int32(intra),
-		InterOpParallelismThreads: int32(inter),
+		IntraOpParallelismThreads: int32(opts.IntraOpThreads),
+		InterOpParallelismThreads: int32(opts.InterOpThreads),
+	}
+	switch opts.Precision {
+	case "", precision.FP32:
+	case precision.BF16:
+		cfg.GraphOptions = &corepb.GraphOptions{RewriteOptions: &corepb.RewriterConfig{
+			AutoMixedPrecisionOnednnBfloat16: corepb.RewriterConfig_ON,
+		}}
+	default:
+		return nil, fmt.Errorf("precision %q: want fp32 or bf16", opts.Precision)
 	}
 	b, err := proto.Marshal(cfg)
 	if err != nil {

@@ -49,7 +49,7 @@ func NewResizer() (r *Resizer, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("tf: build resize graph: %w", err)
 	}
-	so, err := sessionOptions(1, -1)
+	so, err := sessionOptions(Options{IntraOpThreads: 1, InterOpThreads: -1})
 	if err != nil {
 		return nil, fmt.Errorf("tf: resize session: %w", err)
 	}

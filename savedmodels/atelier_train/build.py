@@ -1,11 +1,15 @@
 """Builds the embedded models into savedmodels/<name>/<version>/, only when needed.
 
-Each model's inputs (the Python files that define and train it, its settings and the
-data files) are hashed. A version folder whose .build-hash matches is left alone; a
-model built before with the same hash is copied from the build cache
-($ATELIER_CACHE, default ~/.cache/atelier); anything else is trained afresh and cached.
+The embedded models (classifier, detector, generator) are trained once and committed,
+each with its build-report.json and .build-hash: the hash of its inputs (the Python
+files that define and train it, its settings and the data files). A version folder
+whose .build-hash matches is left alone; a model built before with the same hash is
+copied from the build cache ($ATELIER_CACHE, default ~/.cache/atelier); anything else
+is trained afresh and cached. The untrained -full models are built on demand.
 
     python -m atelier_train.build [--only classifier] [--force]
+    python -m atelier_train.build --check     # CI: shipped models match their inputs
+    python -m atelier_train.build --retrain   # rebuild all embedded models, check gates
 """
 
 import argparse
@@ -64,6 +68,15 @@ MODELS = {
 }
 
 
+# Quality gates `--retrain` checks in each new build report: key -> minimum. The
+# integration tests check more (through gRPC); these stop a bad model being committed.
+GATES = {
+    "classifier": {"test_accuracy": 0.935},
+    "generator": {"fake_class_acc": 0.95},
+    "detector": {"map50": 0.90},
+}
+
+
 def input_hash(name):
     """Returns the hash of everything that determines model `name`."""
     _, sources, settings, _, _ = MODELS[name]
@@ -101,6 +114,7 @@ def build(name, force=False):
         start = time.time()
         report = builder(cached, settings)
         report["build_seconds"] = round(time.time() - start, 1)
+        report["input_hash"] = digest
         with open(os.path.join(cached, "build-report.json"), "w") as f:
             json.dump(report, f, indent=2)
         print(f"[build] {name}:{version} built in {report['build_seconds']}s: {report}", flush=True)
@@ -114,16 +128,62 @@ def build(name, force=False):
     return out
 
 
+def check(names):
+    """Returns the problems with the shipped models: each must exist and carry the
+    hash of the current training code, settings and data."""
+    problems = []
+    for name in names:
+        version = MODELS[name][0]
+        out = os.path.join(REPO_MODELS, name, str(version))
+        stamp = os.path.join(out, ".build-hash")
+        digest = input_hash(name)
+        if not os.path.exists(os.path.join(out, "saved_model.pb")) or not os.path.exists(stamp):
+            problems.append(f"{name}:{version} is not in savedmodels/{name}/{version}/; "
+                            f"run `make retrain` (or `make models`) and commit savedmodels/{name}")
+            continue
+        shipped = open(stamp).read().strip()
+        if shipped != digest:
+            problems.append(f"{name}:{version} was trained from other inputs (shipped {shipped}, "
+                            f"current code, settings and data {digest}): its training code changed "
+                            f"without a retrained model; run `make models` (or `make retrain`) "
+                            f"and commit savedmodels/{name}")
+        else:
+            print(f"[check] {name}:{version} matches its inputs ({digest})", flush=True)
+    return problems
+
+
+def gate(name, report):
+    """Returns the gates report misses."""
+    return [f"{name}: {key} {report.get(key)} is below {least}"
+            for key, least in GATES.get(name, {}).items()
+            if not isinstance(report.get(key), (int, float)) or report[key] < least]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", action="append", choices=sorted(MODELS),
                         help="build just this model (repeatable); default: the embedded models")
     parser.add_argument("--force", action="store_true", help="rebuild even when current")
+    parser.add_argument("--check", action="store_true",
+                        help="train nothing: fail unless every shipped model matches its inputs")
+    parser.add_argument("--retrain", action="store_true",
+                        help="rebuild the embedded models from scratch and check them against their gates")
     args = parser.parse_args()
     names = args.only or [n for n, spec in MODELS.items() if spec[4]]
     try:
+        if args.check:
+            problems = check(names)
+            if problems:
+                sys.exit("[check] " + "\n[check] ".join(problems))
+            return
+        failed = []
         for name in names:
-            build(name, args.force)
+            out = build(name, args.force or args.retrain)
+            if args.retrain:
+                with open(os.path.join(out, "build-report.json")) as f:
+                    failed += gate(name, json.load(f))
+        if failed:
+            sys.exit("[retrain] gates missed:\n  " + "\n  ".join(failed))
     except fashion_mnist.DatasetMissing as e:
         sys.exit(f"[build] {e}")
 

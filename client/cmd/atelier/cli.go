@@ -44,7 +44,10 @@ var commands = []command{
 	{"detect", "FILE|DIR|GLOB|- ...", "garments in images, each classified; --draw out.png for one image", detectCmd},
 	{"generate", "--category NAME", "new designs of a category; --out-dir for the PNGs, --grid out.png for a sheet", generateCmd},
 	{"stream", "FILE|DIR|GLOB ...", "send images as one camera's frames on a ClassifyStream (or --detect)", streamCmd},
-	{"models", "", "list the loaded models", modelsCmd},
+	{"dashboard", "--camera NAME=SOURCE ...", "the store dashboard: a web page with live cameras, what shoppers wear, alerts and health", dashboardCmd},
+	{"models", "", "list the models: every version's state (LOADING .. AVAILABLE, FAILED), policy and labels", modelsCmd},
+	{"reload", "", "admin: re-read the model config and rescan the model folder now", reloadCmd},
+	{"label", "set MODEL LABEL=VERSION ...", "admin: point version labels (stable, canary) at versions; 0 removes one", labelCmd},
 	{"describe", "NAME", "describe one model: versions, signatures, labels", describeCmd},
 	{"health", "[SERVICE]", "the server's (or one service's) health; exit 1 unless SERVING", healthCmd},
 }
@@ -173,9 +176,9 @@ func (a *app) check() error {
 	return nil
 }
 
-// connect makes the client from the common flags.
-func (a *app) connect() (*client.Client, error) {
-	opts := []client.Option{client.WithTimeout(a.timeout)}
+// connect makes the client from the common flags (and a command's extra options).
+func (a *app) connect(extra ...client.Option) (*client.Client, error) {
+	opts := append([]client.Option{client.WithTimeout(a.timeout)}, extra...)
 	switch {
 	case a.tlsCA != "" || a.tlsCert != "" || a.tlsKey != "":
 		cfg, err := client.TLSConfigFromFiles(a.tlsCA, a.tlsCert, a.tlsKey)

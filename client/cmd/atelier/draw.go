@@ -14,17 +14,13 @@ import (
 	"golang.org/x/image/font/basicfont"
 	"golang.org/x/image/math/fixed"
 
+	"github.com/atelier-vision/atelier/client/palette"
 	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
 )
 
-// garmentColors gives each coarse garment type its own box colour; others get grey.
-var garmentColors = map[string]color.RGBA{
-	"top":       {230, 25, 75, 255},
-	"bottom":    {60, 180, 75, 255},
-	"full-body": {255, 225, 25, 255},
-	"footwear":  {0, 130, 200, 255},
-	"bag":       {245, 130, 48, 255},
-}
+// garmentColors gives each coarse garment type its own box colour (the palette the
+// dashboard shares); others get palette.Other.
+var garmentColors = palette.ByType
 
 // minDrawSide is the size small images are enlarged to (by a whole factor, nearest
 // neighbour) so that labels stay readable on a 28-pixel Fashion-MNIST scene.
@@ -60,10 +56,7 @@ func annotate(src image.Image, dets []*pb.Detection) *image.RGBA {
 		}
 	}
 	for _, d := range dets {
-		c, ok := garmentColors[d.GarmentType]
-		if !ok {
-			c = color.RGBA{160, 160, 160, 255}
-		}
+		c := palette.Of(d.GarmentType)
 		bx := d.GetBox()
 		r := image.Rect(int(bx.GetXMin()*float32(scale)), int(bx.GetYMin()*float32(scale)),
 			int(bx.GetXMax()*float32(scale)), int(bx.GetYMax()*float32(scale))).Intersect(dst.Bounds())
@@ -106,7 +99,7 @@ func drawLabel(dst *image.RGBA, at image.Point, text string, c color.RGBA) {
 	bg := image.Rect(at.X, top, at.X+w, top+h).Intersect(dst.Bounds())
 	draw.Draw(dst, bg, image.NewUniform(c), image.Point{}, draw.Src)
 	ink := image.White
-	if 299*int(c.R)+587*int(c.G)+114*int(c.B) > 160*1000 {
+	if palette.Light(c) {
 		ink = image.Black
 	}
 	d := font.Drawer{Dst: dst, Src: ink, Face: face,

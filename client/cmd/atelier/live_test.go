@@ -252,6 +252,11 @@ func TestEveryRPCCommand(t *testing.T) {
 		{"Classify", []string{"classify", boot}, nil},
 		{"ListModels", []string{"models"}, nil},
 		{"GetModel", []string{"describe", "classifier"}, nil},
+		{"GetModelStatus", []string{"models", "--output", "csv"}, func(t *testing.T, stdout string) {
+			if rows := mustCSV(t, stdout); !strings.Contains(strings.Join(rows[1], ","), ":AVAILABLE") {
+				t.Fatalf("got %v, want an AVAILABLE version", rows)
+			}
+		}},
 		{"Health", []string{"health"}, nil},
 		{"Detect", []string{"detect", "--output", "json", "--draw", filepath.Join(out, "boxes.png"), boot}, func(t *testing.T, stdout string) {
 			var v []detectResult

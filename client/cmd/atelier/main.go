@@ -5,6 +5,7 @@
 //	atelier detect   [flags] FILE ...              garments in images (--draw out.png)
 //	atelier generate [flags] --category NAME       new designs (--out-dir, --grid out.png)
 //	atelier stream   [flags] FILE|DIR|GLOB ...     images as one camera's video stream
+//	atelier dashboard --camera NAME=SOURCE ...     the store dashboard, a web page
 //	atelier models                                 the loaded models
 //	atelier describe NAME                          one model's versions, signatures, labels
 //	atelier health   [SERVICE]                     the server's health

@@ -25,31 +25,11 @@ func modelsCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 		if err != nil {
 			return err
 		}
-		models, err := c.ListModels(ctx)
+		sts, err := c.ModelStatus(ctx, "")
 		if err != nil {
 			return err
 		}
-		if a.output == "json" {
-			b, err := jsonOpts.Marshal(&pb.ListModelsResponse{Models: models})
-			if err != nil {
-				return err
-			}
-			_, err = fmt.Fprintln(a.env.stdout, string(b))
-			return err
-		}
-		o := newOut(a.output, a.env.stdout, []string{"NAME", "ROLE", "VERSIONS", "LABELS"},
-			[]string{"name", "role", "versions", "labels"})
-		for _, m := range models {
-			var versions []string
-			labels := 0
-			for _, v := range m.Versions {
-				versions = append(versions, strconv.FormatInt(v.Version, 10))
-				labels = max(labels, len(v.Labels))
-			}
-			row := []string{m.Name, roleName(m.Role), strings.Join(versions, " "), strconv.Itoa(labels)}
-			o.record(nil, [][]string{row}, [][]string{row})
-		}
-		return o.close()
+		return printStatus(a, sts)
 	}
 }
 

@@ -38,13 +38,14 @@ def model_dir():
 
 @pytest.fixture(scope="session")
 def server(model_dir):
-    """Yields the address of a running atelierd serving the repository's models."""
+    """Yields the address of a running atelierd serving the repository's models, in
+    fp32: test_parity.py compares its answers with TensorFlow's fp32 ones to 1e-5."""
     binary = os.path.join(ROOT, "bin", "atelierd")
     if not os.path.exists(binary):
         missing("bin/atelierd", "run `make build`")
     addr = f"127.0.0.1:{free_port()}"
     log = open(os.path.join(ROOT, ".build", "pytest-atelierd.log"), "w")
-    proc = subprocess.Popen([binary, "--listen", addr, "--model-dir", model_dir],
+    proc = subprocess.Popen([binary, "--listen", addr, "--model-dir", model_dir, "--precision", "fp32"],
                             stdout=log, stderr=subprocess.STDOUT)
     try:
         with AtelierClient(addr, timeout=2) as c:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from atelier import AtelierError, GeneratedImage, stream_options
+from atelier.v1 import model_service_pb2 as model_pb
 from conftest import ROOT, missing
 
 with open(os.path.join(ROOT, "internal", "servertest", "rpcs.json")) as f:
@@ -64,6 +65,8 @@ CALLS = {
     "Classify": lambda c: c.classify(BOOT, top_k=2)[0][1].score >= 0,
     "ListModels": lambda c: any(m.name == "classifier" for m in c.list_models()),
     "GetModel": lambda c: len(c.get_model("classifier").versions[0].labels) == 10,
+    "GetModelStatus": lambda c: c.model_status("classifier")[0].versions[0].state
+    == model_pb.VERSION_STATE_AVAILABLE,
     "Health": lambda c: c.health() == "SERVING",
     "Detect": lambda c: all(d.box[0] <= d.box[2] for d in c.detect(BOOT, min_score=0.1)),
     "Generate": _check_generate,

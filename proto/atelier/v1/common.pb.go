@@ -185,8 +185,13 @@ type ModelSpec struct {
 	// name is the model's name, the folder name in the model repository
 	// (for example "classifier"). Empty means the server's default model for the RPC.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// version selects one loaded version; 0 means the newest loaded version.
-	Version       int64 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	// version selects one loaded version; 0 means the newest available version.
+	Version int64 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	// version_label selects the version a label names (for example "stable" or
+	// "canary"; see ModelService.SetVersionLabels and the --model-config file). Set at
+	// most one of version and version_label: both is INVALID_ARGUMENT, and a label the
+	// model does not have is NOT_FOUND naming the labels it has.
+	VersionLabel  string `protobuf:"bytes,3,opt,name=version_label,json=versionLabel,proto3" json:"version_label,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -233,6 +238,13 @@ func (x *ModelSpec) GetVersion() int64 {
 		return x.Version
 	}
 	return 0
+}
+
+func (x *ModelSpec) GetVersionLabel() string {
+	if x != nil {
+		return x.VersionLabel
+	}
+	return ""
 }
 
 // Prediction is one category with the model's probability for it.
@@ -358,10 +370,11 @@ const file_atelier_v1_common_proto_rawDesc = "" +
 	"\bRawImage\x12\x10\n" +
 	"\x03rgb\x18\x01 \x01(\fR\x03rgb\x12\x14\n" +
 	"\x05width\x18\x02 \x01(\rR\x05width\x12\x16\n" +
-	"\x06height\x18\x03 \x01(\rR\x06height\"9\n" +
+	"\x06height\x18\x03 \x01(\rR\x06height\"^\n" +
 	"\tModelSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
-	"\aversion\x18\x02 \x01(\x03R\aversion\"Y\n" +
+	"\aversion\x18\x02 \x01(\x03R\aversion\x12#\n" +
+	"\rversion_label\x18\x03 \x01(\tR\fversionLabel\"Y\n" +
 	"\n" +
 	"Prediction\x12\x14\n" +
 	"\x05label\x18\x01 \x01(\tR\x05label\x12\x1f\n" +

@@ -9,6 +9,7 @@ package atelierv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -76,6 +77,71 @@ func (x ModelRole) Number() protoreflect.EnumNumber {
 // Deprecated: Use ModelRole.Descriptor instead.
 func (ModelRole) EnumDescriptor() ([]byte, []int) {
 	return file_atelier_v1_model_service_proto_rawDescGZIP(), []int{0}
+}
+
+// VersionState is where a version is in its lifecycle.
+type VersionState int32
+
+const (
+	// VERSION_STATE_UNSPECIFIED is never returned.
+	VersionState_VERSION_STATE_UNSPECIFIED VersionState = 0
+	// VERSION_STATE_LOADING: the SavedModel is being loaded in the background.
+	VersionState_VERSION_STATE_LOADING VersionState = 1
+	// VERSION_STATE_WARMING: loaded, running its warm-up batches; not yet routable.
+	VersionState_VERSION_STATE_WARMING VersionState = 2
+	// VERSION_STATE_AVAILABLE: serving calls.
+	VersionState_VERSION_STATE_AVAILABLE VersionState = 3
+	// VERSION_STATE_UNLOADING: no new calls; in-flight calls finish, then the session closes.
+	VersionState_VERSION_STATE_UNLOADING VersionState = 4
+	// VERSION_STATE_FAILED: loading or warm-up failed (see error); retried when the folder changes.
+	VersionState_VERSION_STATE_FAILED VersionState = 5
+)
+
+// Enum value maps for VersionState.
+var (
+	VersionState_name = map[int32]string{
+		0: "VERSION_STATE_UNSPECIFIED",
+		1: "VERSION_STATE_LOADING",
+		2: "VERSION_STATE_WARMING",
+		3: "VERSION_STATE_AVAILABLE",
+		4: "VERSION_STATE_UNLOADING",
+		5: "VERSION_STATE_FAILED",
+	}
+	VersionState_value = map[string]int32{
+		"VERSION_STATE_UNSPECIFIED": 0,
+		"VERSION_STATE_LOADING":     1,
+		"VERSION_STATE_WARMING":     2,
+		"VERSION_STATE_AVAILABLE":   3,
+		"VERSION_STATE_UNLOADING":   4,
+		"VERSION_STATE_FAILED":      5,
+	}
+)
+
+func (x VersionState) Enum() *VersionState {
+	p := new(VersionState)
+	*p = x
+	return p
+}
+
+func (x VersionState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (VersionState) Descriptor() protoreflect.EnumDescriptor {
+	return file_atelier_v1_model_service_proto_enumTypes[1].Descriptor()
+}
+
+func (VersionState) Type() protoreflect.EnumType {
+	return &file_atelier_v1_model_service_proto_enumTypes[1]
+}
+
+func (x VersionState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use VersionState.Descriptor instead.
+func (VersionState) EnumDescriptor() ([]byte, []int) {
+	return file_atelier_v1_model_service_proto_rawDescGZIP(), []int{1}
 }
 
 // ListModelsRequest has no fields.
@@ -260,8 +326,10 @@ type ModelInfo struct {
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// role is what the model does.
 	Role ModelRole `protobuf:"varint,2,opt,name=role,proto3,enum=atelier.v1.ModelRole" json:"role,omitempty"`
-	// versions are the loaded versions, newest first.
-	Versions      []*ModelVersion `protobuf:"bytes,3,rep,name=versions,proto3" json:"versions,omitempty"`
+	// versions are the available versions, newest first.
+	Versions []*ModelVersion `protobuf:"bytes,3,rep,name=versions,proto3" json:"versions,omitempty"`
+	// version_labels maps each label (for example "stable") to the version it names.
+	VersionLabels map[string]int64 `protobuf:"bytes,4,rep,name=version_labels,json=versionLabels,proto3" json:"version_labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -317,6 +385,13 @@ func (x *ModelInfo) GetVersions() []*ModelVersion {
 	return nil
 }
 
+func (x *ModelInfo) GetVersionLabels() map[string]int64 {
+	if x != nil {
+		return x.VersionLabels
+	}
+	return nil
+}
+
 // ModelVersion describes one loaded version.
 type ModelVersion struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -325,7 +400,11 @@ type ModelVersion struct {
 	// signatures are the SavedModel's serving signatures.
 	Signatures []*Signature `protobuf:"bytes,2,rep,name=signatures,proto3" json:"signatures,omitempty"`
 	// labels are the model's class labels, from assets/labels.txt, in class order.
-	Labels        []string `protobuf:"bytes,3,rep,name=labels,proto3" json:"labels,omitempty"`
+	Labels []string `protobuf:"bytes,3,rep,name=labels,proto3" json:"labels,omitempty"`
+	// precision is the arithmetic the version runs in: "fp32", or "bf16" (the oneDNN
+	// bfloat16 rewrite), as atelierd's --precision and the model config chose it; the
+	// server logs why at load time.
+	Precision     string `protobuf:"bytes,4,opt,name=precision,proto3" json:"precision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -379,6 +458,13 @@ func (x *ModelVersion) GetLabels() []string {
 		return x.Labels
 	}
 	return nil
+}
+
+func (x *ModelVersion) GetPrecision() string {
+	if x != nil {
+		return x.Precision
+	}
+	return ""
 }
 
 // Signature is one SavedModel signature.
@@ -509,29 +595,679 @@ func (x *TensorSpec) GetShape() []int64 {
 	return nil
 }
 
+// GetModelStatusRequest names a model, or none for every model.
+type GetModelStatusRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is the model; empty reports every model.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetModelStatusRequest) Reset() {
+	*x = GetModelStatusRequest{}
+	mi := &file_atelier_v1_model_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetModelStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetModelStatusRequest) ProtoMessage() {}
+
+func (x *GetModelStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atelier_v1_model_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetModelStatusRequest.ProtoReflect.Descriptor instead.
+func (*GetModelStatusRequest) Descriptor() ([]byte, []int) {
+	return file_atelier_v1_model_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *GetModelStatusRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// GetModelStatusResponse reports the models' lifecycle.
+type GetModelStatusResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// models are sorted by name.
+	Models        []*ModelStatus `protobuf:"bytes,1,rep,name=models,proto3" json:"models,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetModelStatusResponse) Reset() {
+	*x = GetModelStatusResponse{}
+	mi := &file_atelier_v1_model_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetModelStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetModelStatusResponse) ProtoMessage() {}
+
+func (x *GetModelStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atelier_v1_model_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetModelStatusResponse.ProtoReflect.Descriptor instead.
+func (*GetModelStatusResponse) Descriptor() ([]byte, []int) {
+	return file_atelier_v1_model_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *GetModelStatusResponse) GetModels() []*ModelStatus {
+	if x != nil {
+		return x.Models
+	}
+	return nil
+}
+
+// ModelStatus is one model's versions, policy and labels.
+type ModelStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is the model's name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// role is what the model does (unspecified until one version has loaded).
+	Role ModelRole `protobuf:"varint,2,opt,name=role,proto3,enum=atelier.v1.ModelRole" json:"role,omitempty"`
+	// policy is the version policy in the config file's words: "latest 1", "all",
+	// "specific 3 4".
+	Policy string `protobuf:"bytes,3,opt,name=policy,proto3" json:"policy,omitempty"`
+	// version_labels maps each label to the version it names.
+	VersionLabels map[string]int64 `protobuf:"bytes,4,rep,name=version_labels,json=versionLabels,proto3" json:"version_labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// versions are every known version, newest first.
+	Versions      []*VersionStatus `protobuf:"bytes,5,rep,name=versions,proto3" json:"versions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ModelStatus) Reset() {
+	*x = ModelStatus{}
+	mi := &file_atelier_v1_model_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModelStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModelStatus) ProtoMessage() {}
+
+func (x *ModelStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_atelier_v1_model_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModelStatus.ProtoReflect.Descriptor instead.
+func (*ModelStatus) Descriptor() ([]byte, []int) {
+	return file_atelier_v1_model_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ModelStatus) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ModelStatus) GetRole() ModelRole {
+	if x != nil {
+		return x.Role
+	}
+	return ModelRole_MODEL_ROLE_UNSPECIFIED
+}
+
+func (x *ModelStatus) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
+func (x *ModelStatus) GetVersionLabels() map[string]int64 {
+	if x != nil {
+		return x.VersionLabels
+	}
+	return nil
+}
+
+func (x *ModelStatus) GetVersions() []*VersionStatus {
+	if x != nil {
+		return x.Versions
+	}
+	return nil
+}
+
+// VersionStatus is one version's lifecycle state.
+type VersionStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// version is the version number.
+	Version int64 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	// state is the version's state.
+	State VersionState `protobuf:"varint,2,opt,name=state,proto3,enum=atelier.v1.VersionState" json:"state,omitempty"`
+	// error says why a FAILED version failed.
+	Error string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	// state_time is when the version entered its state.
+	StateTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=state_time,json=stateTime,proto3" json:"state_time,omitempty"`
+	// load_start_time is when its load began.
+	LoadStartTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=load_start_time,json=loadStartTime,proto3" json:"load_start_time,omitempty"`
+	// available_time is when it became AVAILABLE (unset before).
+	AvailableTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=available_time,json=availableTime,proto3" json:"available_time,omitempty"`
+	// pinned is true for a version kept by LoadModel.
+	Pinned        bool `protobuf:"varint,7,opt,name=pinned,proto3" json:"pinned,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VersionStatus) Reset() {
+	*x = VersionStatus{}
+	mi := &file_atelier_v1_model_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VersionStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VersionStatus) ProtoMessage() {}
+
+func (x *VersionStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_atelier_v1_model_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VersionStatus.ProtoReflect.Descriptor instead.
+func (*VersionStatus) Descriptor() ([]byte, []int) {
+	return file_atelier_v1_model_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *VersionStatus) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *VersionStatus) GetState() VersionState {
+	if x != nil {
+		return x.State
+	}
+	return VersionState_VERSION_STATE_UNSPECIFIED
+}
+
+func (x *VersionStatus) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *VersionStatus) GetStateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StateTime
+	}
+	return nil
+}
+
+func (x *VersionStatus) GetLoadStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LoadStartTime
+	}
+	return nil
+}
+
+func (x *VersionStatus) GetAvailableTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AvailableTime
+	}
+	return nil
+}
+
+func (x *VersionStatus) GetPinned() bool {
+	if x != nil {
+		return x.Pinned
+	}
+	return false
+}
+
+// ReloadRepositoryRequest asks for a rescan.
+type ReloadRepositoryRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// wait makes the call answer only once every load the rescan started is AVAILABLE or
+	// FAILED (or the call's deadline passes).
+	Wait          bool `protobuf:"varint,1,opt,name=wait,proto3" json:"wait,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReloadRepositoryRequest) Reset() {
+	*x = ReloadRepositoryRequest{}
+	mi := &file_atelier_v1_model_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReloadRepositoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReloadRepositoryRequest) ProtoMessage() {}
+
+func (x *ReloadRepositoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atelier_v1_model_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReloadRepositoryRequest.ProtoReflect.Descriptor instead.
+func (*ReloadRepositoryRequest) Descriptor() ([]byte, []int) {
+	return file_atelier_v1_model_service_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ReloadRepositoryRequest) GetWait() bool {
+	if x != nil {
+		return x.Wait
+	}
+	return false
+}
+
+// ReloadRepositoryResponse is the status after the rescan.
+type ReloadRepositoryResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// models are sorted by name.
+	Models        []*ModelStatus `protobuf:"bytes,1,rep,name=models,proto3" json:"models,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReloadRepositoryResponse) Reset() {
+	*x = ReloadRepositoryResponse{}
+	mi := &file_atelier_v1_model_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReloadRepositoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReloadRepositoryResponse) ProtoMessage() {}
+
+func (x *ReloadRepositoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atelier_v1_model_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReloadRepositoryResponse.ProtoReflect.Descriptor instead.
+func (*ReloadRepositoryResponse) Descriptor() ([]byte, []int) {
+	return file_atelier_v1_model_service_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ReloadRepositoryResponse) GetModels() []*ModelStatus {
+	if x != nil {
+		return x.Models
+	}
+	return nil
+}
+
+// LoadModelRequest names the version to pin.
+type LoadModelRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// model names the model and version (version is required; labels are not accepted).
+	Model         *ModelSpec `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoadModelRequest) Reset() {
+	*x = LoadModelRequest{}
+	mi := &file_atelier_v1_model_service_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoadModelRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoadModelRequest) ProtoMessage() {}
+
+func (x *LoadModelRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atelier_v1_model_service_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoadModelRequest.ProtoReflect.Descriptor instead.
+func (*LoadModelRequest) Descriptor() ([]byte, []int) {
+	return file_atelier_v1_model_service_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *LoadModelRequest) GetModel() *ModelSpec {
+	if x != nil {
+		return x.Model
+	}
+	return nil
+}
+
+// LoadModelResponse is the pinned version's status.
+type LoadModelResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// version is AVAILABLE or FAILED.
+	Version       *VersionStatus `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoadModelResponse) Reset() {
+	*x = LoadModelResponse{}
+	mi := &file_atelier_v1_model_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoadModelResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoadModelResponse) ProtoMessage() {}
+
+func (x *LoadModelResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atelier_v1_model_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoadModelResponse.ProtoReflect.Descriptor instead.
+func (*LoadModelResponse) Descriptor() ([]byte, []int) {
+	return file_atelier_v1_model_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *LoadModelResponse) GetVersion() *VersionStatus {
+	if x != nil {
+		return x.Version
+	}
+	return nil
+}
+
+// UnloadModelRequest names the version to evict.
+type UnloadModelRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// model names the model and version (version is required).
+	Model         *ModelSpec `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnloadModelRequest) Reset() {
+	*x = UnloadModelRequest{}
+	mi := &file_atelier_v1_model_service_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnloadModelRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnloadModelRequest) ProtoMessage() {}
+
+func (x *UnloadModelRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atelier_v1_model_service_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnloadModelRequest.ProtoReflect.Descriptor instead.
+func (*UnloadModelRequest) Descriptor() ([]byte, []int) {
+	return file_atelier_v1_model_service_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *UnloadModelRequest) GetModel() *ModelSpec {
+	if x != nil {
+		return x.Model
+	}
+	return nil
+}
+
+// UnloadModelResponse has no fields.
+type UnloadModelResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnloadModelResponse) Reset() {
+	*x = UnloadModelResponse{}
+	mi := &file_atelier_v1_model_service_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnloadModelResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnloadModelResponse) ProtoMessage() {}
+
+func (x *UnloadModelResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atelier_v1_model_service_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnloadModelResponse.ProtoReflect.Descriptor instead.
+func (*UnloadModelResponse) Descriptor() ([]byte, []int) {
+	return file_atelier_v1_model_service_proto_rawDescGZIP(), []int{17}
+}
+
+// SetVersionLabelsRequest points labels of one model at versions.
+type SetVersionLabelsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is the model.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// version_labels maps labels to versions; version 0 removes the label. A label is
+	// 1..64 characters of a-z, 0-9, '-' and '_', starting with a letter.
+	VersionLabels map[string]int64 `protobuf:"bytes,2,rep,name=version_labels,json=versionLabels,proto3" json:"version_labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetVersionLabelsRequest) Reset() {
+	*x = SetVersionLabelsRequest{}
+	mi := &file_atelier_v1_model_service_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetVersionLabelsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetVersionLabelsRequest) ProtoMessage() {}
+
+func (x *SetVersionLabelsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_atelier_v1_model_service_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetVersionLabelsRequest.ProtoReflect.Descriptor instead.
+func (*SetVersionLabelsRequest) Descriptor() ([]byte, []int) {
+	return file_atelier_v1_model_service_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *SetVersionLabelsRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SetVersionLabelsRequest) GetVersionLabels() map[string]int64 {
+	if x != nil {
+		return x.VersionLabels
+	}
+	return nil
+}
+
+// SetVersionLabelsResponse is the model's labels afterwards.
+type SetVersionLabelsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// version_labels maps each label to its version.
+	VersionLabels map[string]int64 `protobuf:"bytes,1,rep,name=version_labels,json=versionLabels,proto3" json:"version_labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetVersionLabelsResponse) Reset() {
+	*x = SetVersionLabelsResponse{}
+	mi := &file_atelier_v1_model_service_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetVersionLabelsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetVersionLabelsResponse) ProtoMessage() {}
+
+func (x *SetVersionLabelsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_atelier_v1_model_service_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetVersionLabelsResponse.ProtoReflect.Descriptor instead.
+func (*SetVersionLabelsResponse) Descriptor() ([]byte, []int) {
+	return file_atelier_v1_model_service_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *SetVersionLabelsResponse) GetVersionLabels() map[string]int64 {
+	if x != nil {
+		return x.VersionLabels
+	}
+	return nil
+}
+
 var File_atelier_v1_model_service_proto protoreflect.FileDescriptor
 
 const file_atelier_v1_model_service_proto_rawDesc = "" +
 	"\n" +
 	"\x1eatelier/v1/model_service.proto\x12\n" +
-	"atelier.v1\x1a\x17atelier/v1/common.proto\"\x13\n" +
+	"atelier.v1\x1a\x17atelier/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x13\n" +
 	"\x11ListModelsRequest\"C\n" +
 	"\x12ListModelsResponse\x12-\n" +
 	"\x06models\x18\x01 \x03(\v2\x15.atelier.v1.ModelInfoR\x06models\">\n" +
 	"\x0fGetModelRequest\x12+\n" +
 	"\x05model\x18\x01 \x01(\v2\x15.atelier.v1.ModelSpecR\x05model\"?\n" +
 	"\x10GetModelResponse\x12+\n" +
-	"\x05model\x18\x01 \x01(\v2\x15.atelier.v1.ModelInfoR\x05model\"\x80\x01\n" +
+	"\x05model\x18\x01 \x01(\v2\x15.atelier.v1.ModelInfoR\x05model\"\x93\x02\n" +
 	"\tModelInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12)\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x15.atelier.v1.ModelRoleR\x04role\x124\n" +
-	"\bversions\x18\x03 \x03(\v2\x18.atelier.v1.ModelVersionR\bversions\"w\n" +
+	"\bversions\x18\x03 \x03(\v2\x18.atelier.v1.ModelVersionR\bversions\x12O\n" +
+	"\x0eversion_labels\x18\x04 \x03(\v2(.atelier.v1.ModelInfo.VersionLabelsEntryR\rversionLabels\x1a@\n" +
+	"\x12VersionLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\x95\x01\n" +
 	"\fModelVersion\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x03R\aversion\x125\n" +
 	"\n" +
 	"signatures\x18\x02 \x03(\v2\x15.atelier.v1.SignatureR\n" +
 	"signatures\x12\x16\n" +
-	"\x06labels\x18\x03 \x03(\tR\x06labels\"\x81\x01\n" +
+	"\x06labels\x18\x03 \x03(\tR\x06labels\x12\x1c\n" +
+	"\tprecision\x18\x04 \x01(\tR\tprecision\"\x81\x01\n" +
 	"\tSignature\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12.\n" +
 	"\x06inputs\x18\x02 \x03(\v2\x16.atelier.v1.TensorSpecR\x06inputs\x120\n" +
@@ -540,16 +1276,72 @@ const file_atelier_v1_model_service_proto_rawDesc = "" +
 	"TensorSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05dtype\x18\x02 \x01(\tR\x05dtype\x12\x14\n" +
-	"\x05shape\x18\x03 \x03(\x03R\x05shape*u\n" +
+	"\x05shape\x18\x03 \x03(\x03R\x05shape\"+\n" +
+	"\x15GetModelStatusRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"I\n" +
+	"\x16GetModelStatusResponse\x12/\n" +
+	"\x06models\x18\x01 \x03(\v2\x17.atelier.v1.ModelStatusR\x06models\"\xb0\x02\n" +
+	"\vModelStatus\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12)\n" +
+	"\x04role\x18\x02 \x01(\x0e2\x15.atelier.v1.ModelRoleR\x04role\x12\x16\n" +
+	"\x06policy\x18\x03 \x01(\tR\x06policy\x12Q\n" +
+	"\x0eversion_labels\x18\x04 \x03(\v2*.atelier.v1.ModelStatus.VersionLabelsEntryR\rversionLabels\x125\n" +
+	"\bversions\x18\x05 \x03(\v2\x19.atelier.v1.VersionStatusR\bversions\x1a@\n" +
+	"\x12VersionLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\xc9\x02\n" +
+	"\rVersionStatus\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\x03R\aversion\x12.\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x18.atelier.v1.VersionStateR\x05state\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\x129\n" +
+	"\n" +
+	"state_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tstateTime\x12B\n" +
+	"\x0fload_start_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\rloadStartTime\x12A\n" +
+	"\x0eavailable_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\ravailableTime\x12\x16\n" +
+	"\x06pinned\x18\a \x01(\bR\x06pinned\"-\n" +
+	"\x17ReloadRepositoryRequest\x12\x12\n" +
+	"\x04wait\x18\x01 \x01(\bR\x04wait\"K\n" +
+	"\x18ReloadRepositoryResponse\x12/\n" +
+	"\x06models\x18\x01 \x03(\v2\x17.atelier.v1.ModelStatusR\x06models\"?\n" +
+	"\x10LoadModelRequest\x12+\n" +
+	"\x05model\x18\x01 \x01(\v2\x15.atelier.v1.ModelSpecR\x05model\"H\n" +
+	"\x11LoadModelResponse\x123\n" +
+	"\aversion\x18\x01 \x01(\v2\x19.atelier.v1.VersionStatusR\aversion\"A\n" +
+	"\x12UnloadModelRequest\x12+\n" +
+	"\x05model\x18\x01 \x01(\v2\x15.atelier.v1.ModelSpecR\x05model\"\x15\n" +
+	"\x13UnloadModelResponse\"\xce\x01\n" +
+	"\x17SetVersionLabelsRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12]\n" +
+	"\x0eversion_labels\x18\x02 \x03(\v26.atelier.v1.SetVersionLabelsRequest.VersionLabelsEntryR\rversionLabels\x1a@\n" +
+	"\x12VersionLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\xbc\x01\n" +
+	"\x18SetVersionLabelsResponse\x12^\n" +
+	"\x0eversion_labels\x18\x01 \x03(\v27.atelier.v1.SetVersionLabelsResponse.VersionLabelsEntryR\rversionLabels\x1a@\n" +
+	"\x12VersionLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01*u\n" +
 	"\tModelRole\x12\x1a\n" +
 	"\x16MODEL_ROLE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15MODEL_ROLE_CLASSIFIER\x10\x01\x12\x17\n" +
 	"\x13MODEL_ROLE_DETECTOR\x10\x02\x12\x18\n" +
-	"\x14MODEL_ROLE_GENERATOR\x10\x032\xa2\x01\n" +
+	"\x14MODEL_ROLE_GENERATOR\x10\x03*\xb7\x01\n" +
+	"\fVersionState\x12\x1d\n" +
+	"\x19VERSION_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15VERSION_STATE_LOADING\x10\x01\x12\x19\n" +
+	"\x15VERSION_STATE_WARMING\x10\x02\x12\x1b\n" +
+	"\x17VERSION_STATE_AVAILABLE\x10\x03\x12\x1b\n" +
+	"\x17VERSION_STATE_UNLOADING\x10\x04\x12\x18\n" +
+	"\x14VERSION_STATE_FAILED\x10\x052\xd3\x04\n" +
 	"\fModelService\x12K\n" +
 	"\n" +
 	"ListModels\x12\x1d.atelier.v1.ListModelsRequest\x1a\x1e.atelier.v1.ListModelsResponse\x12E\n" +
-	"\bGetModel\x12\x1b.atelier.v1.GetModelRequest\x1a\x1c.atelier.v1.GetModelResponseB>Z<github.com/atelier-vision/atelier/proto/atelier/v1;atelierv1b\x06proto3"
+	"\bGetModel\x12\x1b.atelier.v1.GetModelRequest\x1a\x1c.atelier.v1.GetModelResponse\x12W\n" +
+	"\x0eGetModelStatus\x12!.atelier.v1.GetModelStatusRequest\x1a\".atelier.v1.GetModelStatusResponse\x12]\n" +
+	"\x10ReloadRepository\x12#.atelier.v1.ReloadRepositoryRequest\x1a$.atelier.v1.ReloadRepositoryResponse\x12H\n" +
+	"\tLoadModel\x12\x1c.atelier.v1.LoadModelRequest\x1a\x1d.atelier.v1.LoadModelResponse\x12N\n" +
+	"\vUnloadModel\x12\x1e.atelier.v1.UnloadModelRequest\x1a\x1f.atelier.v1.UnloadModelResponse\x12]\n" +
+	"\x10SetVersionLabels\x12#.atelier.v1.SetVersionLabelsRequest\x1a$.atelier.v1.SetVersionLabelsResponseB>Z<github.com/atelier-vision/atelier/proto/atelier/v1;atelierv1b\x06proto3"
 
 var (
 	file_atelier_v1_model_service_proto_rawDescOnce sync.Once
@@ -563,38 +1355,81 @@ func file_atelier_v1_model_service_proto_rawDescGZIP() []byte {
 	return file_atelier_v1_model_service_proto_rawDescData
 }
 
-var file_atelier_v1_model_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_atelier_v1_model_service_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_atelier_v1_model_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_atelier_v1_model_service_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_atelier_v1_model_service_proto_goTypes = []any{
-	(ModelRole)(0),             // 0: atelier.v1.ModelRole
-	(*ListModelsRequest)(nil),  // 1: atelier.v1.ListModelsRequest
-	(*ListModelsResponse)(nil), // 2: atelier.v1.ListModelsResponse
-	(*GetModelRequest)(nil),    // 3: atelier.v1.GetModelRequest
-	(*GetModelResponse)(nil),   // 4: atelier.v1.GetModelResponse
-	(*ModelInfo)(nil),          // 5: atelier.v1.ModelInfo
-	(*ModelVersion)(nil),       // 6: atelier.v1.ModelVersion
-	(*Signature)(nil),          // 7: atelier.v1.Signature
-	(*TensorSpec)(nil),         // 8: atelier.v1.TensorSpec
-	(*ModelSpec)(nil),          // 9: atelier.v1.ModelSpec
+	(ModelRole)(0),                   // 0: atelier.v1.ModelRole
+	(VersionState)(0),                // 1: atelier.v1.VersionState
+	(*ListModelsRequest)(nil),        // 2: atelier.v1.ListModelsRequest
+	(*ListModelsResponse)(nil),       // 3: atelier.v1.ListModelsResponse
+	(*GetModelRequest)(nil),          // 4: atelier.v1.GetModelRequest
+	(*GetModelResponse)(nil),         // 5: atelier.v1.GetModelResponse
+	(*ModelInfo)(nil),                // 6: atelier.v1.ModelInfo
+	(*ModelVersion)(nil),             // 7: atelier.v1.ModelVersion
+	(*Signature)(nil),                // 8: atelier.v1.Signature
+	(*TensorSpec)(nil),               // 9: atelier.v1.TensorSpec
+	(*GetModelStatusRequest)(nil),    // 10: atelier.v1.GetModelStatusRequest
+	(*GetModelStatusResponse)(nil),   // 11: atelier.v1.GetModelStatusResponse
+	(*ModelStatus)(nil),              // 12: atelier.v1.ModelStatus
+	(*VersionStatus)(nil),            // 13: atelier.v1.VersionStatus
+	(*ReloadRepositoryRequest)(nil),  // 14: atelier.v1.ReloadRepositoryRequest
+	(*ReloadRepositoryResponse)(nil), // 15: atelier.v1.ReloadRepositoryResponse
+	(*LoadModelRequest)(nil),         // 16: atelier.v1.LoadModelRequest
+	(*LoadModelResponse)(nil),        // 17: atelier.v1.LoadModelResponse
+	(*UnloadModelRequest)(nil),       // 18: atelier.v1.UnloadModelRequest
+	(*UnloadModelResponse)(nil),      // 19: atelier.v1.UnloadModelResponse
+	(*SetVersionLabelsRequest)(nil),  // 20: atelier.v1.SetVersionLabelsRequest
+	(*SetVersionLabelsResponse)(nil), // 21: atelier.v1.SetVersionLabelsResponse
+	nil,                              // 22: atelier.v1.ModelInfo.VersionLabelsEntry
+	nil,                              // 23: atelier.v1.ModelStatus.VersionLabelsEntry
+	nil,                              // 24: atelier.v1.SetVersionLabelsRequest.VersionLabelsEntry
+	nil,                              // 25: atelier.v1.SetVersionLabelsResponse.VersionLabelsEntry
+	(*ModelSpec)(nil),                // 26: atelier.v1.ModelSpec
+	(*timestamppb.Timestamp)(nil),    // 27: google.protobuf.Timestamp
 }
 var file_atelier_v1_model_service_proto_depIdxs = []int32{
-	5,  // 0: atelier.v1.ListModelsResponse.models:type_name -> atelier.v1.ModelInfo
-	9,  // 1: atelier.v1.GetModelRequest.model:type_name -> atelier.v1.ModelSpec
-	5,  // 2: atelier.v1.GetModelResponse.model:type_name -> atelier.v1.ModelInfo
+	6,  // 0: atelier.v1.ListModelsResponse.models:type_name -> atelier.v1.ModelInfo
+	26, // 1: atelier.v1.GetModelRequest.model:type_name -> atelier.v1.ModelSpec
+	6,  // 2: atelier.v1.GetModelResponse.model:type_name -> atelier.v1.ModelInfo
 	0,  // 3: atelier.v1.ModelInfo.role:type_name -> atelier.v1.ModelRole
-	6,  // 4: atelier.v1.ModelInfo.versions:type_name -> atelier.v1.ModelVersion
-	7,  // 5: atelier.v1.ModelVersion.signatures:type_name -> atelier.v1.Signature
-	8,  // 6: atelier.v1.Signature.inputs:type_name -> atelier.v1.TensorSpec
-	8,  // 7: atelier.v1.Signature.outputs:type_name -> atelier.v1.TensorSpec
-	1,  // 8: atelier.v1.ModelService.ListModels:input_type -> atelier.v1.ListModelsRequest
-	3,  // 9: atelier.v1.ModelService.GetModel:input_type -> atelier.v1.GetModelRequest
-	2,  // 10: atelier.v1.ModelService.ListModels:output_type -> atelier.v1.ListModelsResponse
-	4,  // 11: atelier.v1.ModelService.GetModel:output_type -> atelier.v1.GetModelResponse
-	10, // [10:12] is the sub-list for method output_type
-	8,  // [8:10] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	7,  // 4: atelier.v1.ModelInfo.versions:type_name -> atelier.v1.ModelVersion
+	22, // 5: atelier.v1.ModelInfo.version_labels:type_name -> atelier.v1.ModelInfo.VersionLabelsEntry
+	8,  // 6: atelier.v1.ModelVersion.signatures:type_name -> atelier.v1.Signature
+	9,  // 7: atelier.v1.Signature.inputs:type_name -> atelier.v1.TensorSpec
+	9,  // 8: atelier.v1.Signature.outputs:type_name -> atelier.v1.TensorSpec
+	12, // 9: atelier.v1.GetModelStatusResponse.models:type_name -> atelier.v1.ModelStatus
+	0,  // 10: atelier.v1.ModelStatus.role:type_name -> atelier.v1.ModelRole
+	23, // 11: atelier.v1.ModelStatus.version_labels:type_name -> atelier.v1.ModelStatus.VersionLabelsEntry
+	13, // 12: atelier.v1.ModelStatus.versions:type_name -> atelier.v1.VersionStatus
+	1,  // 13: atelier.v1.VersionStatus.state:type_name -> atelier.v1.VersionState
+	27, // 14: atelier.v1.VersionStatus.state_time:type_name -> google.protobuf.Timestamp
+	27, // 15: atelier.v1.VersionStatus.load_start_time:type_name -> google.protobuf.Timestamp
+	27, // 16: atelier.v1.VersionStatus.available_time:type_name -> google.protobuf.Timestamp
+	12, // 17: atelier.v1.ReloadRepositoryResponse.models:type_name -> atelier.v1.ModelStatus
+	26, // 18: atelier.v1.LoadModelRequest.model:type_name -> atelier.v1.ModelSpec
+	13, // 19: atelier.v1.LoadModelResponse.version:type_name -> atelier.v1.VersionStatus
+	26, // 20: atelier.v1.UnloadModelRequest.model:type_name -> atelier.v1.ModelSpec
+	24, // 21: atelier.v1.SetVersionLabelsRequest.version_labels:type_name -> atelier.v1.SetVersionLabelsRequest.VersionLabelsEntry
+	25, // 22: atelier.v1.SetVersionLabelsResponse.version_labels:type_name -> atelier.v1.SetVersionLabelsResponse.VersionLabelsEntry
+	2,  // 23: atelier.v1.ModelService.ListModels:input_type -> atelier.v1.ListModelsRequest
+	4,  // 24: atelier.v1.ModelService.GetModel:input_type -> atelier.v1.GetModelRequest
+	10, // 25: atelier.v1.ModelService.GetModelStatus:input_type -> atelier.v1.GetModelStatusRequest
+	14, // 26: atelier.v1.ModelService.ReloadRepository:input_type -> atelier.v1.ReloadRepositoryRequest
+	16, // 27: atelier.v1.ModelService.LoadModel:input_type -> atelier.v1.LoadModelRequest
+	18, // 28: atelier.v1.ModelService.UnloadModel:input_type -> atelier.v1.UnloadModelRequest
+	20, // 29: atelier.v1.ModelService.SetVersionLabels:input_type -> atelier.v1.SetVersionLabelsRequest
+	3,  // 30: atelier.v1.ModelService.ListModels:output_type -> atelier.v1.ListModelsResponse
+	5,  // 31: atelier.v1.ModelService.GetModel:output_type -> atelier.v1.GetModelResponse
+	11, // 32: atelier.v1.ModelService.GetModelStatus:output_type -> atelier.v1.GetModelStatusResponse
+	15, // 33: atelier.v1.ModelService.ReloadRepository:output_type -> atelier.v1.ReloadRepositoryResponse
+	17, // 34: atelier.v1.ModelService.LoadModel:output_type -> atelier.v1.LoadModelResponse
+	19, // 35: atelier.v1.ModelService.UnloadModel:output_type -> atelier.v1.UnloadModelResponse
+	21, // 36: atelier.v1.ModelService.SetVersionLabels:output_type -> atelier.v1.SetVersionLabelsResponse
+	30, // [30:37] is the sub-list for method output_type
+	23, // [23:30] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_atelier_v1_model_service_proto_init() }
@@ -608,8 +1443,8 @@ func file_atelier_v1_model_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_atelier_v1_model_service_proto_rawDesc), len(file_atelier_v1_model_service_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   8,
+			NumEnums:      2,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,20 +19,52 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ModelService_ListModels_FullMethodName = "/atelier.v1.ModelService/ListModels"
-	ModelService_GetModel_FullMethodName   = "/atelier.v1.ModelService/GetModel"
+	ModelService_ListModels_FullMethodName       = "/atelier.v1.ModelService/ListModels"
+	ModelService_GetModel_FullMethodName         = "/atelier.v1.ModelService/GetModel"
+	ModelService_GetModelStatus_FullMethodName   = "/atelier.v1.ModelService/GetModelStatus"
+	ModelService_ReloadRepository_FullMethodName = "/atelier.v1.ModelService/ReloadRepository"
+	ModelService_LoadModel_FullMethodName        = "/atelier.v1.ModelService/LoadModel"
+	ModelService_UnloadModel_FullMethodName      = "/atelier.v1.ModelService/UnloadModel"
+	ModelService_SetVersionLabels_FullMethodName = "/atelier.v1.ModelService/SetVersionLabels"
 )
 
 // ModelServiceClient is the client API for ModelService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// ModelService describes the models the server has loaded.
+// ModelService describes the models the server has loaded and is the control plane of
+// their lifecycle (docs/RELOAD.md): every version of a model goes LOADING -> WARMING ->
+// AVAILABLE -> UNLOADING and then disappears, or stops at FAILED.
+//
+// The admin RPCs (ReloadRepository, LoadModel, UnloadModel, SetVersionLabels) are off
+// (UNIMPLEMENTED) unless atelierd runs with --auth-tokens-file. With it they need the
+// metadata `authorization: Bearer <token>` of a token with the admin role: no token or
+// an unknown one is UNAUTHENTICATED, a token of another role PERMISSION_DENIED.
 type ModelServiceClient interface {
-	// ListModels lists every loaded model with its versions, signatures and labels.
+	// ListModels lists every model with its available versions, signatures and labels.
 	ListModels(ctx context.Context, in *ListModelsRequest, opts ...grpc.CallOption) (*ListModelsResponse, error)
 	// GetModel describes one model. Errors: NOT_FOUND for an unknown name or version.
 	GetModel(ctx context.Context, in *GetModelRequest, opts ...grpc.CallOption) (*GetModelResponse, error)
+	// GetModelStatus reports every known version's lifecycle state, with the error of a
+	// FAILED one and the times of its transitions. Errors: NOT_FOUND for an unknown name.
+	GetModelStatus(ctx context.Context, in *GetModelStatusRequest, opts ...grpc.CallOption) (*GetModelStatusResponse, error)
+	// ReloadRepository (admin) re-reads the --model-config file and rescans the model
+	// folder at once, as SIGHUP does. A config file with an error is refused
+	// (INVALID_ARGUMENT naming the line) and the old config stays.
+	ReloadRepository(ctx context.Context, in *ReloadRepositoryRequest, opts ...grpc.CallOption) (*ReloadRepositoryResponse, error)
+	// LoadModel (admin) pins one version: it is loaded and kept whatever the policy says,
+	// until UnloadModel. It answers when the version is AVAILABLE or FAILED.
+	// Errors: NOT_FOUND when the version's folder is not in the repository.
+	LoadModel(ctx context.Context, in *LoadModelRequest, opts ...grpc.CallOption) (*LoadModelResponse, error)
+	// UnloadModel (admin) evicts one version until LoadModel asks for it again; its
+	// in-flight calls finish first. Errors: NOT_FOUND for a version not loaded,
+	// FAILED_PRECONDITION for a version a label names (move the label first).
+	UnloadModel(ctx context.Context, in *UnloadModelRequest, opts ...grpc.CallOption) (*UnloadModelResponse, error)
+	// SetVersionLabels (admin) points labels at versions; version 0 removes a label.
+	// Labels not named stay. A label may only name an AVAILABLE version
+	// (FAILED_PRECONDITION otherwise). Labels set here last until the config file is
+	// next read; put them in the file to keep them.
+	SetVersionLabels(ctx context.Context, in *SetVersionLabelsRequest, opts ...grpc.CallOption) (*SetVersionLabelsResponse, error)
 }
 
 type modelServiceClient struct {
@@ -63,16 +95,93 @@ func (c *modelServiceClient) GetModel(ctx context.Context, in *GetModelRequest, 
 	return out, nil
 }
 
+func (c *modelServiceClient) GetModelStatus(ctx context.Context, in *GetModelStatusRequest, opts ...grpc.CallOption) (*GetModelStatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetModelStatusResponse)
+	err := c.cc.Invoke(ctx, ModelService_GetModelStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *modelServiceClient) ReloadRepository(ctx context.Context, in *ReloadRepositoryRequest, opts ...grpc.CallOption) (*ReloadRepositoryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReloadRepositoryResponse)
+	err := c.cc.Invoke(ctx, ModelService_ReloadRepository_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *modelServiceClient) LoadModel(ctx context.Context, in *LoadModelRequest, opts ...grpc.CallOption) (*LoadModelResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LoadModelResponse)
+	err := c.cc.Invoke(ctx, ModelService_LoadModel_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *modelServiceClient) UnloadModel(ctx context.Context, in *UnloadModelRequest, opts ...grpc.CallOption) (*UnloadModelResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnloadModelResponse)
+	err := c.cc.Invoke(ctx, ModelService_UnloadModel_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *modelServiceClient) SetVersionLabels(ctx context.Context, in *SetVersionLabelsRequest, opts ...grpc.CallOption) (*SetVersionLabelsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetVersionLabelsResponse)
+	err := c.cc.Invoke(ctx, ModelService_SetVersionLabels_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ModelServiceServer is the server API for ModelService service.
 // All implementations must embed UnimplementedModelServiceServer
 // for forward compatibility.
 //
-// ModelService describes the models the server has loaded.
+// ModelService describes the models the server has loaded and is the control plane of
+// their lifecycle (docs/RELOAD.md): every version of a model goes LOADING -> WARMING ->
+// AVAILABLE -> UNLOADING and then disappears, or stops at FAILED.
+//
+// The admin RPCs (ReloadRepository, LoadModel, UnloadModel, SetVersionLabels) are off
+// (UNIMPLEMENTED) unless atelierd runs with --auth-tokens-file. With it they need the
+// metadata `authorization: Bearer <token>` of a token with the admin role: no token or
+// an unknown one is UNAUTHENTICATED, a token of another role PERMISSION_DENIED.
 type ModelServiceServer interface {
-	// ListModels lists every loaded model with its versions, signatures and labels.
+	// ListModels lists every model with its available versions, signatures and labels.
 	ListModels(context.Context, *ListModelsRequest) (*ListModelsResponse, error)
 	// GetModel describes one model. Errors: NOT_FOUND for an unknown name or version.
 	GetModel(context.Context, *GetModelRequest) (*GetModelResponse, error)
+	// GetModelStatus reports every known version's lifecycle state, with the error of a
+	// FAILED one and the times of its transitions. Errors: NOT_FOUND for an unknown name.
+	GetModelStatus(context.Context, *GetModelStatusRequest) (*GetModelStatusResponse, error)
+	// ReloadRepository (admin) re-reads the --model-config file and rescans the model
+	// folder at once, as SIGHUP does. A config file with an error is refused
+	// (INVALID_ARGUMENT naming the line) and the old config stays.
+	ReloadRepository(context.Context, *ReloadRepositoryRequest) (*ReloadRepositoryResponse, error)
+	// LoadModel (admin) pins one version: it is loaded and kept whatever the policy says,
+	// until UnloadModel. It answers when the version is AVAILABLE or FAILED.
+	// Errors: NOT_FOUND when the version's folder is not in the repository.
+	LoadModel(context.Context, *LoadModelRequest) (*LoadModelResponse, error)
+	// UnloadModel (admin) evicts one version until LoadModel asks for it again; its
+	// in-flight calls finish first. Errors: NOT_FOUND for a version not loaded,
+	// FAILED_PRECONDITION for a version a label names (move the label first).
+	UnloadModel(context.Context, *UnloadModelRequest) (*UnloadModelResponse, error)
+	// SetVersionLabels (admin) points labels at versions; version 0 removes a label.
+	// Labels not named stay. A label may only name an AVAILABLE version
+	// (FAILED_PRECONDITION otherwise). Labels set here last until the config file is
+	// next read; put them in the file to keep them.
+	SetVersionLabels(context.Context, *SetVersionLabelsRequest) (*SetVersionLabelsResponse, error)
 	mustEmbedUnimplementedModelServiceServer()
 }
 
@@ -88,6 +197,21 @@ func (UnimplementedModelServiceServer) ListModels(context.Context, *ListModelsRe
 }
 func (UnimplementedModelServiceServer) GetModel(context.Context, *GetModelRequest) (*GetModelResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetModel not implemented")
+}
+func (UnimplementedModelServiceServer) GetModelStatus(context.Context, *GetModelStatusRequest) (*GetModelStatusResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetModelStatus not implemented")
+}
+func (UnimplementedModelServiceServer) ReloadRepository(context.Context, *ReloadRepositoryRequest) (*ReloadRepositoryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReloadRepository not implemented")
+}
+func (UnimplementedModelServiceServer) LoadModel(context.Context, *LoadModelRequest) (*LoadModelResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method LoadModel not implemented")
+}
+func (UnimplementedModelServiceServer) UnloadModel(context.Context, *UnloadModelRequest) (*UnloadModelResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UnloadModel not implemented")
+}
+func (UnimplementedModelServiceServer) SetVersionLabels(context.Context, *SetVersionLabelsRequest) (*SetVersionLabelsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetVersionLabels not implemented")
 }
 func (UnimplementedModelServiceServer) mustEmbedUnimplementedModelServiceServer() {}
 func (UnimplementedModelServiceServer) testEmbeddedByValue()                      {}
@@ -146,6 +270,96 @@ func _ModelService_GetModel_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ModelService_GetModelStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetModelStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ModelServiceServer).GetModelStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ModelService_GetModelStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ModelServiceServer).GetModelStatus(ctx, req.(*GetModelStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ModelService_ReloadRepository_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReloadRepositoryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ModelServiceServer).ReloadRepository(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ModelService_ReloadRepository_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ModelServiceServer).ReloadRepository(ctx, req.(*ReloadRepositoryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ModelService_LoadModel_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LoadModelRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ModelServiceServer).LoadModel(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ModelService_LoadModel_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ModelServiceServer).LoadModel(ctx, req.(*LoadModelRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ModelService_UnloadModel_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnloadModelRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ModelServiceServer).UnloadModel(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ModelService_UnloadModel_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ModelServiceServer).UnloadModel(ctx, req.(*UnloadModelRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ModelService_SetVersionLabels_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetVersionLabelsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ModelServiceServer).SetVersionLabels(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ModelService_SetVersionLabels_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ModelServiceServer).SetVersionLabels(ctx, req.(*SetVersionLabelsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ModelService_ServiceDesc is the grpc.ServiceDesc for ModelService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -160,6 +374,26 @@ var ModelService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetModel",
 			Handler:    _ModelService_GetModel_Handler,
+		},
+		{
+			MethodName: "GetModelStatus",
+			Handler:    _ModelService_GetModelStatus_Handler,
+		},
+		{
+			MethodName: "ReloadRepository",
+			Handler:    _ModelService_ReloadRepository_Handler,
+		},
+		{
+			MethodName: "LoadModel",
+			Handler:    _ModelService_LoadModel_Handler,
+		},
+		{
+			MethodName: "UnloadModel",
+			Handler:    _ModelService_UnloadModel_Handler,
+		},
+		{
+			MethodName: "SetVersionLabels",
+			Handler:    _ModelService_SetVersionLabels_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,13 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"time"
 
 	"github.com/atelier-vision/atelier/internal/metrics"
-	"github.com/atelier-vision/atelier/internal/tensor"
+	"github.com/atelier-vision/atelier/internal/precision"
 
 	"github.com/atelier-vision/atelier/internal/batching"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/atelier-vision/atelier/internal/detect"
 	"github.com/atelier-vision/atelier/internal/generate"
 	"github.com/atelier-vision/atelier/internal/imageio"
+	"github.com/atelier-vision/atelier/internal/inference"
 	"github.com/atelier-vision/atelier/internal/models"
 	"github.com/atelier-vision/atelier/internal/prep"
 	"github.com/atelier-vision/atelier/internal/stream"
@@ -24,6 +26,7 @@ import (
 
 // app is the wired server: the model repository, the request cores and the gRPC server.
 type app struct {
+	manager *models.Manager
 	repo    *models.Repository
 	resizer *tf.Resizer
 	srv     *server.Server
@@ -38,14 +41,23 @@ func newApp(cfg config, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	load := tfLoader(tf.Options{IntraOpThreads: cfg.IntraOpThreads, InterOpThreads: cfg.InterOpThreads})
-	repo, err := models.Open(cfg.ModelDir, batched(load, cfg.Batching), log)
+	load := tfLoader(tf.Options{IntraOpThreads: cfg.IntraOpThreads, InterOpThreads: cfg.InterOpThreads}, cfg.Precision, log)
+	manager, err := models.NewManager(models.ManagerOptions{
+		Root: cfg.ModelDir, ConfigPath: cfg.ModelConfig, Load: batched(load, cfg.Batching), Log: log,
+		Warm:        func(ctx context.Context, m *models.Model) error { return models.WarmUp(ctx, m, cfg.Batching.MaxBatch) },
+		AfterUnload: tf.TrimHeap,
+	})
 	if err != nil {
 		return nil, err
 	}
+	if err := manager.Start(context.Background()); err != nil {
+		manager.Close()
+		return nil, err
+	}
+	repo := manager.Repository()
 	resizer, err := tf.NewResizer()
 	if err != nil {
-		repo.Close()
+		manager.Close()
 		return nil, err
 	}
 	log.Info("models ready", "models", repo.Names(), "took", time.Since(start).Round(time.Millisecond))
@@ -54,6 +66,7 @@ func newApp(cfg config, log *slog.Logger) (*app, error) {
 	classifier := &classify.Classifier{Repo: repo, Prep: &prep.Preparer{Limits: limits, Resizer: resizer}}
 	reg := metrics.New()
 	reg.AddSource(func(w io.Writer) { writeBatchStats(w, repo) })
+	reg.AddSource(manager.WriteMetrics)
 	alerts := stream.NewHub(stream.DefaultWatchBuffer)
 	reg.AddSource(func(w io.Writer) {
 		watchers, lost := alerts.Stats()
@@ -67,8 +80,10 @@ func newApp(cfg config, log *slog.Logger) (*app, error) {
 		Generator:  &generate.Generator{Repo: repo},
 		Detector:   &detect.Detector{Repo: repo, Prep: classifier.Prep},
 		Alerts:     alerts,
+		Inference:  &inference.Server{Repo: repo, Prep: classifier.Prep},
+		Models:     manager,
 	})
-	return &app{repo: repo, resizer: resizer, srv: srv, metrics: reg, sec: sec}, nil
+	return &app{manager: manager, repo: repo, resizer: resizer, srv: srv, metrics: reg, sec: sec}, nil
 }
 
 // writeBatchStats writes each model version's batching counters.
@@ -90,35 +105,47 @@ func writeBatchStats(w io.Writer, repo *models.Repository) {
 	}
 }
 
-// tfLoader opens SavedModels with TensorFlow.
-func tfLoader(opts tf.Options) models.Loader {
-	return func(dir string) (tensor.Engine, []tensor.Signature, error) {
+// tfLoader opens SavedModels with TensorFlow, each in the precision its setting
+// resolves to (the model's own from the config, else the server's), logged with the
+// reason.
+func tfLoader(opts tf.Options, server precision.Setting, log *slog.Logger) models.Loader {
+	host := precision.HostCPU()
+	return func(dir string, setting precision.Setting) (models.Loaded, error) {
+		if setting == "" {
+			setting = server
+		}
+		gate, gateErr := precision.ReadGate(dir)
+		p, why := precision.Choose(setting, host, gate, gateErr)
+		log.Info("model precision", "dir", dir, "precision", p, "why", why)
+		opts := opts
+		opts.Precision = p
 		m, err := tf.Load(dir, opts)
 		if err != nil {
-			return nil, nil, err
+			return models.Loaded{}, err
 		}
-		return m, m.Signatures(), nil
+		return models.Loaded{Engine: m, Signatures: m.Signatures(), Precision: p}, nil
 	}
 }
 
 // batched wraps every loaded model's engine in a dynamic batcher.
 func batched(load models.Loader, cfg batching.Config) models.Loader {
-	return func(dir string) (tensor.Engine, []tensor.Signature, error) {
-		engine, sigs, err := load(dir)
+	return func(dir string, setting precision.Setting) (models.Loaded, error) {
+		l, err := load(dir, setting)
 		if err != nil {
-			return nil, nil, err
+			return l, err
 		}
-		b, err := batching.New(engine, cfg)
+		b, err := batching.New(l.Engine, cfg)
 		if err != nil {
-			engine.Close()
-			return nil, nil, err
+			l.Engine.Close()
+			return models.Loaded{}, err
 		}
-		return b, sigs, nil
+		l.Engine = b
+		return l, nil
 	}
 }
 
 // close releases the models; call it after the server has stopped.
 func (a *app) close() {
 	a.resizer.Close()
-	a.repo.Close()
+	a.manager.Close()
 }

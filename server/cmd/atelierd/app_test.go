@@ -23,7 +23,7 @@ import (
 // returns the address and a client connection; both close when the test ends.
 func startApp(t testing.TB, tweak ...func(*config)) (string, *grpc.ClientConn) {
 	t.Helper()
-	cfg, err := parseConfig([]string{"--model-dir", testenv.ModelDir(t, "classifier")}, func(string) string { return "" })
+	cfg, err := parseConfig([]string{"--model-dir", testenv.ModelDir(t, "classifier"), "--precision", "fp32"}, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}

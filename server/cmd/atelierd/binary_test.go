@@ -78,7 +78,7 @@ func TestBinaryServesAndStopsOnSIGTERM(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatalf("atelierd still running 20s after SIGTERM\n%s", logs.String())
 	}
-	for _, want := range []string{"starting atelierd", "model loaded", "serving", "shutting down", "stopped"} {
+	for _, want := range []string{"starting atelierd", "model version available", "serving", "shutting down", "stopped"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Fatalf("log lacks %q:\n%s", want, logs.String())
 		}

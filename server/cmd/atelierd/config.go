@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/atelier-vision/atelier/internal/batching"
+	"github.com/atelier-vision/atelier/internal/precision"
 )
 
 // config is atelierd's whole configuration: flags, each with an ATELIER_* variable.
@@ -16,6 +17,8 @@ type config struct {
 	Listen          string
 	MetricsListen   string
 	ModelDir        string
+	ModelConfig     string
+	PollInterval    time.Duration
 	MaxMessageBytes int
 	MaxPixels       int
 	IntraOpThreads  int
@@ -26,6 +29,7 @@ type config struct {
 	LogFormat       string
 	TFLogLevel      string
 	Security        securityConfig
+	Precision       precision.Setting
 }
 
 // parseConfig reads flags from args, with defaults taken from the environment.
@@ -35,6 +39,8 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&c.Listen, "listen", ":8500", "address to serve gRPC on")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "address for /metrics and /debug/pprof/ over HTTP, e.g. :9500 (empty: off)")
 	fs.StringVar(&c.ModelDir, "model-dir", "savedmodels", "model repository: <name>/<version>/saved_model.pb")
+	fs.StringVar(&c.ModelConfig, "model-config", "", "model config file: version policy and labels per model (docs/RELOAD.md; empty: latest 1, no labels)")
+	fs.DurationVar(&c.PollInterval, "model-poll-interval", 5*time.Second, "how often --model-dir is rescanned for new and removed versions (0: only on SIGHUP and ReloadRepository)")
 	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", 64<<20, "largest request accepted, in bytes")
 	fs.IntVar(&c.MaxPixels, "max-pixels", 50_000_000, "largest decoded image accepted, in pixels")
 	fs.IntVar(&c.IntraOpThreads, "intra-op-threads", 0, "TensorFlow threads inside one op (0: one per core)")
@@ -48,6 +54,11 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.TFLogLevel, "tf-log-level", "2", "TensorFlow's C++ log level (TF_CPP_MIN_LOG_LEVEL): 0 all .. 3 fatal only")
 	c.Security.flags(fs)
+	fs.Func("precision", "arithmetic of every model: auto (bf16 where the CPU has native bf16 and the model passes its accuracy gate, else fp32), fp32 or bf16 (default auto)", func(v string) (err error) {
+		c.Precision, err = precision.ParseSetting(v)
+		return err
+	})
+	c.Precision = precision.Auto
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
 		env := "ATELIER_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
@@ -73,6 +84,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	if err := c.Batching.Validate(); err != nil {
 		return c, err
 	}
+	if c.PollInterval < 0 {
+		return c, fmt.Errorf("--model-poll-interval %v is negative (0 turns polling off)", c.PollInterval)
+	}
 	if c.MaxMessageBytes < 1<<20 {
 		return c, fmt.Errorf("--max-message-bytes %d is below 1 MiB", c.MaxMessageBytes)
 	}
@@ -80,11 +94,12 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 }
 
 func (c config) logAttrs() []any {
-	return []any{"listen", c.Listen, "metrics_listen", c.MetricsListen, "model_dir", c.ModelDir, "max_message_bytes", c.MaxMessageBytes,
+	return []any{"listen", c.Listen, "metrics_listen", c.MetricsListen, "model_dir", c.ModelDir, "model_config", c.ModelConfig,
+		"model_poll_interval", c.PollInterval, "admin_rpcs", c.Security.TokensFile != "", "max_message_bytes", c.MaxMessageBytes,
 		"max_pixels", c.MaxPixels, "intra_op_threads", c.IntraOpThreads, "inter_op_threads", c.InterOpThreads,
 		"batch_max_size", c.Batching.MaxBatch, "batch_max_delay", c.Batching.MaxDelay,
 		"batch_queue_size", c.Batching.QueueSize, "session_workers", c.Batching.Workers,
-		"shutdown_grace", c.ShutdownGrace, "log_level", c.LogLevel.String(), "tf_log_level", c.TFLogLevel,
+		"shutdown_grace", c.ShutdownGrace, "log_level", c.LogLevel.String(), "tf_log_level", c.TFLogLevel, "precision", c.Precision, "cpu_bf16", precision.HostCPU().String(),
 		"cores", runtime.NumCPU()}
 }
 

@@ -67,20 +67,10 @@ func run(cfg config) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	a.sec.watch(ctx)
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP) // re-read the TLS and token files
-	defer signal.Stop(hup)
-	go func() {
-		for {
-			select {
-			case <-hup:
-				log.Info("SIGHUP: re-reading the TLS and token files")
-				a.sec.reload()
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	if cfg.PollInterval > 0 {
+		go a.manager.Poll(ctx, cfg.PollInterval)
+	}
+	go reloadOnSIGHUP(ctx, a, log)
 	go func() { errc <- a.srv.GRPC.Serve(lis) }()
 	select {
 	case err := <-errc:
@@ -99,4 +89,26 @@ func newLogger(cfg config) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// reloadOnSIGHUP re-reads the TLS and token files, the model config and the model
+// folder at every SIGHUP (the model part as the ReloadRepository RPC does).
+func reloadOnSIGHUP(ctx context.Context, a *app, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			log.Info("SIGHUP: re-reading the TLS and token files, the model config and the model folder")
+			a.sec.reload()
+			if err := a.manager.Reload(ctx, false); err != nil {
+				log.Error("reload on SIGHUP refused; the old config stays", "err", err)
+			} else {
+				log.Info("reloaded on SIGHUP")
+			}
+		}
+	}
 }

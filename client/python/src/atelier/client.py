@@ -234,9 +234,9 @@ class AtelierClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _call(self, method, request):
+    def _call(self, method, request, metadata=None):
         try:
-            return method(request, timeout=self.timeout)
+            return method(request, timeout=self.timeout, metadata=metadata)
         except grpc.RpcError as e:
             raise AtelierError(e.code(), e.details()) from None
 
@@ -362,6 +362,39 @@ class AtelierClient:
         """Returns one model's description: versions, signatures, labels."""
         req = model_pb.GetModelRequest(model=common_pb2.ModelSpec(name=name, version=version))
         return self._call(self.model_stub.GetModel, req).model
+
+    def model_status(self, name: str = "") -> list[model_pb.ModelStatus]:
+        """Returns every version's lifecycle state (LOADING, WARMING, AVAILABLE,
+        UNLOADING, FAILED with its error) of one model, or of every model."""
+        req = model_pb.GetModelStatusRequest(name=name)
+        return list(self._call(self.model_stub.GetModelStatus, req).models)
+
+    @staticmethod
+    def _admin(token: str | None):
+        return [("authorization", f"Bearer {token}")] if token else None
+
+    def reload(self, token: str | None = None, wait: bool = True) -> list[model_pb.ModelStatus]:
+        """Admin: re-reads the model config and rescans the model folder (as SIGHUP
+        does); with wait, returns once the loads it started have ended."""
+        req = model_pb.ReloadRepositoryRequest(wait=wait)
+        return list(self._call(self.model_stub.ReloadRepository, req, self._admin(token)).models)
+
+    def load_model(self, name: str, version: int, token: str | None = None) -> model_pb.VersionStatus:
+        """Admin: pins one version; returns its status once AVAILABLE or FAILED."""
+        req = model_pb.LoadModelRequest(model=common_pb2.ModelSpec(name=name, version=version))
+        return self._call(self.model_stub.LoadModel, req, self._admin(token)).version
+
+    def unload_model(self, name: str, version: int, token: str | None = None) -> None:
+        """Admin: evicts one version; its in-flight calls finish on it."""
+        req = model_pb.UnloadModelRequest(model=common_pb2.ModelSpec(name=name, version=version))
+        self._call(self.model_stub.UnloadModel, req, self._admin(token))
+
+    def set_version_labels(self, name: str, labels: dict[str, int],
+                           token: str | None = None) -> dict[str, int]:
+        """Admin: points labels (e.g. {"stable": 3}) at versions; 0 removes a label.
+        Returns the model's labels afterwards."""
+        req = model_pb.SetVersionLabelsRequest(name=name, version_labels=labels)
+        return dict(self._call(self.model_stub.SetVersionLabels, req, self._admin(token)).version_labels)
 
     def health(self, service: str = "") -> str:
         """Returns the server's health status name, for example "SERVING"."""

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x61telier/v1/common.proto\x12\natelier.v1\"G\n\x05Image\x12\x11\n\x07\x65ncoded\x18\x01 \x01(\x0cH\x00\x12#\n\x03raw\x18\x02 \x01(\x0b\x32\x14.atelier.v1.RawImageH\x00\x42\x06\n\x04\x64\x61ta\"6\n\x08RawImage\x12\x0b\n\x03rgb\x18\x01 \x01(\x0c\x12\r\n\x05width\x18\x02 \x01(\r\x12\x0e\n\x06height\x18\x03 \x01(\r\"*\n\tModelSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\"?\n\nPrediction\x12\r\n\x05label\x18\x01 \x01(\t\x12\x13\n\x0b\x63lass_index\x18\x02 \x01(\x05\x12\r\n\x05score\x18\x03 \x01(\x02\"=\n\x0e\x43lassification\x12+\n\x0bpredictions\x18\x01 \x03(\x0b\x32\x16.atelier.v1.PredictionB>Z<github.com/atelier-vision/atelier/proto/atelier/v1;atelierv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x61telier/v1/common.proto\x12\natelier.v1\"G\n\x05Image\x12\x11\n\x07\x65ncoded\x18\x01 \x01(\x0cH\x00\x12#\n\x03raw\x18\x02 \x01(\x0b\x32\x14.atelier.v1.RawImageH\x00\x42\x06\n\x04\x64\x61ta\"6\n\x08RawImage\x12\x0b\n\x03rgb\x18\x01 \x01(\x0c\x12\r\n\x05width\x18\x02 \x01(\r\x12\x0e\n\x06height\x18\x03 \x01(\r\"A\n\tModelSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x15\n\rversion_label\x18\x03 \x01(\t\"?\n\nPrediction\x12\r\n\x05label\x18\x01 \x01(\t\x12\x13\n\x0b\x63lass_index\x18\x02 \x01(\x05\x12\r\n\x05score\x18\x03 \x01(\x02\"=\n\x0e\x43lassification\x12+\n\x0bpredictions\x18\x01 \x03(\x0b\x32\x16.atelier.v1.PredictionB>Z<github.com/atelier-vision/atelier/proto/atelier/v1;atelierv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,9 +37,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RAWIMAGE']._serialized_start=112
   _globals['_RAWIMAGE']._serialized_end=166
   _globals['_MODELSPEC']._serialized_start=168
-  _globals['_MODELSPEC']._serialized_end=210
-  _globals['_PREDICTION']._serialized_start=212
-  _globals['_PREDICTION']._serialized_end=275
-  _globals['_CLASSIFICATION']._serialized_start=277
-  _globals['_CLASSIFICATION']._serialized_end=338
+  _globals['_MODELSPEC']._serialized_end=233
+  _globals['_PREDICTION']._serialized_start=235
+  _globals['_PREDICTION']._serialized_end=298
+  _globals['_CLASSIFICATION']._serialized_start=300
+  _globals['_CLASSIFICATION']._serialized_end=361
 # @@protoc_insertion_point(module_scope)

@@ -23,9 +23,10 @@ _sym_db = _symbol_database.Default()
 
 
 from atelier.v1 import common_pb2 as atelier_dot_v1_dot_common__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x61telier/v1/model_service.proto\x12\natelier.v1\x1a\x17\x61telier/v1/common.proto\"\x13\n\x11ListModelsRequest\";\n\x12ListModelsResponse\x12%\n\x06models\x18\x01 \x03(\x0b\x32\x15.atelier.v1.ModelInfo\"7\n\x0fGetModelRequest\x12$\n\x05model\x18\x01 \x01(\x0b\x32\x15.atelier.v1.ModelSpec\"8\n\x10GetModelResponse\x12$\n\x05model\x18\x01 \x01(\x0b\x32\x15.atelier.v1.ModelInfo\"j\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12#\n\x04role\x18\x02 \x01(\x0e\x32\x15.atelier.v1.ModelRole\x12*\n\x08versions\x18\x03 \x03(\x0b\x32\x18.atelier.v1.ModelVersion\"Z\n\x0cModelVersion\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12)\n\nsignatures\x18\x02 \x03(\x0b\x32\x15.atelier.v1.Signature\x12\x0e\n\x06labels\x18\x03 \x03(\t\"j\n\tSignature\x12\x0c\n\x04name\x18\x01 \x01(\t\x12&\n\x06inputs\x18\x02 \x03(\x0b\x32\x16.atelier.v1.TensorSpec\x12\'\n\x07outputs\x18\x03 \x03(\x0b\x32\x16.atelier.v1.TensorSpec\"8\n\nTensorSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x64type\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x03*u\n\tModelRole\x12\x1a\n\x16MODEL_ROLE_UNSPECIFIED\x10\x00\x12\x19\n\x15MODEL_ROLE_CLASSIFIER\x10\x01\x12\x17\n\x13MODEL_ROLE_DETECTOR\x10\x02\x12\x18\n\x14MODEL_ROLE_GENERATOR\x10\x03\x32\xa2\x01\n\x0cModelService\x12K\n\nListModels\x12\x1d.atelier.v1.ListModelsRequest\x1a\x1e.atelier.v1.ListModelsResponse\x12\x45\n\x08GetModel\x12\x1b.atelier.v1.GetModelRequest\x1a\x1c.atelier.v1.GetModelResponseB>Z<github.com/atelier-vision/atelier/proto/atelier/v1;atelierv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x61telier/v1/model_service.proto\x12\natelier.v1\x1a\x17\x61telier/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x13\n\x11ListModelsRequest\";\n\x12ListModelsResponse\x12%\n\x06models\x18\x01 \x03(\x0b\x32\x15.atelier.v1.ModelInfo\"7\n\x0fGetModelRequest\x12$\n\x05model\x18\x01 \x01(\x0b\x32\x15.atelier.v1.ModelSpec\"8\n\x10GetModelResponse\x12$\n\x05model\x18\x01 \x01(\x0b\x32\x15.atelier.v1.ModelInfo\"\xe2\x01\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12#\n\x04role\x18\x02 \x01(\x0e\x32\x15.atelier.v1.ModelRole\x12*\n\x08versions\x18\x03 \x03(\x0b\x32\x18.atelier.v1.ModelVersion\x12@\n\x0eversion_labels\x18\x04 \x03(\x0b\x32(.atelier.v1.ModelInfo.VersionLabelsEntry\x1a\x34\n\x12VersionLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"m\n\x0cModelVersion\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12)\n\nsignatures\x18\x02 \x03(\x0b\x32\x15.atelier.v1.Signature\x12\x0e\n\x06labels\x18\x03 \x03(\t\x12\x11\n\tprecision\x18\x04 \x01(\t\"j\n\tSignature\x12\x0c\n\x04name\x18\x01 \x01(\t\x12&\n\x06inputs\x18\x02 \x03(\x0b\x32\x16.atelier.v1.TensorSpec\x12\'\n\x07outputs\x18\x03 \x03(\x0b\x32\x16.atelier.v1.TensorSpec\"8\n\nTensorSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x64type\x18\x02 \x01(\t\x12\r\n\x05shape\x18\x03 \x03(\x03\"%\n\x15GetModelStatusRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"A\n\x16GetModelStatusResponse\x12\'\n\x06models\x18\x01 \x03(\x0b\x32\x17.atelier.v1.ModelStatus\"\xf7\x01\n\x0bModelStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12#\n\x04role\x18\x02 \x01(\x0e\x32\x15.atelier.v1.ModelRole\x12\x0e\n\x06policy\x18\x03 \x01(\t\x12\x42\n\x0eversion_labels\x18\x04 \x03(\x0b\x32*.atelier.v1.ModelStatus.VersionLabelsEntry\x12+\n\x08versions\x18\x05 \x03(\x0b\x32\x19.atelier.v1.VersionStatus\x1a\x34\n\x12VersionLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"\x81\x02\n\rVersionStatus\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\'\n\x05state\x18\x02 \x01(\x0e\x32\x18.atelier.v1.VersionState\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12.\n\nstate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0fload_start_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x61vailable_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06pinned\x18\x07 \x01(\x08\"\'\n\x17ReloadRepositoryRequest\x12\x0c\n\x04wait\x18\x01 \x01(\x08\"C\n\x18ReloadRepositoryResponse\x12\'\n\x06models\x18\x01 \x03(\x0b\x32\x17.atelier.v1.ModelStatus\"8\n\x10LoadModelRequest\x12$\n\x05model\x18\x01 \x01(\x0b\x32\x15.atelier.v1.ModelSpec\"?\n\x11LoadModelResponse\x12*\n\x07version\x18\x01 \x01(\x0b\x32\x19.atelier.v1.VersionStatus\":\n\x12UnloadModelRequest\x12$\n\x05model\x18\x01 \x01(\x0b\x32\x15.atelier.v1.ModelSpec\"\x15\n\x13UnloadModelResponse\"\xad\x01\n\x17SetVersionLabelsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12N\n\x0eversion_labels\x18\x02 \x03(\x0b\x32\x36.atelier.v1.SetVersionLabelsRequest.VersionLabelsEntry\x1a\x34\n\x12VersionLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"\xa1\x01\n\x18SetVersionLabelsResponse\x12O\n\x0eversion_labels\x18\x01 \x03(\x0b\x32\x37.atelier.v1.SetVersionLabelsResponse.VersionLabelsEntry\x1a\x34\n\x12VersionLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01*u\n\tModelRole\x12\x1a\n\x16MODEL_ROLE_UNSPECIFIED\x10\x00\x12\x19\n\x15MODEL_ROLE_CLASSIFIER\x10\x01\x12\x17\n\x13MODEL_ROLE_DETECTOR\x10\x02\x12\x18\n\x14MODEL_ROLE_GENERATOR\x10\x03*\xb7\x01\n\x0cVersionState\x12\x1d\n\x19VERSION_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15VERSION_STATE_LOADING\x10\x01\x12\x19\n\x15VERSION_STATE_WARMING\x10\x02\x12\x1b\n\x17VERSION_STATE_AVAILABLE\x10\x03\x12\x1b\n\x17VERSION_STATE_UNLOADING\x10\x04\x12\x18\n\x14VERSION_STATE_FAILED\x10\x05\x32\xd3\x04\n\x0cModelService\x12K\n\nListModels\x12\x1d.atelier.v1.ListModelsRequest\x1a\x1e.atelier.v1.ListModelsResponse\x12\x45\n\x08GetModel\x12\x1b.atelier.v1.GetModelRequest\x1a\x1c.atelier.v1.GetModelResponse\x12W\n\x0eGetModelStatus\x12!.atelier.v1.GetModelStatusRequest\x1a\".atelier.v1.GetModelStatusResponse\x12]\n\x10ReloadRepository\x12#.atelier.v1.ReloadRepositoryRequest\x1a$.atelier.v1.ReloadRepositoryResponse\x12H\n\tLoadModel\x12\x1c.atelier.v1.LoadModelRequest\x1a\x1d.atelier.v1.LoadModelResponse\x12N\n\x0bUnloadModel\x12\x1e.atelier.v1.UnloadModelRequest\x1a\x1f.atelier.v1.UnloadModelResponse\x12]\n\x10SetVersionLabels\x12#.atelier.v1.SetVersionLabelsRequest\x1a$.atelier.v1.SetVersionLabelsResponseB>Z<github.com/atelier-vision/atelier/proto/atelier/v1;atelierv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,24 +34,66 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'atelier.v1.model_service_pb
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z<github.com/atelier-vision/atelier/proto/atelier/v1;atelierv1'
-  _globals['_MODELROLE']._serialized_start=634
-  _globals['_MODELROLE']._serialized_end=751
-  _globals['_LISTMODELSREQUEST']._serialized_start=71
-  _globals['_LISTMODELSREQUEST']._serialized_end=90
-  _globals['_LISTMODELSRESPONSE']._serialized_start=92
-  _globals['_LISTMODELSRESPONSE']._serialized_end=151
-  _globals['_GETMODELREQUEST']._serialized_start=153
-  _globals['_GETMODELREQUEST']._serialized_end=208
-  _globals['_GETMODELRESPONSE']._serialized_start=210
-  _globals['_GETMODELRESPONSE']._serialized_end=266
-  _globals['_MODELINFO']._serialized_start=268
-  _globals['_MODELINFO']._serialized_end=374
-  _globals['_MODELVERSION']._serialized_start=376
-  _globals['_MODELVERSION']._serialized_end=466
-  _globals['_SIGNATURE']._serialized_start=468
-  _globals['_SIGNATURE']._serialized_end=574
-  _globals['_TENSORSPEC']._serialized_start=576
-  _globals['_TENSORSPEC']._serialized_end=632
-  _globals['_MODELSERVICE']._serialized_start=754
-  _globals['_MODELSERVICE']._serialized_end=916
+  _globals['_MODELINFO_VERSIONLABELSENTRY']._loaded_options = None
+  _globals['_MODELINFO_VERSIONLABELSENTRY']._serialized_options = b'8\001'
+  _globals['_MODELSTATUS_VERSIONLABELSENTRY']._loaded_options = None
+  _globals['_MODELSTATUS_VERSIONLABELSENTRY']._serialized_options = b'8\001'
+  _globals['_SETVERSIONLABELSREQUEST_VERSIONLABELSENTRY']._loaded_options = None
+  _globals['_SETVERSIONLABELSREQUEST_VERSIONLABELSENTRY']._serialized_options = b'8\001'
+  _globals['_SETVERSIONLABELSRESPONSE_VERSIONLABELSENTRY']._loaded_options = None
+  _globals['_SETVERSIONLABELSRESPONSE_VERSIONLABELSENTRY']._serialized_options = b'8\001'
+  _globals['_MODELROLE']._serialized_start=2079
+  _globals['_MODELROLE']._serialized_end=2196
+  _globals['_VERSIONSTATE']._serialized_start=2199
+  _globals['_VERSIONSTATE']._serialized_end=2382
+  _globals['_LISTMODELSREQUEST']._serialized_start=104
+  _globals['_LISTMODELSREQUEST']._serialized_end=123
+  _globals['_LISTMODELSRESPONSE']._serialized_start=125
+  _globals['_LISTMODELSRESPONSE']._serialized_end=184
+  _globals['_GETMODELREQUEST']._serialized_start=186
+  _globals['_GETMODELREQUEST']._serialized_end=241
+  _globals['_GETMODELRESPONSE']._serialized_start=243
+  _globals['_GETMODELRESPONSE']._serialized_end=299
+  _globals['_MODELINFO']._serialized_start=302
+  _globals['_MODELINFO']._serialized_end=528
+  _globals['_MODELINFO_VERSIONLABELSENTRY']._serialized_start=476
+  _globals['_MODELINFO_VERSIONLABELSENTRY']._serialized_end=528
+  _globals['_MODELVERSION']._serialized_start=530
+  _globals['_MODELVERSION']._serialized_end=639
+  _globals['_SIGNATURE']._serialized_start=641
+  _globals['_SIGNATURE']._serialized_end=747
+  _globals['_TENSORSPEC']._serialized_start=749
+  _globals['_TENSORSPEC']._serialized_end=805
+  _globals['_GETMODELSTATUSREQUEST']._serialized_start=807
+  _globals['_GETMODELSTATUSREQUEST']._serialized_end=844
+  _globals['_GETMODELSTATUSRESPONSE']._serialized_start=846
+  _globals['_GETMODELSTATUSRESPONSE']._serialized_end=911
+  _globals['_MODELSTATUS']._serialized_start=914
+  _globals['_MODELSTATUS']._serialized_end=1161
+  _globals['_MODELSTATUS_VERSIONLABELSENTRY']._serialized_start=476
+  _globals['_MODELSTATUS_VERSIONLABELSENTRY']._serialized_end=528
+  _globals['_VERSIONSTATUS']._serialized_start=1164
+  _globals['_VERSIONSTATUS']._serialized_end=1421
+  _globals['_RELOADREPOSITORYREQUEST']._serialized_start=1423
+  _globals['_RELOADREPOSITORYREQUEST']._serialized_end=1462
+  _globals['_RELOADREPOSITORYRESPONSE']._serialized_start=1464
+  _globals['_RELOADREPOSITORYRESPONSE']._serialized_end=1531
+  _globals['_LOADMODELREQUEST']._serialized_start=1533
+  _globals['_LOADMODELREQUEST']._serialized_end=1589
+  _globals['_LOADMODELRESPONSE']._serialized_start=1591
+  _globals['_LOADMODELRESPONSE']._serialized_end=1654
+  _globals['_UNLOADMODELREQUEST']._serialized_start=1656
+  _globals['_UNLOADMODELREQUEST']._serialized_end=1714
+  _globals['_UNLOADMODELRESPONSE']._serialized_start=1716
+  _globals['_UNLOADMODELRESPONSE']._serialized_end=1737
+  _globals['_SETVERSIONLABELSREQUEST']._serialized_start=1740
+  _globals['_SETVERSIONLABELSREQUEST']._serialized_end=1913
+  _globals['_SETVERSIONLABELSREQUEST_VERSIONLABELSENTRY']._serialized_start=476
+  _globals['_SETVERSIONLABELSREQUEST_VERSIONLABELSENTRY']._serialized_end=528
+  _globals['_SETVERSIONLABELSRESPONSE']._serialized_start=1916
+  _globals['_SETVERSIONLABELSRESPONSE']._serialized_end=2077
+  _globals['_SETVERSIONLABELSRESPONSE_VERSIONLABELSENTRY']._serialized_start=476
+  _globals['_SETVERSIONLABELSRESPONSE_VERSIONLABELSENTRY']._serialized_end=528
+  _globals['_MODELSERVICE']._serialized_start=2385
+  _globals['_MODELSERVICE']._serialized_end=2980
 # @@protoc_insertion_point(module_scope)

@@ -26,7 +26,14 @@ if _version_not_supported:
 
 
 class ModelServiceStub:
-    """ModelService describes the models the server has loaded.
+    """ModelService describes the models the server has loaded and is the control plane of
+    their lifecycle (docs/RELOAD.md): every version of a model goes LOADING -> WARMING ->
+    AVAILABLE -> UNLOADING and then disappears, or stops at FAILED.
+
+    The admin RPCs (ReloadRepository, LoadModel, UnloadModel, SetVersionLabels) are off
+    (UNIMPLEMENTED) unless atelierd runs with --auth-tokens-file. With it they need the
+    metadata `authorization: Bearer <token>` of a token with the admin role: no token or
+    an unknown one is UNAUTHENTICATED, a token of another role PERMISSION_DENIED.
     """
 
     def __init__(self, channel):
@@ -45,14 +52,46 @@ class ModelServiceStub:
                 request_serializer=atelier_dot_v1_dot_model__service__pb2.GetModelRequest.SerializeToString,
                 response_deserializer=atelier_dot_v1_dot_model__service__pb2.GetModelResponse.FromString,
                 _registered_method=True)
+        self.GetModelStatus = channel.unary_unary(
+                '/atelier.v1.ModelService/GetModelStatus',
+                request_serializer=atelier_dot_v1_dot_model__service__pb2.GetModelStatusRequest.SerializeToString,
+                response_deserializer=atelier_dot_v1_dot_model__service__pb2.GetModelStatusResponse.FromString,
+                _registered_method=True)
+        self.ReloadRepository = channel.unary_unary(
+                '/atelier.v1.ModelService/ReloadRepository',
+                request_serializer=atelier_dot_v1_dot_model__service__pb2.ReloadRepositoryRequest.SerializeToString,
+                response_deserializer=atelier_dot_v1_dot_model__service__pb2.ReloadRepositoryResponse.FromString,
+                _registered_method=True)
+        self.LoadModel = channel.unary_unary(
+                '/atelier.v1.ModelService/LoadModel',
+                request_serializer=atelier_dot_v1_dot_model__service__pb2.LoadModelRequest.SerializeToString,
+                response_deserializer=atelier_dot_v1_dot_model__service__pb2.LoadModelResponse.FromString,
+                _registered_method=True)
+        self.UnloadModel = channel.unary_unary(
+                '/atelier.v1.ModelService/UnloadModel',
+                request_serializer=atelier_dot_v1_dot_model__service__pb2.UnloadModelRequest.SerializeToString,
+                response_deserializer=atelier_dot_v1_dot_model__service__pb2.UnloadModelResponse.FromString,
+                _registered_method=True)
+        self.SetVersionLabels = channel.unary_unary(
+                '/atelier.v1.ModelService/SetVersionLabels',
+                request_serializer=atelier_dot_v1_dot_model__service__pb2.SetVersionLabelsRequest.SerializeToString,
+                response_deserializer=atelier_dot_v1_dot_model__service__pb2.SetVersionLabelsResponse.FromString,
+                _registered_method=True)
 
 
 class ModelServiceServicer:
-    """ModelService describes the models the server has loaded.
+    """ModelService describes the models the server has loaded and is the control plane of
+    their lifecycle (docs/RELOAD.md): every version of a model goes LOADING -> WARMING ->
+    AVAILABLE -> UNLOADING and then disappears, or stops at FAILED.
+
+    The admin RPCs (ReloadRepository, LoadModel, UnloadModel, SetVersionLabels) are off
+    (UNIMPLEMENTED) unless atelierd runs with --auth-tokens-file. With it they need the
+    metadata `authorization: Bearer <token>` of a token with the admin role: no token or
+    an unknown one is UNAUTHENTICATED, a token of another role PERMISSION_DENIED.
     """
 
     def ListModels(self, request, context):
-        """ListModels lists every loaded model with its versions, signatures and labels.
+        """ListModels lists every model with its available versions, signatures and labels.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -60,6 +99,51 @@ class ModelServiceServicer:
 
     def GetModel(self, request, context):
         """GetModel describes one model. Errors: NOT_FOUND for an unknown name or version.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetModelStatus(self, request, context):
+        """GetModelStatus reports every known version's lifecycle state, with the error of a
+        FAILED one and the times of its transitions. Errors: NOT_FOUND for an unknown name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReloadRepository(self, request, context):
+        """ReloadRepository (admin) re-reads the --model-config file and rescans the model
+        folder at once, as SIGHUP does. A config file with an error is refused
+        (INVALID_ARGUMENT naming the line) and the old config stays.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LoadModel(self, request, context):
+        """LoadModel (admin) pins one version: it is loaded and kept whatever the policy says,
+        until UnloadModel. It answers when the version is AVAILABLE or FAILED.
+        Errors: NOT_FOUND when the version's folder is not in the repository.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnloadModel(self, request, context):
+        """UnloadModel (admin) evicts one version until LoadModel asks for it again; its
+        in-flight calls finish first. Errors: NOT_FOUND for a version not loaded,
+        FAILED_PRECONDITION for a version a label names (move the label first).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetVersionLabels(self, request, context):
+        """SetVersionLabels (admin) points labels at versions; version 0 removes a label.
+        Labels not named stay. A label may only name an AVAILABLE version
+        (FAILED_PRECONDITION otherwise). Labels set here last until the config file is
+        next read; put them in the file to keep them.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -78,6 +162,31 @@ def add_ModelServiceServicer_to_server(servicer, server):
                     request_deserializer=atelier_dot_v1_dot_model__service__pb2.GetModelRequest.FromString,
                     response_serializer=atelier_dot_v1_dot_model__service__pb2.GetModelResponse.SerializeToString,
             ),
+            'GetModelStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetModelStatus,
+                    request_deserializer=atelier_dot_v1_dot_model__service__pb2.GetModelStatusRequest.FromString,
+                    response_serializer=atelier_dot_v1_dot_model__service__pb2.GetModelStatusResponse.SerializeToString,
+            ),
+            'ReloadRepository': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReloadRepository,
+                    request_deserializer=atelier_dot_v1_dot_model__service__pb2.ReloadRepositoryRequest.FromString,
+                    response_serializer=atelier_dot_v1_dot_model__service__pb2.ReloadRepositoryResponse.SerializeToString,
+            ),
+            'LoadModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.LoadModel,
+                    request_deserializer=atelier_dot_v1_dot_model__service__pb2.LoadModelRequest.FromString,
+                    response_serializer=atelier_dot_v1_dot_model__service__pb2.LoadModelResponse.SerializeToString,
+            ),
+            'UnloadModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnloadModel,
+                    request_deserializer=atelier_dot_v1_dot_model__service__pb2.UnloadModelRequest.FromString,
+                    response_serializer=atelier_dot_v1_dot_model__service__pb2.UnloadModelResponse.SerializeToString,
+            ),
+            'SetVersionLabels': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetVersionLabels,
+                    request_deserializer=atelier_dot_v1_dot_model__service__pb2.SetVersionLabelsRequest.FromString,
+                    response_serializer=atelier_dot_v1_dot_model__service__pb2.SetVersionLabelsResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'atelier.v1.ModelService', rpc_method_handlers)
@@ -87,7 +196,14 @@ def add_ModelServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class ModelService:
-    """ModelService describes the models the server has loaded.
+    """ModelService describes the models the server has loaded and is the control plane of
+    their lifecycle (docs/RELOAD.md): every version of a model goes LOADING -> WARMING ->
+    AVAILABLE -> UNLOADING and then disappears, or stops at FAILED.
+
+    The admin RPCs (ReloadRepository, LoadModel, UnloadModel, SetVersionLabels) are off
+    (UNIMPLEMENTED) unless atelierd runs with --auth-tokens-file. With it they need the
+    metadata `authorization: Bearer <token>` of a token with the admin role: no token or
+    an unknown one is UNAUTHENTICATED, a token of another role PERMISSION_DENIED.
     """
 
     @staticmethod
@@ -134,6 +250,141 @@ class ModelService:
             '/atelier.v1.ModelService/GetModel',
             atelier_dot_v1_dot_model__service__pb2.GetModelRequest.SerializeToString,
             atelier_dot_v1_dot_model__service__pb2.GetModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetModelStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/atelier.v1.ModelService/GetModelStatus',
+            atelier_dot_v1_dot_model__service__pb2.GetModelStatusRequest.SerializeToString,
+            atelier_dot_v1_dot_model__service__pb2.GetModelStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReloadRepository(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/atelier.v1.ModelService/ReloadRepository',
+            atelier_dot_v1_dot_model__service__pb2.ReloadRepositoryRequest.SerializeToString,
+            atelier_dot_v1_dot_model__service__pb2.ReloadRepositoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LoadModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/atelier.v1.ModelService/LoadModel',
+            atelier_dot_v1_dot_model__service__pb2.LoadModelRequest.SerializeToString,
+            atelier_dot_v1_dot_model__service__pb2.LoadModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnloadModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/atelier.v1.ModelService/UnloadModel',
+            atelier_dot_v1_dot_model__service__pb2.UnloadModelRequest.SerializeToString,
+            atelier_dot_v1_dot_model__service__pb2.UnloadModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetVersionLabels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/atelier.v1.ModelService/SetVersionLabels',
+            atelier_dot_v1_dot_model__service__pb2.SetVersionLabelsRequest.SerializeToString,
+            atelier_dot_v1_dot_model__service__pb2.SetVersionLabelsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,102 @@
+package dashboard
+
+import (
+	"context"
+	"net"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/atelier-vision/atelier/client"
+)
+
+// startDashboard runs a dashboard for cfg until the test ends and returns its URL.
+func startDashboard(t *testing.T, cfg Config) string {
+	t.Helper()
+	c, err := client.New(cfg.Addr, ClientOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(c, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { d.Run(ctx); close(ran) }()
+	web := httptest.NewUnstartedServer(d.Handler())
+	web.Config.BaseContext = func(net.Listener) context.Context { return ctx }
+	web.Start()
+	t.Cleanup(func() {
+		cancel()
+		web.Close()
+		<-ran
+		c.Close()
+	})
+	return web.URL
+}
+
+// TestPageShowsProblems opens the page in chromium with bad input: a camera whose
+// source does not exist and a rule file with a syntax error (against the stand-in
+// server), then a server that is not there. Each problem is on the page and in the
+// log, and the good camera's frames keep coming while the bad one fails.
+func TestPageShowsProblems(t *testing.T) {
+	ctx := browser(t, 1280, 800)
+	fake := startFake(t, "")
+	rules := filepath.Join(t.TempDir(), "rules.json")
+	os.WriteFile(rules, []byte("{\"rules\": [\n  {\"name\": \"dress\", \"categories\": [\"Dress\"],}\n]}\n"), 0o644)
+	_, rerr := ReadRules(rules)
+	if rerr == nil {
+		t.Fatal("the bad rule file was accepted")
+	}
+	var log logBuffer
+	cfg := DefaultConfig()
+	cfg.Addr, cfg.Log, cfg.Rules, cfg.RulesProblem = fake.addr, log.logger(), DefaultRules, rerr.Error()
+	cfg.Cameras = []Camera{{"good", writeFrames(t, 5)}, {"bad", "/nonexistent/door.mp4"}}
+	url := startDashboard(t, cfg)
+	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "two tiles", 10*time.Second, `document.querySelectorAll(".tile").length === 2`)
+	waitFor(t, ctx, "the bad camera's tile shows its error", 10*time.Second,
+		`document.querySelector('.tile[data-camera="bad"]').dataset.state === "source error" &&
+		 document.querySelector('.tile[data-camera="bad"] .problem').textContent.includes("/nonexistent/door.mp4: no such file")`)
+	waitFor(t, ctx, "the good camera shows frames", 10*time.Second, `+document.querySelector('.tile[data-camera="good"]').dataset.frame > 0`)
+	waitFramesAdvance(t, ctx, map[string]float64{"good": tileFrames(t, ctx)["good"]}, 5*time.Second)
+	waitFor(t, ctx, "the banner names the rule file and its line", 5*time.Second,
+		`document.querySelector("#problems").textContent.includes("rule file `+rules+`, line 2")`)
+	waitFor(t, ctx, "the banner names the bad camera", 5*time.Second,
+		`document.querySelector("#problems").textContent.includes("Camera bad: framesource: stat /nonexistent/door.mp4")`)
+	screenshot(t, ctx, 1280, 800, false, screenshotDir(t), "dashboard-problems.png")
+	for _, want := range []string{"bad rule file", "line 2", `msg="camera source failed" camera=bad source=/nonexistent/door.mp4`} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("the log lacks %q:\n%s", want, log.String())
+		}
+	}
+
+	// A server that is not there.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	var log2 logBuffer
+	cfg.Addr, cfg.Log, cfg.RulesProblem = dead, log2.logger(), ""
+	cfg.Cameras = cfg.Cameras[:1]
+	if err := chromedp.Do(ctx, chromedp.Navigate(startDashboard(t, cfg))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the banner says atelierd cannot be reached", 10*time.Second,
+		`document.querySelector("#problems").textContent.includes("cannot reach atelierd at `+dead+`") &&
+		 document.querySelector("#problems").textContent.includes("connection refused") &&
+		 document.querySelector("#conn").dataset.state === "connecting"`)
+	if want := "cannot reach atelierd at " + dead; !strings.Contains(log2.String(), want) {
+		t.Errorf("the log lacks %q:\n%s", want, log2.String())
+	}
+}

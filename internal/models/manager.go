@@ -1,0 +1,490 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/atelier-vision/atelier/internal/errkind"
+	"github.com/atelier-vision/atelier/internal/precision"
+)
+
+// ErrLabelled marks an UnloadModel of a version that a label names.
+var ErrLabelled = errkind.New(errkind.FailedPrecondition, "version is labelled")
+
+// ErrNoModels marks a repository in which no version became available at start-up.
+var ErrNoModels = errors.New("no model is available")
+
+// Warmer runs a freshly loaded version before it takes traffic; an error fails it.
+type Warmer func(ctx context.Context, m *Model) error
+
+// ManagerOptions configures a Manager.
+type ManagerOptions struct {
+	// Root is the model folder: <name>/<version>/saved_model.pb.
+	Root string
+	// ConfigPath is the --model-config file; empty: every model gets DefaultPolicy.
+	ConfigPath string
+	Load       Loader
+	// Warm warms each version up; nil skips warm-up.
+	Warm Warmer
+	// Settle is how long an explicit rescan (SIGHUP, ReloadRepository) waits before
+	// its second look at a new folder; default 250ms.
+	Settle time.Duration
+	// AfterUnload runs after an unloaded version's memory has been collected, to hand
+	// it back to the operating system (tf.TrimHeap); nil does nothing more.
+	AfterUnload func()
+	Log         *slog.Logger
+}
+
+// Manager is the model lifecycle, after tensorflow/serving's core: each scan of the
+// folder and the config give the aspired versions of every model (its policy's
+// choice of the complete versions, plus pinned and labelled ones); the manager loads
+// toward them one at a time in the background, warms each new version up, makes it
+// routable, and only then retires the versions no longer aspired (availability
+// preserving). A retired version leaves routing at once and is closed once its
+// in-flight calls are done.
+type Manager struct {
+	opts ManagerOptions
+	repo *Repository
+
+	mu       sync.Mutex
+	cfg      Config
+	models   map[string]*managed
+	queue    []*version
+	wake     chan struct{}
+	changed  chan struct{} // closed and replaced at every state change
+	failures map[string]int64
+	closed   bool
+	stop     chan struct{}
+	wg       sync.WaitGroup
+}
+
+// managed is one model's versions and hand-made choices.
+type managed struct {
+	name     string
+	role     Role
+	versions map[int64]*version
+	pinned   map[int64]bool
+	evicted  map[int64]bool
+	labels   map[string]int64 // wanted labels: the config's, then SetVersionLabels'
+}
+
+// version is one version folder and its lifecycle.
+type version struct {
+	name    string
+	v       int64
+	dir     string
+	onDisk  bool
+	fp      string // fingerprint at the last scan
+	ready   bool   // complete: fingerprint unchanged over one scan, or loaded before
+	aspired bool
+
+	state                        State // 0: on disk, not in the lifecycle
+	err                          error
+	failedFP                     string
+	stateTime, loadStart, availT time.Time
+	model                        *Model
+}
+
+// NewManager reads the config file and returns a manager with an empty repository;
+// Start loads the models.
+func NewManager(opts ManagerOptions) (*Manager, error) {
+	if opts.Settle == 0 {
+		opts.Settle = 250 * time.Millisecond
+	}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	cfg, err := ReadConfig(opts.ConfigPath)
+	if err != nil {
+		return nil, err
+	}
+	return &Manager{opts: opts, repo: newRepository(), cfg: cfg, models: map[string]*managed{},
+		wake: make(chan struct{}, 1), changed: make(chan struct{}), failures: map[string]int64{},
+		stop: make(chan struct{})}, nil
+}
+
+// Repository returns the routing table the request paths use.
+func (m *Manager) Repository() *Repository { return m.repo }
+
+// Start loads every complete version the policies want, waits for the loads to end,
+// and applies the config's labels. It fails when no version at all is available or
+// a label names a version that is not.
+func (m *Manager) Start(ctx context.Context) error {
+	m.wg.Add(1)
+	go m.loader()
+	if _, err := m.scan(true); err != nil {
+		return err
+	}
+	if err := m.WaitIdle(ctx); err != nil {
+		return err
+	}
+	if len(m.repo.Names()) == 0 {
+		return fmt.Errorf("%w: model repository %s holds no loadable model (want <name>/<version>/saved_model.pb and variables/; run `make models`)%s",
+			ErrNoModels, m.opts.Root, m.failureSummary())
+	}
+	m.mu.Lock()
+	cfg := m.cfg
+	m.mu.Unlock()
+	return m.applyLabels(cfg)
+}
+
+func (m *Manager) failureSummary() string {
+	var s string
+	for _, st := range m.Status() {
+		for _, v := range st.Versions {
+			if v.State == StateFailed {
+				s += fmt.Sprintf("; %s:%d failed: %v", st.Name, v.Version, v.Err)
+			}
+		}
+	}
+	return s
+}
+
+// Poll rescans the folder every interval until ctx is done.
+func (m *Manager) Poll(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.stop:
+			return
+		case <-t.C:
+			if _, err := m.scan(false); err != nil {
+				m.opts.Log.Warn("model repository scan", "err", err)
+			}
+		}
+	}
+}
+
+// Reload re-reads the config file and rescans the folder at once, looking twice
+// (Settle apart) at folders that are new. A config with an error is refused and the
+// old one stays. With wait, it returns once every load it started has ended.
+func (m *Manager) Reload(ctx context.Context, wait bool) error {
+	cfg, err := ReadConfig(m.opts.ConfigPath)
+	if err != nil {
+		return err
+	}
+	for name, mc := range cfg.Models {
+		if err := m.repo.CheckLabels(name, mc.Labels); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrConfig, m.opts.ConfigPath, err)
+		}
+	}
+	m.mu.Lock()
+	m.cfg = cfg
+	for _, mm := range m.models {
+		mm.labels = cloneLabels(cfg.Model(mm.name).Labels)
+	}
+	m.mu.Unlock()
+	if err := m.applyLabels(cfg); err != nil {
+		return err
+	}
+	pending, err := m.scan(false)
+	if err != nil {
+		return err
+	}
+	if pending {
+		select {
+		case <-time.After(m.opts.Settle):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if _, err := m.scan(false); err != nil {
+			return err
+		}
+	}
+	if wait {
+		return m.WaitIdle(ctx)
+	}
+	return nil
+}
+
+// applyLabels publishes the config's labels (replacing each model's labels).
+func (m *Manager) applyLabels(cfg Config) error {
+	for _, name := range m.repo.Names() {
+		if err := m.repo.setLabels(name, cfg.Model(name).Labels, true); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrConfig, m.opts.ConfigPath, err)
+		}
+	}
+	for name, mc := range cfg.Models {
+		if err := m.repo.setLabels(name, mc.Labels, true); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrConfig, m.opts.ConfigPath, err)
+		}
+	}
+	return nil
+}
+
+func cloneLabels(l map[string]int64) map[string]int64 {
+	out := map[string]int64{}
+	for k, v := range l {
+		out[k] = v
+	}
+	return out
+}
+
+// scan reads the folder and reconciles. initial trusts every folder that has its
+// files (start-up); otherwise a folder is complete once its fingerprint has not
+// changed since the previous scan. pending reports folders seen changing.
+func (m *Manager) scan(initial bool) (pending bool, err error) {
+	found, err := scanRoot(m.opts.Root)
+	if err != nil {
+		return false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for name, vs := range found {
+		mm := m.models[name]
+		if mm == nil {
+			mm = &managed{name: name, versions: map[int64]*version{}, pinned: map[int64]bool{}, evicted: map[int64]bool{},
+				labels: cloneLabels(m.cfg.Model(name).Labels)}
+			m.models[name] = mm
+		}
+		for n, d := range vs {
+			v := mm.versions[n]
+			if v == nil {
+				v = &version{name: name, v: n}
+				mm.versions[n] = v
+			}
+			stable := d.fp != "" && (initial || d.fp == v.fp)
+			v.ready = stable || (v.state != 0 && v.state != StateFailed && d.fp != "")
+			if d.fp != "" && !stable && v.state == 0 || d.fp != v.fp && v.state == StateFailed {
+				pending = true
+			}
+			v.dir, v.fp, v.onDisk = d.dir, d.fp, true
+		}
+		for n, v := range mm.versions {
+			if _, ok := vs[n]; !ok {
+				v.onDisk = false
+			}
+		}
+	}
+	for name, mm := range m.models {
+		if _, ok := found[name]; !ok {
+			for _, v := range mm.versions {
+				v.onDisk = false
+			}
+		}
+	}
+	m.reconcile()
+	return pending, nil
+}
+
+// reconcile works out every model's aspired versions and moves toward them; the
+// caller holds m.mu.
+func (m *Manager) reconcile() {
+	for name, mm := range m.models {
+		policy := m.cfg.Model(name).Policy
+		var cands []int64
+		for n, v := range mm.versions {
+			retry := v.state == StateFailed && v.fp != v.failedFP
+			if v.onDisk && v.ready && !mm.evicted[n] && (v.state != StateFailed || retry) {
+				cands = append(cands, n)
+			}
+		}
+		sort.Slice(cands, func(i, j int) bool { return cands[i] > cands[j] })
+		want := map[int64]bool{}
+		for _, n := range policy.choose(cands) {
+			want[n] = true
+		}
+		for _, n := range cands {
+			if mm.pinned[n] || slices.Contains(labelVersions(mm.labels), n) {
+				want[n] = true
+			}
+		}
+		settled := true
+		for n, v := range mm.versions {
+			v.aspired = want[n]
+			if v.aspired && (v.state == 0 || v.state == StateFailed) {
+				m.setState(v, StateLoading, nil)
+				v.loadStart = v.stateTime
+				m.queue = append(m.queue, v)
+				select {
+				case m.wake <- struct{}{}:
+				default:
+				}
+			}
+			if v.aspired && (v.state == StateLoading || v.state == StateWarming) {
+				settled = false
+			}
+		}
+		for n, v := range mm.versions {
+			if v.state == StateAvailable && !v.aspired && (settled || mm.evicted[n]) {
+				m.retire(v)
+			}
+			if !v.onDisk && (v.state == 0 || v.state == StateFailed) {
+				delete(mm.versions, n)
+				m.notify()
+			}
+		}
+		if len(mm.versions) == 0 {
+			delete(m.models, name)
+		}
+	}
+}
+
+func labelVersions(labels map[string]int64) []int64 {
+	var out []int64
+	for _, v := range labels {
+		out = append(out, v)
+	}
+	return out
+}
+
+// setState moves v to s; the caller holds m.mu.
+func (m *Manager) setState(v *version, s State, err error) {
+	v.state, v.err, v.stateTime = s, err, time.Now()
+	m.notify()
+}
+
+func (m *Manager) notify() {
+	close(m.changed)
+	m.changed = make(chan struct{})
+}
+
+// retire takes v out of routing now and closes it once its calls are done; the
+// caller holds m.mu.
+func (m *Manager) retire(v *version) {
+	m.setState(v, StateUnloading, nil)
+	model := v.model
+	m.repo.retire(model)
+	m.opts.Log.Info("model version unloading", "model", v.name, "version", v.v)
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		model.inflight.Wait()
+		model.Engine.Close()
+		m.mu.Lock()
+		v.model = nil
+		m.setState(v, 0, nil)
+		m.opts.Log.Info("model version unloaded", "model", v.name, "version", v.v)
+		m.reconcile()
+		m.mu.Unlock()
+		// The TF bindings free a graph only in its finalizer; collecting now gives an
+		// unloaded version's memory back at once rather than at some later GC.
+		model = nil
+		runtime.GC()
+		if m.opts.AfterUnload != nil {
+			m.opts.AfterUnload()
+		}
+	}()
+}
+
+// loader loads the queued versions one at a time until Close.
+func (m *Manager) loader() {
+	defer m.wg.Done()
+	for {
+		m.mu.Lock()
+		for len(m.queue) == 0 {
+			m.mu.Unlock()
+			select {
+			case <-m.stop:
+				return
+			case <-m.wake:
+			}
+			m.mu.Lock()
+		}
+		v := m.queue[0]
+		m.queue = m.queue[1:]
+		if !v.aspired || v.state != StateLoading {
+			if v.state == StateLoading {
+				m.setState(v, 0, nil)
+			}
+			m.reconcile()
+			m.mu.Unlock()
+			continue
+		}
+		spec, dir, fp := Spec{Name: v.name, Version: v.v}, v.dir, v.fp
+		setting := m.cfg.Model(v.name).Precision
+		m.mu.Unlock()
+		m.loadOne(v, spec, dir, fp, setting)
+	}
+}
+
+// loadOne loads, warms and publishes one version, or marks it FAILED.
+func (m *Manager) loadOne(v *version, spec Spec, dir, fp string, setting precision.Setting) {
+	start := time.Now()
+	model, err := loadVersion(spec, dir, setting, m.opts.Load)
+	if err == nil {
+		m.mu.Lock()
+		if role := m.models[spec.Name].role; role != RoleUnknown && role != model.Role {
+			err = fmt.Errorf("it is a %s but the model's other versions are %ss", model.Role, role)
+		} else {
+			m.setState(v, StateWarming, nil)
+		}
+		m.mu.Unlock()
+	}
+	if err == nil && m.opts.Warm != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		err = m.opts.Warm(ctx, model)
+		cancel()
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case err != nil:
+		if model != nil {
+			model.Engine.Close()
+		}
+		v.failedFP = fp
+		m.failures[spec.Name]++
+		m.setState(v, StateFailed, err)
+		m.opts.Log.Error("model version failed", "model", spec.Name, "version", spec.Version, "dir", dir, "err", err)
+	case !v.aspired:
+		model.Engine.Close()
+		m.setState(v, 0, nil)
+	default:
+		v.model = model
+		v.availT = time.Now()
+		m.models[spec.Name].role = model.Role
+		m.repo.publish(model)
+		m.setState(v, StateAvailable, nil)
+		m.opts.Log.Info("model version available", "model", spec.Name, "version", spec.Version, "role", model.Role.String(),
+			"labels", len(model.Labels), "took", time.Since(start).Round(time.Millisecond), "dir", dir)
+	}
+	m.reconcile()
+}
+
+// WaitIdle waits until no version is loading or warming.
+func (m *Manager) WaitIdle(ctx context.Context) error {
+	for {
+		m.mu.Lock()
+		busy := len(m.queue) > 0
+		for _, mm := range m.models {
+			for _, v := range mm.versions {
+				busy = busy || v.state == StateLoading || v.state == StateWarming
+			}
+		}
+		ch := m.changed
+		m.mu.Unlock()
+		if !busy {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Close stops polling and loading, then closes every version once its calls are done.
+func (m *Manager) Close() {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return
+	}
+	m.closed = true
+	close(m.stop)
+	m.mu.Unlock()
+	m.wg.Wait()
+	m.repo.Close()
+}

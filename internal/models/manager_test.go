@@ -1,0 +1,286 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultPolicyServesTheNewestOnly(t *testing.T) {
+	root := t.TempDir()
+	for _, v := range []string{"1", "2", "3"} {
+		writeVersion(t, root, "classifier/"+v, "classifier", tenLabels...)
+	}
+	f := mustStart(t, root, "")
+	if got := f.states("classifier"); got != "3:AVAILABLE" {
+		t.Fatalf("got %q, want only version 3 (latest 1)", got)
+	}
+}
+
+func TestPolicies(t *testing.T) {
+	tests := []struct {
+		name, config, want string
+	}{
+		{"latest 2", "model classifier\npolicy latest 2\n", "4:AVAILABLE 3:AVAILABLE"},
+		{"all", "model classifier\npolicy all\n", "4:AVAILABLE 3:AVAILABLE 2:AVAILABLE 1:AVAILABLE"},
+		{"specific", "model classifier\npolicy specific 1 3\n", "3:AVAILABLE 1:AVAILABLE"},
+		{"label keeps its version", "model classifier\nlabel stable 2\n", "4:AVAILABLE 2:AVAILABLE"},
+		{"other model's section", "model other\npolicy all\n", "4:AVAILABLE"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			for _, v := range []string{"1", "2", "3", "4"} {
+				writeVersion(t, root, "classifier/"+v, "classifier", tenLabels...)
+			}
+			f := mustStart(t, root, tc.config)
+			if got := f.states("classifier"); got != tc.want {
+				t.Fatalf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestNewVersionTakesOverAndTheOldOneDrains holds a call on version 1 while version 2
+// arrives: version 0 flips to 2 only once 2 is warm, 1 leaves routing at once, and its
+// engine closes only when the held call is done.
+func TestNewVersionTakesOverAndTheOldOneDrains(t *testing.T) {
+	root := t.TempDir()
+	v1 := writeVersion(t, root, "classifier/1", "classifier", tenLabels...)
+	f := mustStart(t, root, "")
+	repo := f.m.Repository()
+	held, release, err := repo.Acquire(Spec{}, RoleClassifier)
+	if err != nil || held.Version != 1 {
+		t.Fatalf("got %v, %v, want version 1", held, err)
+	}
+	defer release() // a failing test must not leave Close waiting on the held call
+
+	v2 := writeVersion(t, root, "classifier/2", "classifier", tenLabels...)
+	if _, err := f.m.scan(false); err != nil {
+		t.Fatal(err)
+	}
+	f.idle()
+	if got := f.states("classifier"); got != "1:AVAILABLE" {
+		t.Fatalf("after one look at version 2: got %q, want it not loaded yet (unchanged over one poll)", got)
+	}
+	f.poll()
+	f.waitStates("classifier", "2:AVAILABLE 1:UNLOADING")
+	if m, _ := repo.Get(Spec{}, RoleClassifier); m.Version != 2 {
+		t.Fatalf("version 0 is %d, want 2", m.Version)
+	}
+	if _, err := repo.Get(Spec{Name: "classifier", Version: 1}, RoleClassifier); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("version 1 while unloading: got %v, want NotFound", err)
+	}
+	if f.loader.engine(t, v1).isClosed() {
+		t.Fatal("version 1 closed while a call still holds it")
+	}
+	if _, err := held.Classify(context.Background(), make([]uint8, 28*28), 1); err != nil {
+		t.Fatalf("the held call on the draining version failed: %v", err)
+	}
+	if e := f.loader.engine(t, v2); e.runs < len(WarmupSizes(4)) {
+		t.Fatalf("version 2 ran %d times before taking traffic, want at least %d warm-up runs", e.runs, len(WarmupSizes(4)))
+	}
+	release()
+	f.waitStates("classifier", "2:AVAILABLE")
+	if !f.loader.engine(t, v1).isClosed() {
+		t.Fatal("version 1 is gone but its engine was never closed")
+	}
+}
+
+func TestFailedVersionsLeaveServingAlone(t *testing.T) {
+	tests := []struct {
+		name, content string
+		labels        []string
+		wantErr       string
+	}{
+		{"corrupt saved_model.pb", "garbage", tenLabels, "corrupt protobuf"},
+		{"unknown role", "unknown", tenLabels, "matches no role"},
+		{"labels disagree with the output", "classifier", []string{"a", "b"}, "2 labels but `probabilities` has 10 classes"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			writeVersion(t, root, "classifier/1", "classifier", tenLabels...)
+			f := mustStart(t, root, "")
+			writeVersion(t, root, "classifier/2", tc.content, tc.labels...)
+			f.poll()
+			if got := f.states("classifier"); got != "2:FAILED 1:AVAILABLE" {
+				t.Fatalf("got %q, want 2 FAILED and 1 still serving", got)
+			}
+			st, _ := f.m.StatusOf("classifier")
+			if st.Versions[0].Err == nil || !strings.Contains(st.Versions[0].Err.Error(), tc.wantErr) {
+				t.Fatalf("got error %v, want it to say %q", st.Versions[0].Err, tc.wantErr)
+			}
+			if m, err := f.m.Repository().Get(Spec{}, RoleClassifier); err != nil || m.Version != 1 {
+				t.Fatalf("got %v %v, want version 1 serving", m, err)
+			}
+			if n := strings.Count(f.logText(), "model version failed"); n != 1 {
+				t.Fatalf("got %d failure log lines, want 1:\n%s", n, f.logText())
+			}
+			var metrics strings.Builder
+			f.m.WriteMetrics(&metrics)
+			if !strings.Contains(metrics.String(), `atelier_model_load_failures_total{model="classifier"} 1`) {
+				t.Fatalf("metrics do not count the failure:\n%s", metrics.String())
+			}
+			// Unchanged, it is not retried; fixed, it is.
+			f.poll()
+			if n := strings.Count(f.logText(), "model version failed"); n != 1 {
+				t.Fatalf("an unchanged failed folder was retried (%d failure lines)", n)
+			}
+			time.Sleep(10 * time.Millisecond) // a new modification time
+			writeVersion(t, root, "classifier/2", "classifier", tenLabels...)
+			f.poll()
+			f.waitStates("classifier", "2:AVAILABLE")
+		})
+	}
+}
+
+func TestHalfCopiedFolderIsNotLoaded(t *testing.T) {
+	root := t.TempDir()
+	writeVersion(t, root, "classifier/1", "classifier", tenLabels...)
+	f := mustStart(t, root, "")
+	// saved_model.pb is there, variables/ not yet.
+	os.MkdirAll(filepath.Join(root, "classifier", "2"), 0o755)
+	os.WriteFile(filepath.Join(root, "classifier", "2", "saved_model.pb"), []byte("classifier"), 0o644)
+	f.poll()
+	if got := f.states("classifier"); got != "1:AVAILABLE" {
+		t.Fatalf("got %q, want the half-copied version ignored", got)
+	}
+	// A file still growing between two polls is not loaded either.
+	writeVersion(t, root, "classifier/3", "classifier", tenLabels...)
+	f.m.scan(false)
+	os.WriteFile(filepath.Join(root, "classifier", "3", "variables", "variables.data-00000-of-00001"), []byte("more"), 0o644)
+	f.m.scan(false)
+	f.idle()
+	if got := f.states("classifier"); got != "1:AVAILABLE" {
+		t.Fatalf("got %q, want version 3 left alone while it changes", got)
+	}
+	f.poll()
+	f.waitStates("classifier", "3:AVAILABLE")
+}
+
+func TestRenamedIntoPlaceIsLoadedOnReload(t *testing.T) {
+	root := t.TempDir()
+	writeVersion(t, root, "classifier/1", "classifier", tenLabels...)
+	f := mustStart(t, root, "")
+	writeVersion(t, root, "classifier/.staging-2", "classifier", tenLabels...)
+	if err := os.Rename(filepath.Join(root, "classifier", ".staging-2"), filepath.Join(root, "classifier", "2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.m.Reload(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	f.waitStates("classifier", "2:AVAILABLE")
+}
+
+func TestRemovedLastVersionUnloadsAndNamesWhatIsLoaded(t *testing.T) {
+	root := t.TempDir()
+	writeVersion(t, root, "classifier/1", "classifier", tenLabels...)
+	writeVersion(t, root, "gan/1", "generator")
+	f := mustStart(t, root, "")
+	os.RemoveAll(filepath.Join(root, "classifier"))
+	f.poll()
+	f.waitStates("classifier", "")
+	_, _, err := f.m.Repository().Acquire(Spec{Name: "classifier"}, RoleClassifier)
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "gan:1") {
+		t.Fatalf("got %v, want NotFound naming gan:1", err)
+	}
+	if _, err := f.m.StatusOf("classifier"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("status of a removed model: got %v, want NotFound", err)
+	}
+}
+
+func TestLabels(t *testing.T) {
+	root := t.TempDir()
+	for _, v := range []string{"1", "2", "3"} {
+		writeVersion(t, root, "classifier/"+v, "classifier", tenLabels...)
+	}
+	f := mustStart(t, root, "model classifier\n  label stable 2\n")
+	repo := f.m.Repository()
+	get := func(label string) int64 {
+		m, err := repo.Get(Spec{Name: "classifier", Label: label}, RoleClassifier)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.Version
+	}
+	if got := get("stable"); got != 2 {
+		t.Fatalf("stable: got %d, want 2", got)
+	}
+	if _, err := f.m.SetLabels("classifier", map[string]int64{"canary": 1}); !errors.Is(err, ErrLabelTarget) {
+		t.Fatalf("a label on a version not loaded: got %v, want ErrLabelTarget", err)
+	}
+	if _, err := f.m.SetLabels("classifier", map[string]int64{"Bad Label": 3}); !errors.Is(err, ErrBadLabel) {
+		t.Fatalf("a malformed label: got %v, want ErrBadLabel", err)
+	}
+	got, err := f.m.SetLabels("classifier", map[string]int64{"canary": 3})
+	if err != nil || got["canary"] != 3 || got["stable"] != 2 {
+		t.Fatalf("got %v %v, want canary=3 stable=2", got, err)
+	}
+	if err := f.m.UnloadModel("classifier", 2); err == nil || !strings.Contains(err.Error(), "stable") {
+		t.Fatalf("unloading a labelled version: got %v, want a refusal naming the label", err)
+	}
+	// A config whose label names a version that is not loaded is refused; the old stays.
+	os.WriteFile(f.m.opts.ConfigPath, []byte("model classifier\n  label stable 1\n"), 0o644)
+	if err := f.m.Reload(context.Background(), true); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "version 1") {
+		t.Fatalf("got %v, want the config refused naming version 1", err)
+	}
+	if got := get("stable"); got != 2 {
+		t.Fatalf("after a refused config, stable is %d, want 2", got)
+	}
+	// Moving the label lets version 2 go (latest 1 wants only 3).
+	if _, err := f.m.SetLabels("classifier", map[string]int64{"stable": 3}); err != nil {
+		t.Fatal(err)
+	}
+	f.waitStates("classifier", "3:AVAILABLE")
+}
+
+func TestLoadAndUnloadByHand(t *testing.T) {
+	root := t.TempDir()
+	writeVersion(t, root, "classifier/1", "classifier", tenLabels...)
+	writeVersion(t, root, "classifier/2", "classifier", tenLabels...)
+	f := mustStart(t, root, "")
+	ctx := context.Background()
+	st, err := f.m.LoadModel(ctx, "classifier", 1)
+	if err != nil || st.State != StateAvailable || !st.Pinned {
+		t.Fatalf("got %+v %v, want version 1 pinned and AVAILABLE", st, err)
+	}
+	f.poll()
+	if got := f.states("classifier"); got != "2:AVAILABLE 1:AVAILABLE" {
+		t.Fatalf("got %q, want the pinned version kept", got)
+	}
+	if _, err := f.m.LoadModel(ctx, "classifier", 9); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("loading a version with no folder: got %v, want NotFound", err)
+	}
+	if err := f.m.UnloadModel("classifier", 2); err != nil {
+		t.Fatal(err)
+	}
+	f.waitStates("classifier", "1:AVAILABLE")
+	f.poll()
+	if got := f.states("classifier"); got != "1:AVAILABLE" {
+		t.Fatalf("got %q, want the evicted version to stay out", got)
+	}
+	if err := f.m.UnloadModel("classifier", 2); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unloading a version not loaded: got %v, want NotFound", err)
+	}
+}
+
+func TestStartFailsWithoutAnyModel(t *testing.T) {
+	if _, err := startManager(t, t.TempDir(), ""); !errors.Is(err, ErrNoModels) {
+		t.Fatalf("an empty repository: got %v, want ErrNoModels", err)
+	}
+	root := t.TempDir()
+	writeVersion(t, root, "classifier/1", "garbage")
+	if _, err := startManager(t, root, ""); err == nil || !strings.Contains(err.Error(), "corrupt") {
+		t.Fatalf("only a corrupt model: got %v, want an error naming its failure", err)
+	}
+	root = t.TempDir()
+	writeVersion(t, root, "classifier/1", "classifier", tenLabels...)
+	if _, err := startManager(t, root, "model classifier\nlabel stable 5\n"); !errors.Is(err, ErrConfig) {
+		t.Fatalf("a config labelling a missing version: got %v, want ErrConfig", err)
+	}
+}

@@ -1,0 +1,81 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"google.golang.org/grpc/status"
+
+	"github.com/atelier-vision/atelier/internal/errkind"
+	oip "github.com/atelier-vision/atelier/proto/triton"
+)
+
+// streamWindow is how many requests of one stream may be in flight at once; they
+// run concurrently (so they can share batches) and are answered in order.
+const streamWindow = 16
+
+// ModelStreamInfer answers a stream of requests in order. A request that fails gets
+// its error in error_message and the stream goes on; the stream ends when the client
+// closes its side (after every answer is sent) or on a transport error.
+func (s *InferenceServer) ModelStreamInfer(stream oip.GRPCInferenceService_ModelStreamInferServer) error {
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	pending := make(chan chan *oip.ModelStreamInferResponse, streamWindow)
+	recvErr := make(chan error, 1)
+	go func() {
+		defer close(pending)
+		for {
+			req, err := stream.Recv()
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					recvErr <- err
+				}
+				return
+			}
+			done := make(chan *oip.ModelStreamInferResponse, 1)
+			select {
+			case pending <- done:
+			case <-ctx.Done():
+				return
+			}
+			go func() { done <- s.streamAnswer(ctx, req) }()
+		}
+	}()
+	for done := range pending {
+		var resp *oip.ModelStreamInferResponse
+		select {
+		case resp = <-done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
+	}
+	select {
+	case err := <-recvErr:
+		return err
+	default:
+		return nil
+	}
+}
+
+// streamAnswer runs one stream request, turning its error into error_message.
+func (s *InferenceServer) streamAnswer(ctx context.Context, req *oip.ModelInferRequest) (resp *oip.ModelStreamInferResponse) {
+	var err error
+	defer func() {
+		if err != nil {
+			st := toStatus(err)
+			logInternal(ctx, s.Log, "/inference.GRPCInferenceService/ModelStreamInfer", st)
+			resp = &oip.ModelStreamInferResponse{ErrorMessage: status.Code(st).String() + ": " + status.Convert(st).Message(),
+				InferResponse: &oip.ModelInferResponse{Id: req.GetId(), ModelName: req.GetModelName(), ModelVersion: req.GetModelVersion()}}
+		}
+	}()
+	defer errkind.Recover(&err)
+	r, err := s.infer(ctx, req)
+	if err != nil {
+		return nil
+	}
+	return &oip.ModelStreamInferResponse{InferResponse: r}
+}
