@@ -9,7 +9,7 @@ PY := .venv/bin/python
 GO_PACKAGES := ./...
 export CI ?=
 
-.PHONY: all setup models retrain build serve demo screenshots dashboard-cost test test-cgo-free test-go test-cluster test-python lint proto proto-check bench bench-streams bench-reload soak clean
+.PHONY: all setup models retrain build serve demo screenshots dashboard-cost test test-cgo-free test-go test-cluster test-python lint proto proto-check bench bench-streams bench-reload bench-security soak clean fuzz
 
 all: build
 
@@ -48,7 +48,7 @@ screenshots: models
 dashboard-cost: models build
 	@bench/dashboard.sh
 
-test: models build lint proto-check test-cgo-free test-go test-cluster test-python
+test: models build lint proto-check test-cgo-free test-go test-cluster test-python fuzz
 	@echo "==> all tests passed"
 
 test-go:
@@ -85,8 +85,18 @@ proto-check: setup
 	@echo "==> generated code is current"
 	@scripts/check-generated.sh
 
+# Every fuzz target for FUZZTIME each (default 15s; make fuzz FUZZTIME=5m for longer).
+fuzz:
+	@echo "==> fuzz"
+	@scripts/fuzz.sh
+
 bench: setup build
 	@bench/run.sh
+	@bench/security.sh
+
+# The cost of TLS and of token checks, side by side (part of make bench).
+bench-security: models build
+	@bench/security.sh
 
 bench-streams: models
 	@bench/streams/run.sh

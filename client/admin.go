@@ -10,7 +10,7 @@ import (
 
 // AdminContext returns ctx carrying `authorization: Bearer <token>`, which the
 // server's admin RPCs (ReloadRepository, LoadModel, UnloadModel, SetVersionLabels) need
-// when it runs with --admin-token-file.
+// (a token of the admin role from the server's --auth-tokens-file).
 func AdminContext(ctx context.Context, token string) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
 }

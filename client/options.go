@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 )
 
 // DefaultTimeout is the deadline of a unary call when WithTimeout is not given.
@@ -83,4 +85,69 @@ func TLSConfigFromCA(caFile string) (*tls.Config, error) {
 		return nil, fmt.Errorf("%s holds no PEM certificate", caFile)
 	}
 	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
+
+// WithToken sends token as "authorization: Bearer <token>" on every call (the server's
+// --auth-tokens-file). Over plaintext the token travels in the clear; use TLS beyond
+// loopback.
+func WithToken(token string) Option {
+	return func(s *settings) {
+		s.dialOpts = append(s.dialOpts, grpc.WithPerRPCCredentials(bearerToken(token)))
+	}
+}
+
+// bearerToken is a token as per-call credentials.
+type bearerToken string
+
+func (t bearerToken) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(t)}, nil
+}
+
+// RequireTransportSecurity is false so that loopback plaintext (tests, sidecars) works;
+// New already refuses plaintext beyond loopback without WithInsecure.
+func (bearerToken) RequireTransportSecurity() bool { return false }
+
+// PriorityHeader is the metadata key the server reads a call's priority from.
+const PriorityHeader = "x-atelier-priority"
+
+// WithPriority sends every call at priority "high", "normal" or "low": the server's
+// batcher serves higher priorities first (for one call, add the header to its context
+// with metadata.AppendToOutgoingContext).
+func WithPriority(priority string) Option {
+	return func(s *settings) {
+		add := func(ctx context.Context) context.Context {
+			return metadata.AppendToOutgoingContext(ctx, PriorityHeader, priority)
+		}
+		s.dialOpts = append(s.dialOpts,
+			grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+				return invoker(add(ctx), method, req, reply, cc, opts...)
+			}),
+			grpc.WithChainStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+				return streamer(add(ctx), desc, cc, method, opts...)
+			}))
+	}
+}
+
+// TLSConfigFromFiles returns a TLS configuration that trusts the CAs in caFile (the
+// system's roots when it is empty) and, when certFile and keyFile are set, presents
+// that client certificate (mTLS).
+func TLSConfigFromFiles(caFile, certFile, keyFile string) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		var err error
+		if cfg, err = TLSConfigFromCA(caFile); err != nil {
+			return nil, err
+		}
+	}
+	if (certFile == "") != (keyFile == "") {
+		return nil, fmt.Errorf("a client certificate needs both its certificate and its key file")
+	}
+	if certFile != "" {
+		pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return cfg, nil
 }

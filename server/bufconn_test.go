@@ -35,9 +35,16 @@ func (b *syncBuffer) String() string {
 // over an in-memory connection, and returns a connection to it and its log.
 func serve(t *testing.T, cores Cores) (*grpc.ClientConn, *syncBuffer) {
 	t.Helper()
+	return serveWith(t, Options{}, cores)
+}
+
+// serveWith is serve with options (security, reflection) of the test's choosing.
+func serveWith(t *testing.T, opts Options, cores Cores) (*grpc.ClientConn, *syncBuffer) {
+	t.Helper()
 	logs := &syncBuffer{}
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv := New(Options{MaxMessageBytes: 4 << 20, Log: log}, nil, cores)
+	opts.Log = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	opts.MaxMessageBytes = 4 << 20
+	srv := New(opts, nil, cores)
 	lis := bufconn.Listen(1 << 20)
 	go srv.GRPC.Serve(lis)
 	conn, err := grpc.NewClient("passthrough:///bufnet",

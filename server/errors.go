@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
+	"unicode/utf8"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -53,7 +55,7 @@ func toStatus(err error) error {
 	}
 	for _, e := range errorCodes {
 		if errors.Is(err, e.err) {
-			return status.Error(e.code, err.Error())
+			return status.Error(e.code, clipMessage(err.Error()))
 		}
 	}
 	return &internalError{cause: err}
@@ -85,4 +87,40 @@ func logInternal(ctx context.Context, log *slog.Logger, method string, err error
 	if errors.As(err, &ie) {
 		log.ErrorContext(ctx, "internal error", append([]any{"method", method}, logAttrs(err)[2:]...)...)
 	}
+}
+
+// Bounds on what a status message echoes of a request: a client's default limit for
+// all metadata is 8 KiB, and a message over it reaches the caller as
+// "RESOURCE_EXHAUSTED: Stream removed" instead of its own code.
+const (
+	maxEchoWord      = 128  // a longer word (a 10,000-character model name) is cut
+	maxStatusMessage = 2048 // and so is a longer message
+)
+
+// clipMessage bounds a status message: each word longer than maxEchoWord keeps its
+// first bytes and says how long it was, and the whole message stays within
+// maxStatusMessage, so the message still names the field and the limit.
+func clipMessage(msg string) string {
+	if len(msg) <= maxEchoWord {
+		return msg
+	}
+	words := strings.Split(msg, " ")
+	for i, w := range words {
+		if len(w) > maxEchoWord {
+			words[i] = clipText(w, maxEchoWord)
+		}
+	}
+	return clipText(strings.Join(words, " "), maxStatusMessage)
+}
+
+// clipText cuts s to about n bytes on a character boundary, saying how long it was.
+func clipText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - 32
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s...[%d bytes]", s[:cut], len(s))
 }

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 
+	"github.com/atelier-vision/atelier/internal/auth"
 	"github.com/atelier-vision/atelier/internal/models"
 	"github.com/atelier-vision/atelier/internal/tensor"
 	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
@@ -58,12 +59,28 @@ func (f *fakeControl) SetLabels(name string, l map[string]int64) (map[string]int
 	return l, f.err
 }
 
-// serveAdmin serves the whole server with the given admin tokens and fake control.
+// readerToken is a token of the infer role that serveAdmin's servers also know.
+const readerToken = "infer-token-for-tests"
+
+// serveAdmin serves the whole server with the given admin tokens (and readerToken;
+// no tokens at all: no --auth-tokens-file) and the fake control.
 func serveAdmin(t *testing.T, tokens []string, ctl ModelControl, repo *models.Repository) (*grpc.ClientConn, *Server, *syncBuffer) {
 	t.Helper()
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv := New(Options{MaxMessageBytes: 4 << 20, Log: log, AdminTokens: tokens}, repo, Cores{Models: ctl})
+	var sec Security
+	if len(tokens) > 0 {
+		lines := readerToken + " infer reader\n"
+		for i, tok := range tokens {
+			lines += fmt.Sprintf("%s admin admin-%d\n", tok, i)
+		}
+		table, err := auth.Parse([]byte(lines))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sec.Tokens = auth.NewStatic(table)
+	}
+	srv := New(Options{MaxMessageBytes: 4 << 20, Log: log, Security: sec}, repo, Cores{Models: ctl})
 	lis := bufconn.Listen(1 << 20)
 	go srv.GRPC.Serve(lis)
 	conn, err := grpc.NewClient("passthrough:///bufnet",
@@ -87,9 +104,10 @@ func TestAdminAuthMatrix(t *testing.T) {
 		{"admin off", nil, "Bearer " + secret, codes.Unimplemented},
 		{"no token", []string{secret}, "", codes.Unauthenticated},
 		{"not a bearer token", []string{secret}, "Basic " + secret, codes.Unauthenticated},
-		{"wrong token", []string{secret}, "Bearer wrong", codes.PermissionDenied},
-		{"prefix of the token", []string{secret}, "Bearer s3cret", codes.PermissionDenied},
-		{"right token", []string{"other", secret}, "Bearer " + secret, codes.OK},
+		{"unknown token", []string{secret}, "Bearer wrong-token-of-some-length", codes.Unauthenticated},
+		{"prefix of the token", []string{secret}, "Bearer s3cret", codes.Unauthenticated},
+		{"a token of the infer role", []string{secret}, "Bearer " + readerToken, codes.PermissionDenied},
+		{"right token", []string{"another-admin-token", secret}, "Bearer " + secret, codes.OK},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -113,9 +131,13 @@ func TestAdminAuthMatrix(t *testing.T) {
 			if wantCalls := map[bool]int{true: 4, false: 0}[tc.want == codes.OK]; len(ctl.calls) != wantCalls {
 				t.Errorf("the core got %d calls %v, want %d", len(ctl.calls), ctl.calls, wantCalls)
 			}
-			// Status is not an admin RPC.
-			if _, err := c.GetModelStatus(context.Background(), &pb.GetModelStatusRequest{}); err != nil {
-				t.Errorf("GetModelStatus without a token: %v", err)
+			// Status is not an admin RPC: any token will do, and none without tokens.
+			sctx := context.Background()
+			if tc.tokens != nil {
+				sctx = metadata.AppendToOutgoingContext(sctx, "authorization", "Bearer "+readerToken)
+			}
+			if _, err := c.GetModelStatus(sctx, &pb.GetModelStatusRequest{}); err != nil {
+				t.Errorf("GetModelStatus: %v", err)
 			}
 			if strings.Contains(logs.String(), secret) || strings.Contains(logs.String(), "s3cret") {
 				t.Errorf("the log shows the token:\n%s", logs.String())
@@ -126,9 +148,9 @@ func TestAdminAuthMatrix(t *testing.T) {
 
 func TestAdminRequestChecks(t *testing.T) {
 	ctl := &fakeControl{}
-	conn, _, _ := serveAdmin(t, []string{"t"}, ctl, nil)
+	conn, _, _ := serveAdmin(t, []string{"admin-token-for-tests"}, ctl, nil)
 	c := pb.NewModelServiceClient(conn)
-	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer t")
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer admin-token-for-tests")
 	tests := []struct {
 		name string
 		call func() error

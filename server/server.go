@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
+	"github.com/atelier-vision/atelier/internal/auth"
 	"github.com/atelier-vision/atelier/internal/errkind"
 	"github.com/atelier-vision/atelier/internal/metrics"
 	"github.com/atelier-vision/atelier/internal/models"
@@ -28,8 +29,12 @@ type Options struct {
 	Log             *slog.Logger
 	// Metrics counts calls; nil counts nothing.
 	Metrics *metrics.Registry
-	// AdminTokens are the bearer tokens of ModelService's admin RPCs; none turns them off.
-	AdminTokens []string
+	// Security turns on tokens, roles and admission limits (guard.go).
+	Security Security
+	// NoReflection leaves server reflection out.
+	NoReflection bool
+	// GRPC adds server options: transport credentials, keepalive, stream limits.
+	GRPC []grpc.ServerOption
 }
 
 // Server is Atelier's gRPC server: the v1 services, health and reflection.
@@ -63,11 +68,15 @@ type Cores struct {
 // SetServing) and server reflection.
 func New(opts Options, repo *models.Repository, cores Cores) *Server {
 	log := opts.Log
-	s := grpc.NewServer(
+	g := &guard{opts.Security}
+	if g.Rules == nil {
+		g.Rules = auth.DefaultRules
+	}
+	s := grpc.NewServer(append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(opts.MaxMessageBytes),
-		grpc.ChainUnaryInterceptor(unaryLog(log, opts.Metrics), unaryRecover(), adminAuth(opts.AdminTokens)),
-		grpc.ChainStreamInterceptor(streamLog(log, opts.Metrics), streamRecover()),
-	)
+		grpc.ChainUnaryInterceptor(unaryLog(log, opts.Metrics), unaryRecover(), g.unary()),
+		grpc.ChainStreamInterceptor(streamLog(log, opts.Metrics), streamRecover(), g.stream()),
+	}, opts.GRPC...)...)
 	if cores.Alerts == nil {
 		cores.Alerts = stream.NewHub(0)
 	}
@@ -83,7 +92,9 @@ func New(opts Options, repo *models.Repository, cores Cores) *Server {
 	if cores.Inference != nil {
 		oip.RegisterGRPCInferenceServiceServer(s, &InferenceServer{Core: cores.Inference, Ready: srv.isServing, Log: log})
 	}
-	reflection.Register(s)
+	if !opts.NoReflection {
+		reflection.Register(s)
+	}
 	if repo != nil {
 		repo.OnChange(srv.updateHealth) // health follows availability (health.go)
 	}
@@ -138,8 +149,9 @@ func streamRecover() grpc.StreamServerInterceptor {
 func unaryLog(log *slog.Logger, m *metrics.Registry) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
 		start := time.Now()
+		ctx, note := withNote(ctx)
 		resp, err := next(ctx, req)
-		logCall(ctx, log, m, info.FullMethod, start, err)
+		logCall(ctx, log, m, info.FullMethod, start, err, note)
 		return resp, err
 	}
 }
@@ -147,13 +159,24 @@ func unaryLog(log *slog.Logger, m *metrics.Registry) grpc.UnaryServerInterceptor
 func streamLog(log *slog.Logger, m *metrics.Registry) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, next grpc.StreamHandler) error {
 		start := time.Now()
-		err := next(srv, ss)
-		logCall(ss.Context(), log, m, info.FullMethod, start, err)
+		ctx, note := withNote(ss.Context())
+		err := next(srv, &ctxStream{ss, ctx})
+		logCall(ctx, log, m, info.FullMethod, start, err, note)
 		return err
 	}
 }
 
-func logCall(ctx context.Context, log *slog.Logger, m *metrics.Registry, method string, start time.Time, err error) {
+// ctxStream is a server stream with a context of the interceptor's making.
+type ctxStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *ctxStream) Context() context.Context { return s.ctx }
+
+// logCall writes the access log line and the call's metrics. A token is named by its
+// fingerprint only.
+func logCall(ctx context.Context, log *slog.Logger, m *metrics.Registry, method string, start time.Time, err error, note *callNote) {
 	code := status.Code(err)
 	m.ObserveRPC(method, code.String(), time.Since(start))
 	level := slog.LevelDebug
@@ -164,6 +187,9 @@ func logCall(ctx context.Context, log *slog.Logger, m *metrics.Registry, method 
 		level = slog.LevelError
 	}
 	attrs := []any{"method", method, "code", code.String(), "ms", float64(time.Since(start).Microseconds()) / 1000}
+	if note.fingerprint != "" {
+		attrs = append(attrs, "token", note.fingerprint)
+	}
 	if err != nil {
 		attrs = append(attrs, logAttrs(err)...)
 	}

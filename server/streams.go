@@ -84,7 +84,7 @@ func frameFromProto(f *pb.StreamFrame) stream.Frame {
 func streamOptions(o *pb.StreamOptions) (stream.Options, error) {
 	out := stream.Options{
 		CameraID:        o.GetCameraId(),
-		QueueSize:       int(o.GetQueueSize()),
+		QueueSize:       int(int64(o.GetQueueSize())), // the value sent, so the error can name it
 		TallyWindow:     o.GetTallyWindow().AsDuration(),
 		SummaryInterval: o.GetSummaryInterval().AsDuration(),
 	}
@@ -95,9 +95,6 @@ func streamOptions(o *pb.StreamOptions) (stream.Options, error) {
 		out.Policy = stream.PolicyLatest
 	default:
 		return out, fmt.Errorf("%w: unknown frame policy %d", errkind.Invalid, o.GetPolicy())
-	}
-	if o.GetQueueSize() > stream.MaxQueueSize {
-		out.QueueSize = stream.MaxQueueSize + 1 // keep a huge uint32 from wrapping into range
 	}
 	if o.GetTallyWindow() != nil && out.TallyWindow <= 0 {
 		return out, fmt.Errorf("%w: tally_window %v must be positive (leave it unset for %v)", errkind.Invalid, out.TallyWindow, stream.DefaultTallyWindow)

@@ -28,9 +28,12 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/atelier-vision/atelier/client"
 	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
 )
 
@@ -62,6 +65,10 @@ func main() {
 	model := flag.String("model", "", "model name to ask for (empty: the server's default)")
 	rawModel := flag.String("raw-model", "", "time decode+resize+run in-process on this SavedModel instead")
 	runs := flag.Int("runs", 30, "runs for -raw-model")
+	tlsCA := flag.String("tls-ca", "", "connect with TLS, trusting this PEM CA")
+	tlsCert := flag.String("tls-cert", "", "PEM client certificate (mTLS)")
+	tlsKey := flag.String("tls-key", "", "PEM key of -tls-cert")
+	token := flag.String("token", "", "bearer token for every call")
 	rawCPU := flag.String("raw-cpu", "", "measure decode and session CPU per image in-process on this SavedModel instead")
 	metricsURL := flag.String("metrics", "", "the server's /metrics URL, to report its CPU per request and mean batch")
 	flag.Parse()
@@ -81,7 +88,21 @@ func main() {
 		}
 		return
 	}
-	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	dial := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if *tlsCA != "" {
+		cfg, err := client.TLSConfigFromFiles(*tlsCA, *tlsCert, *tlsKey)
+		if err != nil {
+			fail(err)
+		}
+		dial[0] = grpc.WithTransportCredentials(credentials.NewTLS(cfg))
+	}
+	if *token != "" {
+		md := metadata.Pairs("authorization", "Bearer "+*token)
+		dial = append(dial, grpc.WithUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+			return invoker(metadata.NewOutgoingContext(ctx, md), method, req, reply, cc, opts...)
+		}))
+	}
+	conn, err := grpc.NewClient(*addr, dial...)
 	if err != nil {
 		fail(err)
 	}

@@ -14,10 +14,10 @@ go build -o "$work/reload" ./bench/reload
 mkdir -p "$work/repo/classifier"
 cp -rL "$src" "$work/repo/classifier/1"
 token=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
-echo "$token" > "$work/tokens"
+echo "$token admin bench-reload" > "$work/tokens"
 addr=127.0.0.1:18800
 "$work/atelierd" --listen $addr --model-dir "$work/repo" --model-poll-interval 1s \
-  --admin-token-file "$work/tokens" --log-level info 2> "$work/atelierd.log" &
+  --auth-tokens-file "$work/tokens" --log-level info 2> "$work/atelierd.log" &
 server=$!
 for _ in $(seq 1 300); do grep -q '"serving"\|msg=serving' "$work/atelierd.log" && break; sleep 0.2; done
 echo "==> bench-reload: concurrency ${RELOAD_CONCURRENCY:-16}, ${RELOAD_SWAPS:-5} swaps, ${RELOAD_CYCLES:-20} cycles"

@@ -2,7 +2,7 @@
 # The lifecycle state of every version (LOADING, WARMING, AVAILABLE, UNLOADING,
 # FAILED with its error), the policy and the version labels; of one model or all.
 #   examples/grpcurl/status.sh [NAME]
-# Admin calls need the server's --admin-token-file and a token, for example:
+# Admin calls need the server's --auth-tokens-file and a token with the admin role:
 #   grpcurl -plaintext -H "authorization: Bearer $TOKEN" -d '{"wait": true}' \
 #     localhost:8500 atelier.v1.ModelService/ReloadRepository
 set -euo pipefail

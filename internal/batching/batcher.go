@@ -46,7 +46,7 @@ func (c Config) Validate() error {
 type Engine struct {
 	inner  tensor.Engine
 	cfg    Config
-	slots  chan struct{} // one token per queued call, bounding the queue
+	slots  slots // the calls queued, bounding the queue
 	mu     sync.Mutex
 	queues map[string]*queue
 	closed bool
@@ -82,7 +82,7 @@ func New(inner tensor.Engine, cfg Config) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Engine{inner: inner, cfg: cfg, slots: make(chan struct{}, cfg.QueueSize), queues: map[string]*queue{}}, nil
+	return &Engine{inner: inner, cfg: cfg, slots: slots{size: cfg.QueueSize}, queues: map[string]*queue{}}, nil
 }
 
 // Stats returns the engine's counters.
@@ -93,7 +93,9 @@ type call struct {
 	ctx    context.Context
 	inputs map[string]*tensor.Tensor
 	rows   int
-	done   chan result // buffered: the worker never blocks on a caller that left
+	// priority orders the call in its queue (from the context, WithPriority).
+	priority Priority
+	done     chan result // buffered: the worker never blocks on a caller that left
 }
 
 type result struct {
@@ -105,11 +107,11 @@ type result struct {
 type queue struct {
 	signature string
 	outputs   []string
-	calls     chan *call
+	calls     *pending
 }
 
-// Run queues the call and waits for its rows of the batch's outputs. Inputs must all
-// have the same leading (batch) dimension.
+// Run queues the call at its context's priority (WithPriority) and waits for its rows
+// of the batch's outputs. Inputs must all have the same leading (batch) dimension.
 func (e *Engine) Run(ctx context.Context, signature string, inputs map[string]*tensor.Tensor, outputs []string) (map[string]*tensor.Tensor, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -119,15 +121,14 @@ func (e *Engine) Run(ctx context.Context, signature string, inputs map[string]*t
 		// Unbatchable input (no common batch dimension): let the model judge it alone.
 		return e.inner.Run(ctx, signature, inputs, outputs)
 	}
-	select {
-	case e.slots <- struct{}{}:
-	default:
+	prio := PriorityFrom(ctx)
+	if !e.slots.acquire(prio) {
 		e.stats.add(0, 0, 0, 1)
-		return nil, fmt.Errorf("%w: %d calls waiting; retry later", ErrQueueFull, e.cfg.QueueSize)
+		return nil, fmt.Errorf("%w: %d calls waiting (%s priority); retry later", ErrQueueFull, share(prio, e.cfg.QueueSize), prio)
 	}
-	c := &call{ctx: ctx, inputs: inputs, rows: rows, done: make(chan result, 1)}
+	c := &call{ctx: ctx, inputs: inputs, rows: rows, priority: prio, done: make(chan result, 1)}
 	if err := e.enqueue(key, signature, outputs, c); err != nil {
-		<-e.slots
+		e.slots.release()
 		return nil, err
 	}
 	select {
@@ -180,14 +181,14 @@ func (e *Engine) enqueue(key, signature string, outputs []string, c *call) error
 	}
 	q, ok := e.queues[key]
 	if !ok {
-		q = &queue{signature: signature, outputs: slices.Clone(outputs), calls: make(chan *call, e.cfg.QueueSize)}
+		q = &queue{signature: signature, outputs: slices.Clone(outputs), calls: newPending()}
 		e.queues[key] = q
 		for range e.cfg.Workers {
 			e.wg.Add(1)
 			go e.work(q)
 		}
 	}
-	q.calls <- c // never blocks: the slots bound the calls in all queues
+	q.calls.push(c)
 	return nil
 }
 
@@ -200,7 +201,7 @@ func (e *Engine) Close() error {
 	}
 	e.closed = true
 	for _, q := range e.queues {
-		close(q.calls)
+		q.calls.close()
 	}
 	e.mu.Unlock()
 	e.wg.Wait()

@@ -122,7 +122,7 @@ func TestQueueFullRefusesAtOnce(t *testing.T) {
 	go run()
 	go run()
 	deadline := time.Now().Add(5 * time.Second)
-	for len(e.slots) < 2 && time.Now().Before(deadline) {
+	for e.slots.waiting() < 2 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 	start := time.Now()

@@ -13,33 +13,27 @@ func (e *Engine) work(q *queue) {
 	defer e.wg.Done()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	var carry *call // a call that did not fit the previous batch
 	for {
-		first := carry
-		carry = nil
+		first := q.calls.next(Low, nil)
 		if first == nil {
-			var ok bool
-			if first, ok = <-q.calls; !ok {
-				return
-			}
+			return
 		}
 		batch, rows := []*call{first}, first.rows
 		timer.Reset(e.cfg.MaxDelay)
 	gather:
 		for rows < e.cfg.MaxBatch {
-			select {
-			case c, ok := <-q.calls:
-				if !ok {
-					break gather
-				}
-				if rows+c.rows > e.cfg.MaxBatch {
-					carry = c
-					break gather
-				}
-				batch, rows = append(batch, c), rows+c.rows
-			case <-timer.C:
+			// A batch takes calls of its first call's priority or higher, and stops
+			// gathering when only lower ones wait: an interactive call neither waits
+			// out the delay nor pays for bulk rows in its run.
+			c := q.calls.next(first.priority, timer.C)
+			if c == nil {
 				break gather
 			}
+			if rows+c.rows > e.cfg.MaxBatch {
+				q.calls.unpop(c) // first in the next batch, unless a higher priority comes
+				break gather
+			}
+			batch, rows = append(batch, c), rows+c.rows
 		}
 		if !timer.Stop() {
 			select {
@@ -58,7 +52,7 @@ func (e *Engine) runBatch(q *queue, batch []*call) {
 	live := batch[:0]
 	var expired int64
 	for _, c := range batch {
-		<-e.slots
+		e.slots.release()
 		if err := c.ctx.Err(); err != nil {
 			c.done <- result{err: err}
 			expired++

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
@@ -160,11 +161,18 @@ type Server struct {
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	waitErr error
+	creds   credentials.TransportCredentials
 }
 
 // Launch builds (once) and starts atelierd on a free loopback port with the
 // repository's models and extra flags, and waits until it reports SERVING.
 func Launch(extra ...string) (*Server, error) {
+	return LaunchSecure(insecure.NewCredentials(), extra...)
+}
+
+// LaunchSecure is Launch for a server with TLS (--tls-cert in extra): creds are what
+// the readiness check connects with.
+func LaunchSecure(creds credentials.TransportCredentials, extra ...string) (*Server, error) {
 	models, err := ModelDir()
 	if err != nil {
 		return nil, err
@@ -188,7 +196,7 @@ func Launch(extra ...string) (*Server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	s := &Server{Addr: addr, LogPath: logf.Name(), cmd: cmd, exited: make(chan struct{})}
+	s := &Server{Addr: addr, LogPath: logf.Name(), cmd: cmd, exited: make(chan struct{}), creds: creds}
 	go func() { s.waitErr = cmd.Wait(); close(s.exited) }()
 	if err := s.waitServing(60 * time.Second); err != nil {
 		s.Stop(syscall.SIGKILL)
@@ -203,7 +211,13 @@ func Launch(extra ...string) (*Server, error) {
 // anything else fails the test; the server is stopped when the test ends.
 func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
-	s, err := Launch(extra...)
+	return StartSecure(t, insecure.NewCredentials(), extra...)
+}
+
+// StartSecure is Start for a server with TLS; creds are the readiness check's.
+func StartSecure(t testing.TB, creds credentials.TransportCredentials, extra ...string) *Server {
+	t.Helper()
+	s, err := LaunchSecure(creds, extra...)
 	skipIfMissing(t, err)
 	if err != nil {
 		t.Fatalf("starting atelierd: %v", err)
@@ -260,7 +274,7 @@ func (s *Server) Calls(method, code string) int {
 }
 
 func (s *Server) waitServing(limit time.Duration) error {
-	conn, err := grpc.NewClient(s.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(s.Addr, grpc.WithTransportCredentials(s.creds))
 	if err != nil {
 		return err
 	}

@@ -60,6 +60,10 @@ type app struct {
 	timeout  time.Duration
 	output   string
 	tlsCA    string
+	tlsCert  string
+	tlsKey   string
+	token    string
+	priority string
 	tls      bool
 	insecure bool
 	progress bool
@@ -147,6 +151,10 @@ func (a *app) commonFlags(fs *flag.FlagSet) {
 	fs.StringVar(&a.output, "output", "table", "output format: table, json or csv")
 	fs.StringVar(&a.tlsCA, "tls-ca", "", "connect with TLS, trusting the CA certificates in this PEM file")
 	fs.BoolVar(&a.tls, "tls", false, "connect with TLS, trusting the system's CAs")
+	fs.StringVar(&a.tlsCert, "tls-cert", "", "present this PEM client certificate (mTLS; implies TLS)")
+	fs.StringVar(&a.tlsKey, "tls-key", "", "the PEM private key of --tls-cert")
+	fs.StringVar(&a.token, "token", a.env.getenv("ATELIER_TOKEN"), "bearer token sent with every call [$ATELIER_TOKEN]")
+	fs.StringVar(&a.priority, "priority", "", "call priority: high, normal or low (default: the server's, normal)")
 	fs.BoolVar(&a.insecure, "insecure", false, "allow plaintext to an address that is not loopback")
 	fs.BoolVar(&a.progress, "progress", false, "show the progress bar even when stderr is not a terminal")
 }
@@ -160,6 +168,11 @@ func (a *app) check() error {
 	if a.timeout <= 0 {
 		return usagef("--timeout must be positive, not %v", a.timeout)
 	}
+	switch a.priority {
+	case "", "high", "normal", "low":
+	default:
+		return usagef("--priority must be high, normal or low, not %q", a.priority)
+	}
 	return nil
 }
 
@@ -167,14 +180,20 @@ func (a *app) check() error {
 func (a *app) connect(extra ...client.Option) (*client.Client, error) {
 	opts := append([]client.Option{client.WithTimeout(a.timeout)}, extra...)
 	switch {
-	case a.tlsCA != "":
-		cfg, err := client.TLSConfigFromCA(a.tlsCA)
+	case a.tlsCA != "" || a.tlsCert != "" || a.tlsKey != "":
+		cfg, err := client.TLSConfigFromFiles(a.tlsCA, a.tlsCert, a.tlsKey)
 		if err != nil {
-			return nil, usagef("--tls-ca: %v", err)
+			return nil, usagef("--tls-ca/--tls-cert/--tls-key: %v", err)
 		}
 		opts = append(opts, client.WithTLS(cfg))
 	case a.tls:
 		opts = append(opts, client.WithTLS(nil))
+	}
+	if a.token != "" {
+		opts = append(opts, client.WithToken(a.token))
+	}
+	if a.priority != "" {
+		opts = append(opts, client.WithPriority(a.priority))
 	}
 	if a.insecure {
 		opts = append(opts, client.WithInsecure())

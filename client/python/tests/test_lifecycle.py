@@ -31,4 +31,4 @@ def test_unknown_model_status_is_not_found(client):
 def test_admin_calls_are_off_without_a_token_file(client, call):
     with pytest.raises(AtelierError) as e:
         call(client)
-    assert e.value.code == grpc.StatusCode.UNIMPLEMENTED and "--admin-token-file" in e.value.details
+    assert e.value.code == grpc.StatusCode.UNIMPLEMENTED and "--auth-tokens-file" in e.value.details

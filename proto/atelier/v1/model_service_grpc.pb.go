@@ -37,9 +37,9 @@ const (
 // AVAILABLE -> UNLOADING and then disappears, or stops at FAILED.
 //
 // The admin RPCs (ReloadRepository, LoadModel, UnloadModel, SetVersionLabels) are off
-// (UNIMPLEMENTED) unless atelierd runs with --admin-token-file. With it they need the
-// metadata `authorization: Bearer <token>`: no token is UNAUTHENTICATED, a token not in
-// the file is PERMISSION_DENIED.
+// (UNIMPLEMENTED) unless atelierd runs with --auth-tokens-file. With it they need the
+// metadata `authorization: Bearer <token>` of a token with the admin role: no token or
+// an unknown one is UNAUTHENTICATED, a token of another role PERMISSION_DENIED.
 type ModelServiceClient interface {
 	// ListModels lists every model with its available versions, signatures and labels.
 	ListModels(ctx context.Context, in *ListModelsRequest, opts ...grpc.CallOption) (*ListModelsResponse, error)
@@ -154,9 +154,9 @@ func (c *modelServiceClient) SetVersionLabels(ctx context.Context, in *SetVersio
 // AVAILABLE -> UNLOADING and then disappears, or stops at FAILED.
 //
 // The admin RPCs (ReloadRepository, LoadModel, UnloadModel, SetVersionLabels) are off
-// (UNIMPLEMENTED) unless atelierd runs with --admin-token-file. With it they need the
-// metadata `authorization: Bearer <token>`: no token is UNAUTHENTICATED, a token not in
-// the file is PERMISSION_DENIED.
+// (UNIMPLEMENTED) unless atelierd runs with --auth-tokens-file. With it they need the
+// metadata `authorization: Bearer <token>` of a token with the admin role: no token or
+// an unknown one is UNAUTHENTICATED, a token of another role PERMISSION_DENIED.
 type ModelServiceServer interface {
 	// ListModels lists every model with its available versions, signatures and labels.
 	ListModels(context.Context, *ListModelsRequest) (*ListModelsResponse, error)

@@ -31,17 +31,15 @@ type app struct {
 	resizer *tf.Resizer
 	srv     *server.Server
 	metrics *metrics.Registry
+	sec     *security
 }
 
 // newApp loads the models and builds the gRPC server; it does not listen yet.
 func newApp(cfg config, log *slog.Logger) (*app, error) {
 	start := time.Now()
-	var tokens []string
-	if cfg.AdminTokenFile != "" {
-		var err error
-		if tokens, err = server.ReadTokens(cfg.AdminTokenFile); err != nil {
-			return nil, err
-		}
+	sec, err := newSecurity(cfg.Security, log)
+	if err != nil {
+		return nil, err
 	}
 	load := tfLoader(tf.Options{IntraOpThreads: cfg.IntraOpThreads, InterOpThreads: cfg.InterOpThreads}, cfg.Precision, log)
 	manager, err := models.NewManager(models.ManagerOptions{
@@ -74,7 +72,10 @@ func newApp(cfg config, log *slog.Logger) (*app, error) {
 		watchers, lost := alerts.Stats()
 		fmt.Fprintf(w, "atelier_alert_watchers %d\natelier_alert_watchers_cut_off_total %d\n", watchers, lost)
 	})
-	srv := server.New(server.Options{MaxMessageBytes: cfg.MaxMessageBytes, Log: log, Metrics: reg, AdminTokens: tokens}, repo, server.Cores{
+	srv := server.New(server.Options{
+		MaxMessageBytes: cfg.MaxMessageBytes, Log: log, Metrics: reg,
+		Security: sec.server, NoReflection: cfg.Security.Reflection == "off", GRPC: sec.grpc,
+	}, repo, server.Cores{
 		Classifier: classifier,
 		Generator:  &generate.Generator{Repo: repo},
 		Detector:   &detect.Detector{Repo: repo, Prep: classifier.Prep},
@@ -82,7 +83,7 @@ func newApp(cfg config, log *slog.Logger) (*app, error) {
 		Inference:  &inference.Server{Repo: repo, Prep: classifier.Prep},
 		Models:     manager,
 	})
-	return &app{manager: manager, repo: repo, resizer: resizer, srv: srv, metrics: reg}, nil
+	return &app{manager: manager, repo: repo, resizer: resizer, srv: srv, metrics: reg, sec: sec}, nil
 }
 
 // writeBatchStats writes each model version's batching counters.

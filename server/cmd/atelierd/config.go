@@ -19,7 +19,6 @@ type config struct {
 	ModelDir        string
 	ModelConfig     string
 	PollInterval    time.Duration
-	AdminTokenFile  string
 	MaxMessageBytes int
 	MaxPixels       int
 	IntraOpThreads  int
@@ -29,6 +28,7 @@ type config struct {
 	LogLevel        slog.Level
 	LogFormat       string
 	TFLogLevel      string
+	Security        securityConfig
 	Precision       precision.Setting
 }
 
@@ -41,7 +41,6 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&c.ModelDir, "model-dir", "savedmodels", "model repository: <name>/<version>/saved_model.pb")
 	fs.StringVar(&c.ModelConfig, "model-config", "", "model config file: version policy and labels per model (docs/RELOAD.md; empty: latest 1, no labels)")
 	fs.DurationVar(&c.PollInterval, "model-poll-interval", 5*time.Second, "how often --model-dir is rescanned for new and removed versions (0: only on SIGHUP and ReloadRepository)")
-	fs.StringVar(&c.AdminTokenFile, "admin-token-file", "", "file of admin bearer tokens, one a line; empty turns the admin RPCs off")
 	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", 64<<20, "largest request accepted, in bytes")
 	fs.IntVar(&c.MaxPixels, "max-pixels", 50_000_000, "largest decoded image accepted, in pixels")
 	fs.IntVar(&c.IntraOpThreads, "intra-op-threads", 0, "TensorFlow threads inside one op (0: one per core)")
@@ -54,6 +53,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.TextVar(&c.LogLevel, "log-level", slog.LevelInfo, "log level: debug (every call), info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.TFLogLevel, "tf-log-level", "2", "TensorFlow's C++ log level (TF_CPP_MIN_LOG_LEVEL): 0 all .. 3 fatal only")
+	c.Security.flags(fs)
 	fs.Func("precision", "arithmetic of every model: auto (bf16 where the CPU has native bf16 and the model passes its accuracy gate, else fp32), fp32 or bf16 (default auto)", func(v string) (err error) {
 		c.Precision, err = precision.ParseSetting(v)
 		return err
@@ -78,6 +78,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return c, fmt.Errorf("--log-format must be text or json, not %q", c.LogFormat)
 	}
+	if err := c.Security.validate(); err != nil {
+		return c, err
+	}
 	if err := c.Batching.Validate(); err != nil {
 		return c, err
 	}
@@ -92,10 +95,13 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 
 func (c config) logAttrs() []any {
 	return []any{"listen", c.Listen, "metrics_listen", c.MetricsListen, "model_dir", c.ModelDir, "model_config", c.ModelConfig,
-		"model_poll_interval", c.PollInterval, "admin_rpcs", c.AdminTokenFile != "", "max_message_bytes", c.MaxMessageBytes,
+		"model_poll_interval", c.PollInterval, "admin_rpcs", c.Security.TokensFile != "", "max_message_bytes", c.MaxMessageBytes,
 		"max_pixels", c.MaxPixels, "intra_op_threads", c.IntraOpThreads, "inter_op_threads", c.InterOpThreads,
 		"batch_max_size", c.Batching.MaxBatch, "batch_max_delay", c.Batching.MaxDelay,
 		"batch_queue_size", c.Batching.QueueSize, "session_workers", c.Batching.Workers,
 		"shutdown_grace", c.ShutdownGrace, "log_level", c.LogLevel.String(), "tf_log_level", c.TFLogLevel, "precision", c.Precision, "cpu_bf16", precision.HostCPU().String(),
 		"cores", runtime.NumCPU()}
 }
+
+// allAttrs is logAttrs and the security settings.
+func (c config) allAttrs() []any { return append(c.logAttrs(), c.Security.logAttrs()...) }

@@ -92,8 +92,8 @@ func copyDir(t *testing.T, src, dst string) {
 func serveLifecycle(t *testing.T, root string, extra ...string) (*app, *grpc.ClientConn) {
 	t.Helper()
 	tokens := filepath.Join(t.TempDir(), "tokens")
-	os.WriteFile(tokens, []byte("# admin\n"+adminToken+"\n"), 0o600)
-	args := append([]string{"--model-dir", root, "--model-poll-interval", "0", "--admin-token-file", tokens, "--batch-max-size", "4"}, extra...)
+	os.WriteFile(tokens, []byte("# TOKEN ROLE NAME\n"+adminToken+" admin ops\n"), 0o600)
+	args := append([]string{"--model-dir", root, "--model-poll-interval", "0", "--auth-tokens-file", tokens, "--batch-max-size", "4"}, extra...)
 	cfg, err := parseConfig(args, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)

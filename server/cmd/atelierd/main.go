@@ -34,7 +34,7 @@ func run(cfg config) error {
 	// TensorFlow reads its log level on first use, so set it before loading anything.
 	os.Setenv("TF_CPP_MIN_LOG_LEVEL", cfg.TFLogLevel)
 	log := newLogger(cfg)
-	log.Info("starting atelierd", cfg.logAttrs()...)
+	log.Info("starting atelierd", cfg.allAttrs()...)
 	a, err := newApp(cfg, log)
 	if err != nil {
 		return err
@@ -48,7 +48,7 @@ func run(cfg config) error {
 	// Both servers report here; either one failing ends the process.
 	errc := make(chan error, 2)
 	if cfg.MetricsListen != "" {
-		mlis, err := net.Listen("tcp", cfg.MetricsListen)
+		mlis, err := a.sec.metricsListener(cfg.MetricsListen, log)
 		if err != nil {
 			return fmt.Errorf("metrics: %w", err)
 		}
@@ -66,6 +66,7 @@ func run(cfg config) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	a.sec.watch(ctx)
 	if cfg.PollInterval > 0 {
 		go a.manager.Poll(ctx, cfg.PollInterval)
 	}
@@ -90,8 +91,8 @@ func newLogger(cfg config) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
 
-// reloadOnSIGHUP re-reads the model config and rescans the model folder at every
-// SIGHUP, as the ReloadRepository RPC does.
+// reloadOnSIGHUP re-reads the TLS and token files, the model config and the model
+// folder at every SIGHUP (the model part as the ReloadRepository RPC does).
 func reloadOnSIGHUP(ctx context.Context, a *app, log *slog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -101,6 +102,8 @@ func reloadOnSIGHUP(ctx context.Context, a *app, log *slog.Logger) {
 		case <-ctx.Done():
 			return
 		case <-hup:
+			log.Info("SIGHUP: re-reading the TLS and token files, the model config and the model folder")
+			a.sec.reload()
 			if err := a.manager.Reload(ctx, false); err != nil {
 				log.Error("reload on SIGHUP refused; the old config stays", "err", err)
 			} else {

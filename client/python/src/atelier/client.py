@@ -9,6 +9,7 @@ Streams take frames from any iterator and yield the server's messages as they co
 
 from __future__ import annotations
 
+import collections
 import io
 import json
 import os
@@ -165,26 +166,73 @@ def _frames(images: Iterable[ImageLike]) -> Iterator[stream_pb2.StreamFrame]:
         yield stream_pb2.StreamFrame(frame_id=i, capture_time=now, image=to_image(img))
 
 
+class _CallDetails(collections.namedtuple(
+        "_CallDetails", ("method", "timeout", "metadata", "credentials", "wait_for_ready", "compression")),
+        grpc.ClientCallDetails):
+    """A call's details with the metadata replaced."""
+
+
+class _MetadataInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
+                           grpc.StreamUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):
+    """Adds fixed metadata (the bearer token, the priority) to every call."""
+
+    def __init__(self, metadata: list[tuple[str, str]]):
+        self._metadata = metadata
+
+    def _details(self, d):
+        md = list(d.metadata or []) + self._metadata
+        return _CallDetails(d.method, d.timeout, md, d.credentials, d.wait_for_ready, d.compression)
+
+    def intercept_unary_unary(self, continuation, details, request):
+        return continuation(self._details(details), request)
+
+    def intercept_unary_stream(self, continuation, details, request):
+        return continuation(self._details(details), request)
+
+    def intercept_stream_unary(self, continuation, details, requests):
+        return continuation(self._details(details), requests)
+
+    def intercept_stream_stream(self, continuation, details, requests):
+        return continuation(self._details(details), requests)
+
+
 class AtelierClient:
     """A connection to one Atelier server, or several balanced round-robin."""
 
     def __init__(self, target: str = "localhost:8500", timeout: float = 30.0,
                  channel: grpc.Channel | None = None,
-                 root_certificates: bytes | None = None, tls: bool = False):
+                 root_certificates: bytes | None = None, tls: bool = False,
+                 certificate_chain: bytes | None = None, private_key: bytes | None = None,
+                 token: str | None = None, priority: str | None = None):
         """target is "host:port", a comma-separated list of IP:port addresses, or a
         dns: target ("dns:///atelier-headless:8500", "dns://10.96.0.10/name:8500")
         whose every address is used. root_certificates (PEM) or tls=True (system
-        roots) connect with TLS."""
+        roots) connect with TLS; certificate_chain and private_key (PEM) add a client
+        certificate (mTLS). token is sent as "authorization: Bearer <token>" on every
+        call (default: $ATELIER_TOKEN); priority ("high", "normal", "low") as
+        x-atelier-priority."""
         options = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                    ("grpc.service_config", _service_config(target)),
                    ("grpc.enable_retries", 1),
                    # look the name up again soon after a connection fails (default 30 s)
                    ("grpc.dns_min_time_between_resolutions_ms", 1000)]
-        if channel is None and (tls or root_certificates):
-            creds = grpc.ssl_channel_credentials(root_certificates=root_certificates)
+        if channel is None and (tls or root_certificates or certificate_chain):
+            creds = grpc.ssl_channel_credentials(root_certificates=root_certificates,
+                                                 private_key=private_key,
+                                                 certificate_chain=certificate_chain)
             channel = grpc.secure_channel(_target(target), creds, options=options)
-        self.channel = channel or grpc.insecure_channel(_target(target), options=options)
+        channel = channel or grpc.insecure_channel(_target(target), options=options)
+        if token is None:
+            token = os.environ.get("ATELIER_TOKEN") or None
+        metadata = []
+        if token:
+            metadata.append(("authorization", "Bearer " + token))
+        if priority:
+            metadata.append(("x-atelier-priority", priority))
+        if metadata:
+            channel = grpc.intercept_channel(channel, _MetadataInterceptor(metadata))
+        self.channel = channel
         self.timeout = timeout
         self.classify_stub = classify_grpc.ClassifyServiceStub(self.channel)
         self.detect_stub = detect_grpc.DetectServiceStub(self.channel)

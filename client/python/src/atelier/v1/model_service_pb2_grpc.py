@@ -31,9 +31,9 @@ class ModelServiceStub:
     AVAILABLE -> UNLOADING and then disappears, or stops at FAILED.
 
     The admin RPCs (ReloadRepository, LoadModel, UnloadModel, SetVersionLabels) are off
-    (UNIMPLEMENTED) unless atelierd runs with --admin-token-file. With it they need the
-    metadata `authorization: Bearer <token>`: no token is UNAUTHENTICATED, a token not in
-    the file is PERMISSION_DENIED.
+    (UNIMPLEMENTED) unless atelierd runs with --auth-tokens-file. With it they need the
+    metadata `authorization: Bearer <token>` of a token with the admin role: no token or
+    an unknown one is UNAUTHENTICATED, a token of another role PERMISSION_DENIED.
     """
 
     def __init__(self, channel):
@@ -85,9 +85,9 @@ class ModelServiceServicer:
     AVAILABLE -> UNLOADING and then disappears, or stops at FAILED.
 
     The admin RPCs (ReloadRepository, LoadModel, UnloadModel, SetVersionLabels) are off
-    (UNIMPLEMENTED) unless atelierd runs with --admin-token-file. With it they need the
-    metadata `authorization: Bearer <token>`: no token is UNAUTHENTICATED, a token not in
-    the file is PERMISSION_DENIED.
+    (UNIMPLEMENTED) unless atelierd runs with --auth-tokens-file. With it they need the
+    metadata `authorization: Bearer <token>` of a token with the admin role: no token or
+    an unknown one is UNAUTHENTICATED, a token of another role PERMISSION_DENIED.
     """
 
     def ListModels(self, request, context):
@@ -201,9 +201,9 @@ class ModelService:
     AVAILABLE -> UNLOADING and then disappears, or stops at FAILED.
 
     The admin RPCs (ReloadRepository, LoadModel, UnloadModel, SetVersionLabels) are off
-    (UNIMPLEMENTED) unless atelierd runs with --admin-token-file. With it they need the
-    metadata `authorization: Bearer <token>`: no token is UNAUTHENTICATED, a token not in
-    the file is PERMISSION_DENIED.
+    (UNIMPLEMENTED) unless atelierd runs with --auth-tokens-file. With it they need the
+    metadata `authorization: Bearer <token>` of a token with the admin role: no token or
+    an unknown one is UNAUTHENTICATED, a token of another role PERMISSION_DENIED.
     """
 
     @staticmethod

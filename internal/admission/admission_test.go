@@ -1,0 +1,62 @@
+package admission
+
+import (
+	"testing"
+	"time"
+)
+
+func TestTokenBucket(t *testing.T) {
+	c := New(Config{Rate: 2, Burst: 3})
+	now := time.Unix(0, 0)
+	c.now = func() time.Time { return now }
+	for i := range 3 {
+		if ok, _ := c.Allow("a"); !ok {
+			t.Fatalf("call %d within the burst refused", i)
+		}
+	}
+	ok, wait := c.Allow("a")
+	if ok || wait != 500*time.Millisecond {
+		t.Fatalf("fourth call: got %v, wait %v; want refused, wait 500ms", ok, wait)
+	}
+	if ok, _ := c.Allow("b"); !ok {
+		t.Fatal("another caller was limited")
+	}
+	now = now.Add(500 * time.Millisecond)
+	if ok, _ := c.Allow("a"); !ok {
+		t.Fatal("refused after the wait it was told")
+	}
+	if ok, _ := c.Allow("a"); ok {
+		t.Fatal("allowed beyond the refill")
+	}
+}
+
+func TestStreamCap(t *testing.T) {
+	c := New(Config{MaxStreams: 2})
+	r1, ok1 := c.OpenStream("a")
+	_, ok2 := c.OpenStream("a")
+	_, ok3 := c.OpenStream("a")
+	if !ok1 || !ok2 || ok3 {
+		t.Fatalf("got %v %v %v, want two streams then a refusal", ok1, ok2, ok3)
+	}
+	if _, ok := c.OpenStream("b"); !ok {
+		t.Fatal("another caller was capped")
+	}
+	r1()
+	r1() // twice is once
+	if _, ok := c.OpenStream("a"); !ok {
+		t.Fatal("a released stream did not free its place")
+	}
+	if _, ok := c.OpenStream("a"); ok {
+		t.Fatal("a double release freed two places")
+	}
+}
+
+func TestOffAdmitsAll(t *testing.T) {
+	var c *Controller
+	if ok, _ := c.Allow("a"); !ok {
+		t.Fatal("nil controller refused")
+	}
+	if _, ok := New(Config{}).OpenStream("a"); !ok {
+		t.Fatal("zero config capped streams")
+	}
+}

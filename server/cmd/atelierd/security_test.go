@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/atelier-vision/atelier/internal/certs"
+	"github.com/atelier-vision/atelier/internal/testcerts"
+)
+
+func TestSecurityFlags(t *testing.T) {
+	env := func(vars map[string]string) func(string) string { return func(k string) string { return vars[k] } }
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		err  string
+	}{
+		{"defaults", nil, nil, ""},
+		{"cert without key", []string{"--tls-cert", "c.pem"}, nil, "go together"},
+		{"client ca without tls", []string{"--tls-client-ca", "ca.pem"}, nil, "needs --tls-cert"},
+		{"bad reflection", []string{"--reflection", "maybe"}, nil, "open, token or off"},
+		{"negative rate", []string{"--rate-limit", "-1"}, nil, ">= 0"},
+		{"tokens from the environment", nil, map[string]string{"ATELIER_AUTH_TOKENS_FILE": "/x"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := parseConfig(tc.args, env(tc.env))
+			if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+				t.Fatalf("got %v, want %q", err, tc.err)
+			}
+			if tc.env["ATELIER_AUTH_TOKENS_FILE"] != "" && c.Security.TokensFile != "/x" {
+				t.Fatalf("tokens file %q, want /x", c.Security.TokensFile)
+			}
+		})
+	}
+	c, _ := parseConfig(nil, env(nil))
+	if c.Security.Reflection != "open" || c.Security.Admission.MaxStreams != 64 || c.Security.Admission.Rate != 0 {
+		t.Fatalf("defaults %+v", c.Security)
+	}
+}
+
+// TestMetricsListener: without TLS a wildcard address binds to loopback unless
+// --metrics-public; with TLS the port speaks TLS.
+func TestMetricsListener(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	listen := func(cfg securityConfig, addr string) net.Listener {
+		t.Helper()
+		s, err := newSecurity(cfg, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := s.metricsListener(addr, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		return l
+	}
+	if a := listen(securityConfig{ReloadInterval: 1}, ":0").Addr().(*net.TCPAddr); !a.IP.IsLoopback() {
+		t.Fatalf("plaintext metrics on %v, want loopback", a)
+	}
+	if a := listen(securityConfig{ReloadInterval: 1, MetricsPublic: true}, ":0").Addr().(*net.TCPAddr); a.IP.IsLoopback() {
+		t.Fatalf("--metrics-public metrics on %v, want every interface", a)
+	}
+	ca := testcerts.NewCA(t, "m")
+	p := ca.Issue(t, "server", testcerts.Options{})
+	l := listen(securityConfig{ReloadInterval: 1, TLS: tlsFiles(p)}, "127.0.0.1:0")
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			c.(*tls.Conn).Handshake()
+			c.Close()
+		}
+	}()
+	conn, err := tls.Dial("tcp", l.Addr().String(), &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"})
+	if err != nil {
+		t.Fatalf("TLS to the metrics port: %v", err)
+	}
+	conn.Close()
+}
+
+func TestNewSecurityRefusesBrokenFiles(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "tokens")
+	os.WriteFile(bad, []byte("short infer\n"), 0o600)
+	if _, err := newSecurity(securityConfig{ReloadInterval: 1, TokensFile: bad}, slog.New(slog.DiscardHandler)); err == nil {
+		t.Fatal("a broken token file was accepted at start-up")
+	}
+	if _, err := newSecurity(securityConfig{ReloadInterval: 1, TLS: tlsFiles(testcerts.Pair{CertFile: bad, KeyFile: bad})}, slog.New(slog.DiscardHandler)); err == nil {
+		t.Fatal("a broken certificate was accepted at start-up")
+	}
+}
+
+func tlsFiles(p testcerts.Pair) certs.Files { return certs.Files{Cert: p.CertFile, Key: p.KeyFile} }
+
+// countingListener counts accepted connections.
+type countingListener struct {
+	net.Listener
+	n atomic.Int32
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return c, err
+}
+
+// TestMaxConnectionAge: an aged connection is closed after its grace and the client
+// reconnects, so long-lived clients rebalance; no call fails.
+func TestMaxConnectionAge(t *testing.T) {
+	sec, err := newSecurity(securityConfig{ReloadInterval: 1, MaxConcurrentStreams: 100,
+		MaxConnectionAge: 200 * time.Millisecond, MaxConnectionGrace: 100 * time.Millisecond}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpc.NewServer(sec.grpc...)
+	healthpb.RegisterHealthServer(s, health.NewServer())
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis := &countingListener{Listener: inner}
+	go s.Serve(lis)
+	defer s.Stop()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	h := healthpb.NewHealthClient(conn)
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := h.Check(ctx, &healthpb.HealthCheckRequest{}, grpc.WaitForReady(true))
+		cancel()
+		if err != nil {
+			t.Fatalf("call failed across a connection's end of life: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := lis.n.Load(); n < 3 {
+		t.Fatalf("%d connections in 2s with a 200ms maximum age, want several", n)
+	}
+}

@@ -1,0 +1,220 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+
+	"github.com/atelier-vision/atelier/internal/admission"
+	"github.com/atelier-vision/atelier/internal/auth"
+	"github.com/atelier-vision/atelier/internal/batching"
+)
+
+// PriorityHeader is the request metadata key that sets a call's priority: high, normal
+// (the default) or low. The batcher serves higher priorities first.
+const PriorityHeader = "x-atelier-priority"
+
+// RetryAfterHeader is the trailer of a call refused by the rate limit: the seconds to
+// wait, as a decimal number. RetryAfterMSHeader says the same in milliseconds.
+const (
+	RetryAfterHeader   = "retry-after"
+	RetryAfterMSHeader = "retry-after-ms"
+)
+
+// Security configures the guard interceptors: authentication, roles and admission.
+type Security struct {
+	// Tokens turns on bearer-token authentication; nil lets every caller in.
+	Tokens *auth.Store
+	// Rules say which role each method needs; nil means auth.DefaultRules.
+	Rules []auth.Rule
+	// Admission limits each caller's call rate and open streams; nil limits nothing.
+	Admission *admission.Controller
+}
+
+// guard checks a call before its handler runs.
+type guard struct {
+	Security
+}
+
+// caller is who a call comes from, as far as the guard knows.
+type caller struct {
+	key   string // the admission key: "token:NAME" or "peer:HOST"
+	token string // the bearer token, kept to re-check it on every stream message
+	need  auth.Role
+}
+
+// admit authenticates the call, applies its priority and takes it through the rate
+// limit. It returns the context the handler runs with.
+func (g *guard) admit(ctx context.Context, method string) (context.Context, caller, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	c := caller{key: "peer:" + peerHost(ctx), need: auth.RoleNone}
+	if v := md.Get(PriorityHeader); len(v) > 0 {
+		p, err := batching.ParsePriority(v[0])
+		if err != nil {
+			return ctx, c, status.Errorf(codes.InvalidArgument, "%s: %v", PriorityHeader, err)
+		}
+		ctx = batching.WithPriority(ctx, p)
+	}
+	// Open methods (health, probes) pass without a token or a rate limit.
+	if c.need = auth.Required(g.Rules, method); c.need == auth.Public {
+		return ctx, c, nil
+	}
+	if g.Tokens == nil && adminMethods[method] {
+		return ctx, c, status.Errorf(codes.Unimplemented,
+			"admin RPCs are off on this server; start atelierd with --auth-tokens-file holding an admin token to turn them on")
+	}
+	if g.Tokens != nil {
+		c.token = bearer(md)
+		id, err := g.check(c, method)
+		if err != nil {
+			return ctx, c, err
+		}
+		c.key = "token:" + id.Name
+		noteCaller(ctx, id.Fingerprint)
+	}
+	if ok, wait := g.Admission.Allow(c.key); !ok {
+		secs := strconv.FormatInt(int64(math.Ceil(wait.Seconds())), 10)
+		grpc.SetTrailer(ctx, metadata.Pairs(RetryAfterHeader, secs, RetryAfterMSHeader, strconv.FormatInt(wait.Milliseconds()+1, 10)))
+		return ctx, c, status.Errorf(codes.ResourceExhausted, "rate limit of %g calls/s (burst %d) exceeded; retry after %v",
+			g.Admission.Config().Rate, g.Admission.Config().Burst, wait.Round(time.Millisecond))
+	}
+	return ctx, c, nil
+}
+
+// check looks the caller's token up and compares its role with the one needed.
+func (g *guard) check(c caller, method string) (auth.Identity, error) {
+	if c.token == "" {
+		return auth.Identity{}, status.Error(codes.Unauthenticated, `missing token: send "authorization: Bearer <token>"`)
+	}
+	id, ok := g.Tokens.Lookup(c.token)
+	if !ok {
+		return id, status.Error(codes.Unauthenticated, "unknown or revoked token")
+	}
+	if id.Role < c.need {
+		return id, status.Errorf(codes.PermissionDenied, "role %s may not call %s (it needs %s)", id.Role, clipText(method, 128), c.need)
+	}
+	return id, nil
+}
+
+func (g *guard) unary() grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
+		ctx, _, err := g.admit(ctx, info.FullMethod)
+		if err != nil {
+			return nil, err
+		}
+		return next(ctx, req)
+	}
+}
+
+func (g *guard) stream() grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, next grpc.StreamHandler) error {
+		ctx, c, err := g.admit(ss.Context(), info.FullMethod)
+		if err != nil {
+			return err
+		}
+		release, ok := g.Admission.OpenStream(c.key)
+		if !ok {
+			return status.Errorf(codes.ResourceExhausted, "this caller already has %d streams open, the limit", g.Admission.Config().MaxStreams)
+		}
+		defer release()
+		return next(srv, &guardedStream{ServerStream: ss, ctx: ctx, g: g, c: c, method: info.FullMethod})
+	}
+}
+
+// guardedStream re-checks the caller's token on every message, so a token removed
+// from the file ends its streams at their next frame.
+type guardedStream struct {
+	grpc.ServerStream
+	ctx    context.Context
+	g      *guard
+	c      caller
+	method string
+}
+
+func (s *guardedStream) Context() context.Context { return s.ctx }
+
+func (s *guardedStream) recheck() error {
+	if s.g.Tokens == nil || s.c.need == auth.Public {
+		return nil
+	}
+	_, err := s.g.check(s.c, s.method)
+	return err
+}
+
+func (s *guardedStream) RecvMsg(m any) error {
+	if err := s.ServerStream.RecvMsg(m); err != nil {
+		return err
+	}
+	return s.recheck()
+}
+
+func (s *guardedStream) SendMsg(m any) error {
+	if err := s.recheck(); err != nil {
+		return err
+	}
+	return s.ServerStream.SendMsg(m)
+}
+
+// bearer returns the token of an "authorization: Bearer <token>" header.
+func bearer(md metadata.MD) string {
+	for _, v := range md.Get("authorization") {
+		if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
+			return strings.TrimSpace(v[7:])
+		}
+	}
+	return ""
+}
+
+// peerHost is the caller's address without its port.
+func peerHost(ctx context.Context) string {
+	p, ok := peer.FromContext(ctx)
+	if !ok || p.Addr == nil {
+		return "unknown"
+	}
+	host, _, err := net.SplitHostPort(p.Addr.String())
+	if err != nil {
+		return p.Addr.String()
+	}
+	return host
+}
+
+// callNote carries what the guard learnt about a call back to the logging interceptor.
+type callNote struct{ fingerprint string }
+
+type noteKey struct{}
+
+func withNote(ctx context.Context) (context.Context, *callNote) {
+	n := &callNote{}
+	return context.WithValue(ctx, noteKey{}, n), n
+}
+
+func noteCaller(ctx context.Context, fingerprint string) {
+	if n, ok := ctx.Value(noteKey{}).(*callNote); ok {
+		n.fingerprint = fingerprint
+	}
+}
+
+// Describe returns the security settings for the start-up log line.
+func (s Security) Describe() string {
+	var parts []string
+	if s.Tokens != nil {
+		parts = append(parts, "tokens "+s.Tokens.Path())
+	} else {
+		parts = append(parts, "no auth")
+	}
+	if s.Admission != nil {
+		c := s.Admission.Config()
+		parts = append(parts, fmt.Sprintf("rate %g/s burst %d, max streams %d", c.Rate, c.Burst, c.MaxStreams))
+	}
+	return strings.Join(parts, ", ")
+}
