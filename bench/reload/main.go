@@ -38,7 +38,7 @@ func main() {
 	swaps := flag.Int("swaps", 5, "new versions dropped in under load")
 	gap := flag.Duration("gap", 15*time.Second, "time between swaps")
 	cycles := flag.Int("cycles", 20, "load/unload cycles for the RSS check")
-	token := flag.String("token", "", "admin token, for ReloadRepository in the cycles")
+	token := flag.String("token", "", "admin token: sent with every call, and what ReloadRepository in the cycles needs")
 	calls := flag.String("calls", "bench/reload/calls.csv", "where to write one line per call")
 	flag.Parse()
 
@@ -70,7 +70,7 @@ func main() {
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				cctx, cancel := context.WithTimeout(client.AdminContext(context.Background(), *token), 30*time.Second)
 				start := time.Now()
 				resp, err := c.Classify(cctx, req)
 				cancel()

@@ -88,11 +88,28 @@ func copyDir(t *testing.T, src, dst string) {
 	}
 }
 
-// serveLifecycle serves root in-process with admin tokens on, polling off.
+// inferToken is the infer-role token serveLifecycle's connection sends by default.
+const inferToken = "lifecycle-infer-token"
+
+// withInferToken sends inferToken on every call that carries no token of its own.
+func withInferToken() grpc.DialOption {
+	add := func(ctx context.Context) context.Context {
+		if md, _ := metadata.FromOutgoingContext(ctx); len(md.Get("authorization")) == 0 {
+			ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+inferToken)
+		}
+		return ctx
+	}
+	return grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		return invoker(add(ctx), method, req, reply, cc, opts...)
+	})
+}
+
+// serveLifecycle serves root in-process with tokens on (an admin and an infer one),
+// polling off; the connection it returns sends the infer token unless told otherwise.
 func serveLifecycle(t *testing.T, root string, extra ...string) (*app, *grpc.ClientConn) {
 	t.Helper()
 	tokens := filepath.Join(t.TempDir(), "tokens")
-	os.WriteFile(tokens, []byte("# TOKEN ROLE NAME\n"+adminToken+" admin ops\n"), 0o600)
+	os.WriteFile(tokens, []byte("# TOKEN ROLE NAME\n"+adminToken+" admin ops\n"+inferToken+" infer load\n"), 0o600)
 	args := append([]string{"--model-dir", root, "--model-poll-interval", "0", "--auth-tokens-file", tokens, "--batch-max-size", "4"}, extra...)
 	cfg, err := parseConfig(args, func(string) string { return "" })
 	if err != nil {
@@ -112,7 +129,7 @@ func serveLifecycle(t *testing.T, root string, extra ...string) (*app, *grpc.Cli
 		defer close(done)
 		a.srv.GRPC.Serve(lis)
 	}()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()), withInferToken())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,15 +364,25 @@ func TestHealthFollowsAvailability(t *testing.T) {
 func TestAdminAuthOnTheBinary(t *testing.T) {
 	root := lifecycleRepo(t, "generator/1")
 	_, conn := serveLifecycle(t, root)
-	ms := pb.NewModelServiceClient(conn)
+	// A connection that sends no token of its own.
+	raw, err := grpc.NewClient(conn.Target(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	ms := pb.NewModelServiceClient(raw)
+	bearer := func(tok string) context.Context {
+		return metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+tok)
+	}
 	for _, tc := range []struct {
 		name string
 		ctx  context.Context
 		want codes.Code
 	}{
 		{"no token", context.Background(), codes.Unauthenticated},
-		{"wrong token", metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer nope"), codes.PermissionDenied},
-		{"right token", admin(context.Background()), codes.OK},
+		{"unknown token", bearer("not-a-token-the-server-knows"), codes.Unauthenticated},
+		{"infer token", bearer(inferToken), codes.PermissionDenied},
+		{"admin token", admin(context.Background()), codes.OK},
 	} {
 		_, err := ms.UnloadModel(tc.ctx, &pb.UnloadModelRequest{Model: &pb.ModelSpec{Name: "generator", Version: 9}})
 		want := tc.want
