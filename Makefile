@@ -9,7 +9,7 @@ PY := .venv/bin/python
 GO_PACKAGES := ./...
 export CI ?=
 
-.PHONY: all setup models retrain build serve demo screenshots dashboard-cost test test-cgo-free test-go test-cluster test-python lint proto proto-check bench bench-streams bench-reload bench-security soak clean fuzz
+.PHONY: all setup models retrain build serve demo screenshots dashboard-cost test test-cgo-free test-go test-cluster test-python lint proto proto-check bench bench-streams bench-reload bench-security bench-v2 soak clean fuzz
 
 all: build
 
@@ -93,10 +93,15 @@ fuzz:
 bench: setup build
 	@bench/run.sh
 	@bench/security.sh
+	@bench/v2.sh
 
 # The cost of TLS and of token checks, side by side (part of make bench).
 bench-security: models build
 	@bench/security.sh
+
+# The Open Inference Protocol's ModelInfer beside native Classify (docs/INFERENCE.md).
+bench-v2: models build
+	@bench/v2.sh
 
 bench-streams: models
 	@bench/streams/run.sh

@@ -31,7 +31,10 @@ type InferenceServer struct {
 	Core Inference
 	// Ready reports whether the server takes requests (SetServing).
 	Ready func() bool
-	Log   *slog.Logger
+	// Control is the model lifecycle behind the repository RPCs
+	// (inference_repository.go); nil answers them Unimplemented.
+	Control ModelControl
+	Log     *slog.Logger
 }
 
 // ServerLive answers true while the process serves at all.
@@ -124,11 +127,10 @@ func unimplemented(rpc, why string) error {
 }
 
 const (
-	whyRepository = "the model lifecycle API has not landed; models are loaded at start-up from --model-dir (atelier.v1.ModelService lists them)"
-	whyShm        = "shared-memory tensors are not supported; send tensors in the request"
-	whyConfig     = "Atelier has no Triton model configuration; ModelMetadata describes inputs and outputs"
-	whyStats      = "statistics are on the Prometheus endpoint (--metrics-listen), not in this RPC"
-	whySettings   = "trace and log settings are not exposed; see --tf-log-level and the server log"
+	whyShm      = "shared-memory tensors are not supported; send tensors in the request"
+	whyConfig   = "Atelier has no Triton model configuration; ModelMetadata describes inputs and outputs"
+	whyStats    = "statistics are on the Prometheus endpoint (--metrics-listen), not in this RPC"
+	whySettings = "trace and log settings are not exposed; see --tf-log-level and the server log"
 )
 
 // ModelConfig is not implemented.
@@ -139,21 +141,6 @@ func (s *InferenceServer) ModelConfig(context.Context, *oip.ModelConfigRequest) 
 // ModelStatistics is not implemented.
 func (s *InferenceServer) ModelStatistics(context.Context, *oip.ModelStatisticsRequest) (*oip.ModelStatisticsResponse, error) {
 	return nil, unimplemented("ModelStatistics", whyStats)
-}
-
-// RepositoryIndex is not implemented until the model lifecycle work lands.
-func (s *InferenceServer) RepositoryIndex(context.Context, *oip.RepositoryIndexRequest) (*oip.RepositoryIndexResponse, error) {
-	return nil, unimplemented("RepositoryIndex", whyRepository)
-}
-
-// RepositoryModelLoad is not implemented until the model lifecycle work lands.
-func (s *InferenceServer) RepositoryModelLoad(context.Context, *oip.RepositoryModelLoadRequest) (*oip.RepositoryModelLoadResponse, error) {
-	return nil, unimplemented("RepositoryModelLoad", whyRepository)
-}
-
-// RepositoryModelUnload is not implemented until the model lifecycle work lands.
-func (s *InferenceServer) RepositoryModelUnload(context.Context, *oip.RepositoryModelUnloadRequest) (*oip.RepositoryModelUnloadResponse, error) {
-	return nil, unimplemented("RepositoryModelUnload", whyRepository)
 }
 
 // SystemSharedMemoryStatus is not implemented.

@@ -168,15 +168,6 @@ func TestUnservedRPCsAreUnimplemented(t *testing.T) {
 	c := serveInference(t)
 	ctx := ctxT(t)
 	calls := map[string]func() error{
-		"RepositoryIndex": func() error { _, err := c.RepositoryIndex(ctx, &oip.RepositoryIndexRequest{}); return err },
-		"RepositoryModelLoad": func() error {
-			_, err := c.RepositoryModelLoad(ctx, &oip.RepositoryModelLoadRequest{ModelName: "classifier"})
-			return err
-		},
-		"RepositoryModelUnload": func() error {
-			_, err := c.RepositoryModelUnload(ctx, &oip.RepositoryModelUnloadRequest{ModelName: "classifier"})
-			return err
-		},
 		"ModelConfig":     func() error { _, err := c.ModelConfig(ctx, &oip.ModelConfigRequest{Name: "classifier"}); return err },
 		"ModelStatistics": func() error { _, err := c.ModelStatistics(ctx, &oip.ModelStatisticsRequest{}); return err },
 		"SystemSharedMemoryStatus": func() error {

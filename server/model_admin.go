@@ -14,10 +14,12 @@ import (
 	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
 )
 
-// ModelControl is the lifecycle core ModelService's status and admin RPCs call;
-// *models.Manager in production.
+// ModelControl is the lifecycle core ModelService's status and admin RPCs, and the
+// Open Inference Protocol's repository RPCs, call; *models.Manager in production.
 type ModelControl interface {
 	Status(names ...string) []models.ModelStatus
+	// OnDisk lists every model's complete version folders, newest first, loaded or not.
+	OnDisk() map[string][]int64
 	StatusOf(name string) (models.ModelStatus, error)
 	Reload(ctx context.Context, wait bool) error
 	LoadModel(ctx context.Context, name string, version int64) (models.VersionStatus, error)

@@ -36,6 +36,9 @@ func (f *fakeControl) Status(names ...string) []models.ModelStatus {
 			{Version: 4, State: models.StateFailed, Err: errors.New("corrupt"), StateTime: time.Unix(100, 0)},
 			{Version: 3, State: models.StateAvailable, StateTime: time.Unix(50, 0), AvailableTime: time.Unix(50, 0)}}}}
 }
+func (f *fakeControl) OnDisk() map[string][]int64 {
+	return map[string][]int64{"classifier": {4, 3, 2}}
+}
 func (f *fakeControl) StatusOf(name string) (models.ModelStatus, error) {
 	if name != "classifier" {
 		return models.ModelStatus{}, fmt.Errorf("%w: no model named %q (known: classifier)", models.ErrNotFound, name)

@@ -1,13 +1,15 @@
 // Command loadgen drives an atelier.v1.ClassifyService with closed-loop load: at each
 // concurrency level, that many goroutines send one-image Classify requests back to back
 // for a fixed time. It prints one JSON line per level with throughput and latency
-// percentiles; with -metrics, also the server's CPU per request and mean batch size,
+// percentiles; -protocol v2 sends the same images as Open Inference Protocol
+// ModelInfer calls to the classifier's image model instead (docs/INFERENCE.md); with -metrics, also the server's CPU per request and mean batch size,
 // from its /metrics before and after the level. With -raw-model it instead times the
 // in-process path a request takes without gRPC: decode, resize and one session run of
 // batch 1; with -raw-cpu it measures the CPU that path costs per image: decode and
 // resize, and a session run at each batch size.
 //
 //	loadgen -addr 127.0.0.1:8500 -images DIR -concurrency 1,4,16,64 -duration 15s -label atelier
+//	loadgen -addr 127.0.0.1:8500 -images DIR -concurrency 1,16 -protocol v2 -label v2
 //	loadgen -addr 127.0.0.1:8500 -metrics http://127.0.0.1:9500/metrics -images DIR -concurrency 32
 //	loadgen -raw-model savedmodels/classifier-full/1 -images DIR -runs 30
 //	loadgen -raw-cpu savedmodels/classifier/1 -images DIR
@@ -15,6 +17,7 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -35,6 +38,7 @@ import (
 
 	"github.com/atelier-vision/atelier/client"
 	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
+	oip "github.com/atelier-vision/atelier/proto/triton"
 )
 
 // Level is the result of one concurrency level.
@@ -71,6 +75,7 @@ func main() {
 	token := flag.String("token", "", "bearer token for every call")
 	rawCPU := flag.String("raw-cpu", "", "measure decode and session CPU per image in-process on this SavedModel instead")
 	metricsURL := flag.String("metrics", "", "the server's /metrics URL, to report its CPU per request and mean batch")
+	protocol := flag.String("protocol", "native", "native: atelier.v1 Classify; v2: inference.GRPCInferenceService ModelInfer on <model>_image")
 	flag.Parse()
 	images, err := loadImages(*dir)
 	if err != nil {
@@ -107,18 +112,21 @@ func main() {
 		fail(err)
 	}
 	defer conn.Close()
-	client := pb.NewClassifyServiceClient(conn)
+	call, err := caller(conn, *protocol, *model)
+	if err != nil {
+		fail(err)
+	}
 	for _, f := range strings.Split(*levels, ",") {
 		c, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || c < 1 {
 			fail(fmt.Errorf("bad concurrency %q", f))
 		}
-		drive(client, images, *model, c, *warmup)
+		drive(call, images, c, *warmup)
 		before, err := scrape(*metricsURL)
 		if err != nil {
 			fail(err)
 		}
-		lv := drive(client, images, *model, c, *duration)
+		lv := drive(call, images, c, *duration)
 		after, err := scrape(*metricsURL)
 		if err != nil {
 			fail(err)
@@ -138,8 +146,40 @@ func main() {
 	}
 }
 
+// call sends one image as one request.
+type call func(ctx context.Context, image []byte) error
+
+// caller returns the request loadgen sends: a one-image Classify with top_k 1, or
+// the same image as a V2 ModelInfer on the image model asking for its top-1 label
+// and score (BYTES raw input: a 4-byte little-endian length, then the file).
+func caller(conn *grpc.ClientConn, protocol, model string) (call, error) {
+	switch protocol {
+	case "native":
+		c := pb.NewClassifyServiceClient(conn)
+		return func(ctx context.Context, image []byte) error {
+			_, err := c.Classify(ctx, &pb.ClassifyRequest{Model: &pb.ModelSpec{Name: model}, TopK: proto.Int32(1),
+				Images: []*pb.Image{{Data: &pb.Image_Encoded{Encoded: image}}}})
+			return err
+		}, nil
+	case "v2":
+		if model == "" {
+			model = "classifier"
+		}
+		c := oip.NewGRPCInferenceServiceClient(conn)
+		return func(ctx context.Context, image []byte) error {
+			raw := binary.LittleEndian.AppendUint32(make([]byte, 0, 4+len(image)), uint32(len(image)))
+			_, err := c.ModelInfer(ctx, &oip.ModelInferRequest{ModelName: model + "_image",
+				Inputs:           []*oip.ModelInferRequest_InferInputTensor{{Name: "image", Datatype: "BYTES", Shape: []int64{1}}},
+				Outputs:          []*oip.ModelInferRequest_InferRequestedOutputTensor{{Name: "label"}, {Name: "score"}},
+				RawInputContents: [][]byte{append(raw, image...)}})
+			return err
+		}, nil
+	}
+	return nil, fmt.Errorf("-protocol %q: want native or v2", protocol)
+}
+
 // drive runs c closed-loop clients for d and summarises their latencies.
-func drive(client pb.ClassifyServiceClient, images [][]byte, model string, c int, d time.Duration) Level {
+func drive(send call, images [][]byte, c int, d time.Duration) Level {
 	var (
 		mu        sync.Mutex
 		latencies []float64
@@ -155,11 +195,9 @@ func drive(client pb.ClassifyServiceClient, images [][]byte, model string, c int
 			defer wg.Done()
 			var mine []float64
 			for i := w; time.Now().Before(stop); i += c {
-				req := &pb.ClassifyRequest{Model: &pb.ModelSpec{Name: model}, TopK: proto.Int32(1),
-					Images: []*pb.Image{{Data: &pb.Image_Encoded{Encoded: images[i%len(images)]}}}}
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 				t0 := time.Now()
-				_, err := client.Classify(ctx, req)
+				err := send(ctx, images[i%len(images)])
 				cancel()
 				if err != nil {
 					mu.Lock()

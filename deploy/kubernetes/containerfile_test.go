@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/atelier-vision/atelier/internal/servertest"
 )
 
 // stage is one FROM ... AS name section of a Containerfile.
@@ -169,12 +171,12 @@ func TestContainerfile(t *testing.T) {
 				t.Errorf("containerPort %d (%s) is not EXPOSEd", p.ContainerPort, p.Name)
 			}
 		}
-		flags := atelierdFlags(t)
+		flags := servertest.Flags(t)
 		var cmd []string
 		if cmds := runtime.find("CMD"); len(cmds) != 1 || json.Unmarshal([]byte(cmds[0]), &cmd) != nil {
 			t.Fatalf("runtime CMD %v, want one exec-form CMD", cmds)
 		}
-		for name := range parseArgs(t, cmd) {
+		for name := range servertest.ParseArgs(t, cmd) {
 			if _, ok := flags[name]; !ok {
 				t.Errorf("CMD passes --%s, which atelierd --help does not list", name)
 			}

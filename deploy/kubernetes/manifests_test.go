@@ -1,7 +1,6 @@
 package kubernetes_test
 
 import (
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +12,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/atelier-vision/atelier/internal/servertest"
 )
 
 // base decodes the base kustomization's resources strictly.
@@ -48,16 +49,6 @@ func port(t *testing.T, c *corev1.Container, name string) int32 {
 	}
 	t.Fatalf("container %s has no port named %q", c.Name, name)
 	return 0
-}
-
-func portOf(t *testing.T, flag, addr string) int32 {
-	t.Helper()
-	_, p, err := net.SplitHostPort(addr)
-	n, err2 := strconv.Atoi(p)
-	if err != nil || err2 != nil {
-		t.Fatalf("--%s=%q is not host:port", flag, addr)
-	}
-	return int32(n)
 }
 
 // TestStrictDecodingRefuses shows the decoder is strict: each of these must fail.
@@ -111,8 +102,8 @@ func TestEveryFileDecodes(t *testing.T) {
 func TestDeploymentMatchesBinary(t *testing.T) {
 	s, k := base(t)
 	d, c := server(t, s)
-	flags := atelierdFlags(t)
-	args := parseArgs(t, c.Args)
+	flags := servertest.Flags(t)
+	args := servertest.ParseArgs(t, c.Args)
 	pod := d.Spec.Template
 
 	t.Run("every arg is a flag", func(t *testing.T) {
@@ -152,10 +143,10 @@ func TestDeploymentMatchesBinary(t *testing.T) {
 	})
 	grpcPort, metricsPort := port(t, c, "grpc"), port(t, c, "metrics")
 	t.Run("ports match the flags", func(t *testing.T) {
-		if got := portOf(t, "listen", args["listen"]); got != grpcPort {
+		if got := servertest.PortOf(t, "listen", args["listen"]); got != grpcPort {
 			t.Errorf("--listen port %d, containerPort grpc %d", got, grpcPort)
 		}
-		if got := portOf(t, "metrics-listen", args["metrics-listen"]); got != metricsPort {
+		if got := servertest.PortOf(t, "metrics-listen", args["metrics-listen"]); got != metricsPort {
 			t.Errorf("--metrics-listen port %d, containerPort metrics %d", got, metricsPort)
 		}
 	})

@@ -33,7 +33,7 @@ func TestProbesAnswer(t *testing.T) {
 	}
 	metrics := freeLoopback(t)
 	var extra []string
-	for name, value := range parseArgs(t, c.Args) {
+	for name, value := range servertest.ParseArgs(t, c.Args) {
 		switch name {
 		case "listen", "model-dir": // servertest picks a free port and the built models
 		case "metrics-listen":

@@ -28,6 +28,9 @@ var DefaultRules = []Rule{
 	{"/inference.GRPCInferenceService/", RoleInfer},
 	{"/inference.GRPCInferenceService/ServerLive", Public},
 	{"/inference.GRPCInferenceService/ServerReady", Public},
+	// Its repository RPCs (RepositoryIndex, RepositoryModelLoad, RepositoryModelUnload)
+	// are the model lifecycle: admin, like ModelService's LoadModel and UnloadModel.
+	{"/inference.GRPCInferenceService/Repository", RoleAdmin},
 }
 
 // ReflectionRules make server reflection open (for grpcurl without a token); without

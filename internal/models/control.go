@@ -98,20 +98,42 @@ func (m *Manager) LoadModel(ctx context.Context, name string, n int64) (VersionS
 	}
 }
 
+// OnDisk lists every model's complete version folders (saved_model.pb and
+// variables/), newest first, whether the lifecycle has them loaded or not.
+func (m *Manager) OnDisk() map[string][]int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string][]int64{}
+	for name, mm := range m.models {
+		if vs := diskVersions(mm); len(vs) > 0 {
+			out[name] = vs
+		}
+	}
+	return out
+}
+
+// diskVersions lists a model's complete version folders, newest first; the caller
+// holds m.mu.
+func diskVersions(mm *managed) []int64 {
+	var vs []int64
+	for n, v := range mm.versions {
+		if v.onDisk && v.fp != "" {
+			vs = append(vs, n)
+		}
+	}
+	sort.Slice(vs, func(i, j int) bool { return vs[i] > vs[j] })
+	return vs
+}
+
 // onDisk lists a model's version folders for errors; the caller holds m.mu.
 func (m *Manager) onDisk(name string) string {
 	var vs []int64
 	if mm := m.models[name]; mm != nil {
-		for n, v := range mm.versions {
-			if v.onDisk && v.fp != "" {
-				vs = append(vs, n)
-			}
-		}
+		vs = diskVersions(mm)
 	}
 	if len(vs) == 0 {
 		return "none"
 	}
-	sort.Slice(vs, func(i, j int) bool { return vs[i] > vs[j] })
 	parts := make([]string, len(vs))
 	for i, v := range vs {
 		parts[i] = strconv.FormatInt(v, 10)

@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -282,5 +283,30 @@ func TestStartFailsWithoutAnyModel(t *testing.T) {
 	writeVersion(t, root, "classifier/1", "classifier", tenLabels...)
 	if _, err := startManager(t, root, "model classifier\nlabel stable 5\n"); !errors.Is(err, ErrConfig) {
 		t.Fatalf("a config labelling a missing version: got %v, want ErrConfig", err)
+	}
+}
+
+// TestOnDiskListsUnloadedVersionsToo: the repository RPCs of the Open Inference
+// Protocol list and load versions the lifecycle does not hold.
+func TestOnDiskListsUnloadedVersionsToo(t *testing.T) {
+	root := t.TempDir()
+	writeVersion(t, root, "classifier/1", "classifier", tenLabels...)
+	writeVersion(t, root, "classifier/3", "classifier", tenLabels...)
+	os.MkdirAll(filepath.Join(root, "classifier", "7"), 0o755) // no saved_model.pb: not a version
+	writeVersion(t, root, "generator/2", "generator")
+	f := mustStart(t, root, "")
+	if err := f.m.UnloadModel("generator", 2); err != nil {
+		t.Fatal(err)
+	}
+	f.waitStates("generator", "")
+	got := f.m.OnDisk()
+	want := map[string]string{"classifier": "[3 1]", "generator": "[2]"}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for name, w := range want {
+		if g := fmt.Sprint(got[name]); g != w {
+			t.Errorf("%s: got versions %s, want %s", name, g, w)
+		}
 	}
 }

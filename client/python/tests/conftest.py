@@ -36,34 +36,57 @@ def model_dir():
     return d
 
 
-@pytest.fixture(scope="session")
-def server(model_dir):
-    """Yields the address of a running atelierd serving the repository's models, in
-    fp32: test_parity.py compares its answers with TensorFlow's fp32 ones to 1e-5."""
+def atelierd(args, log_name, ready):
+    """Starts bin/atelierd with args, waits until ready(addr) is true, yields its
+    address and stops it. The log goes to .build/<log_name>."""
     binary = os.path.join(ROOT, "bin", "atelierd")
     if not os.path.exists(binary):
         missing("bin/atelierd", "run `make build`")
     addr = f"127.0.0.1:{free_port()}"
-    log = open(os.path.join(ROOT, ".build", "pytest-atelierd.log"), "w")
-    proc = subprocess.Popen([binary, "--listen", addr, "--model-dir", model_dir, "--precision", "fp32"],
-                            stdout=log, stderr=subprocess.STDOUT)
+    log = open(os.path.join(ROOT, ".build", log_name), "w")
+    proc = subprocess.Popen([binary, "--listen", addr, *args], stdout=log, stderr=subprocess.STDOUT)
     try:
-        with AtelierClient(addr, timeout=2) as c:
-            deadline = time.time() + 60
-            while True:
-                try:
-                    if c.health() == "SERVING":
-                        break
-                except Exception:
-                    pass
-                if proc.poll() is not None or time.time() > deadline:
-                    pytest.fail(f"atelierd did not start; see {log.name}")
-                time.sleep(0.2)
+        deadline = time.time() + 60
+        while True:
+            try:
+                if ready(addr):
+                    break
+            except Exception:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                pytest.fail(f"atelierd did not start; see {log.name}")
+            time.sleep(0.2)
         yield addr
     finally:
         proc.terminate()
         proc.wait(timeout=30)
         log.close()
+
+
+def serving(addr):
+    with AtelierClient(addr, timeout=2) as c:
+        return c.health() == "SERVING"
+
+
+@pytest.fixture(scope="session")
+def server(model_dir):
+    """Yields the address of a running atelierd serving the repository's models, in
+    fp32: test_parity.py compares its answers with TensorFlow's fp32 ones to 1e-5."""
+    yield from atelierd(["--model-dir", model_dir, "--precision", "fp32"], "pytest-atelierd.log", serving)
+
+
+ADMIN_TOKEN = "pytest-admin-token-0123456789"
+INFER_TOKEN = "pytest-infer-token-0123456789"
+
+
+@pytest.fixture(scope="module")
+def admin_server(model_dir, tmp_path_factory):
+    """Yields the address of an atelierd of its own (tests may unload its models)
+    started with --auth-tokens-file holding ADMIN_TOKEN (admin) and INFER_TOKEN."""
+    tokens = tmp_path_factory.mktemp("admin") / "tokens"
+    tokens.write_text(f"{ADMIN_TOKEN} admin pytest-admin\n{INFER_TOKEN} infer pytest-infer\n")
+    tokens.chmod(0o600)
+    yield from atelierd(["--model-dir", model_dir, "--auth-tokens-file", str(tokens)], "pytest-atelierd-admin.log", serving)
 
 
 @pytest.fixture

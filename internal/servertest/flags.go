@@ -1,17 +1,22 @@
-package kubernetes_test
+package servertest
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/atelier-vision/atelier/internal/servertest"
 	"github.com/atelier-vision/atelier/internal/testenv"
 )
+
+// The checks of deployment manifests against the binary (deploy/kubernetes,
+// deploy/kserve): atelierd's flags as --help lists them, and container args read
+// back as flags.
 
 var help struct {
 	once  sync.Once
@@ -25,16 +30,22 @@ var (
 	flagEnv  = regexp.MustCompile(`\[\$(ATELIER_[A-Z0-9_]+)\]`)
 )
 
-// atelierdFlags builds atelierd and reads its flags, each with its variable, from
-// `atelierd --help`.
-func atelierdFlags(t *testing.T) map[string]string {
+// Flags builds atelierd (once per test binary) and reads its flags, each with its
+// ATELIER_* variable, from `atelierd --help`.
+func Flags(t testing.TB) map[string]string {
 	t.Helper()
 	if !strings.Contains(os.Getenv("CGO_LDFLAGS"), "tensorflow") {
 		testenv.Missing(t, "the TensorFlow build flags", "run `. scripts/tfenv.sh` first")
 	}
 	help.once.Do(func() {
-		bin := filepath.Join(t.TempDir(), "atelierd")
-		out, err := exec.Command("go", "build", "-o", bin, servertest.Package).CombinedOutput()
+		dir, err := os.MkdirTemp("", "atelier-flags-")
+		if err != nil {
+			help.err = err
+			return
+		}
+		defer os.RemoveAll(dir)
+		bin := filepath.Join(dir, "atelierd")
+		out, err := exec.Command("go", "build", "-o", bin, Package).CombinedOutput()
 		if err != nil {
 			help.err, help.out = err, string(out)
 			return
@@ -61,8 +72,8 @@ func atelierdFlags(t *testing.T) map[string]string {
 	return help.flags
 }
 
-// parseArgs reads --name=value and --name value arguments; a bare --name is "true".
-func parseArgs(t *testing.T, args []string) map[string]string {
+// ParseArgs reads --name=value and --name value arguments; a bare --name is "true".
+func ParseArgs(t testing.TB, args []string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	for i := 0; i < len(args); i++ {
@@ -80,4 +91,15 @@ func parseArgs(t *testing.T, args []string) map[string]string {
 		out[name] = value
 	}
 	return out
+}
+
+// PortOf returns the port of a host:port flag value such as --listen=:8500.
+func PortOf(t testing.TB, flag, addr string) int32 {
+	t.Helper()
+	_, p, err := net.SplitHostPort(addr)
+	n, err2 := strconv.Atoi(p)
+	if err != nil || err2 != nil {
+		t.Fatalf("--%s=%q is not host:port", flag, addr)
+	}
+	return int32(n)
 }
