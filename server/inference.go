@@ -21,8 +21,9 @@ type Inference interface {
 }
 
 // Extensions lists the Open Inference Protocol extensions Atelier implements, as
-// ServerMetadata reports them.
-var Extensions = []string{"parameters"}
+// ServerMetadata reports them: request parameters, and Triton's model repository
+// (RepositoryIndex, RepositoryModelLoad and RepositoryModelUnload, admin-only).
+var Extensions = []string{"parameters", "model_repository"}
 
 // InferenceServer implements inference.GRPCInferenceService, the Open Inference
 // Protocol (KServe V2) that Triton's and KServe's clients speak.
