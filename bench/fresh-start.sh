@@ -23,12 +23,12 @@ setsid bash -c 'ATELIER_LISTEN=127.0.0.1:'"$port"' ATELIER_METRICS_LISTEN=127.0.
   while IFS= read -r line; do printf "%4ds %s\n" $(( $(date +%s) - '"$start"' )) "$line"; done' > "$work/serve.log" 2>&1 &
 pid=$!
 # The CLI is built by `make serve` itself, just before the server starts.
-until [ -x bin/atelier ] && bin/atelier --addr 127.0.0.1:$port classify docs/images/sample_boot.png >/dev/null 2>&1; do
+until [ -x bin/atelier ] && ATELIER_ADDR=127.0.0.1:$port bin/atelier classify docs/images/sample_boot.png >/dev/null 2>&1; do
   if ! kill -0 "$pid" 2>/dev/null; then echo "make serve exited:"; tail -20 "$work/serve.log"; exit 1; fi
   sleep 2
 done
 total=$(( $(date +%s) - start ))
-bin/atelier --addr 127.0.0.1:$port classify --top-k 1 docs/images/sample_boot.png
+ATELIER_ADDR=127.0.0.1:$port bin/atelier classify --top-k 1 docs/images/sample_boot.png
 echo "==> where the time went (from make serve's own progress lines):"
 grep -E '^ *[0-9]+s (==>|\s+go install|\s+set-up complete|\[build\])' "$work/serve.log" | sed 's/^/    /' | head -30
 echo "first Classify answered ${total}s after git clone"
