@@ -112,7 +112,11 @@ func main() {
 	wg.Wait()
 
 	// RSS over load/unload cycles, each a new version in and the old one out.
-	mc, err := client.New(*addr, client.WithTimeout(5*time.Minute))
+	opts := []client.Option{client.WithTimeout(5 * time.Minute)}
+	if *token != "" {
+		opts = append(opts, client.WithToken(*token))
+	}
+	mc, err := client.New(*addr, opts...)
 	if err != nil {
 		log.Fatal(err)
 	}
