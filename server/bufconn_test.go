@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/atelier-vision/atelier/internal/models"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/test/bufconn"
@@ -41,10 +42,17 @@ func serve(t *testing.T, cores Cores) (*grpc.ClientConn, *syncBuffer) {
 // serveWith is serve with options (security, reflection) of the test's choosing.
 func serveWith(t *testing.T, opts Options, cores Cores) (*grpc.ClientConn, *syncBuffer) {
 	t.Helper()
+	conn, _, logs := serveRepo(t, opts, nil, cores)
+	return conn, logs
+}
+
+// serveRepo is serveWith over a model repository, and returns the server too.
+func serveRepo(t *testing.T, opts Options, repo *models.Repository, cores Cores) (*grpc.ClientConn, *Server, *syncBuffer) {
+	t.Helper()
 	logs := &syncBuffer{}
 	opts.Log = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	opts.MaxMessageBytes = 4 << 20
-	srv := New(opts, nil, cores)
+	srv := New(opts, repo, cores)
 	lis := bufconn.Listen(1 << 20)
 	go srv.GRPC.Serve(lis)
 	conn, err := grpc.NewClient("passthrough:///bufnet",
@@ -54,5 +62,5 @@ func serveWith(t *testing.T, opts Options, cores Cores) (*grpc.ClientConn, *sync
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close(); srv.GRPC.Stop() })
-	return conn, logs
+	return conn, srv, logs
 }

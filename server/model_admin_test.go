@@ -4,19 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/atelier-vision/atelier/internal/auth"
 	"github.com/atelier-vision/atelier/internal/models"
@@ -69,8 +65,6 @@ const readerToken = "infer-token-for-tests"
 // no tokens at all: no --auth-tokens-file) and the fake control.
 func serveAdmin(t *testing.T, tokens []string, ctl ModelControl, repo *models.Repository) (*grpc.ClientConn, *Server, *syncBuffer) {
 	t.Helper()
-	logs := &syncBuffer{}
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var sec Security
 	if len(tokens) > 0 {
 		lines := readerToken + " infer reader\n"
@@ -83,17 +77,7 @@ func serveAdmin(t *testing.T, tokens []string, ctl ModelControl, repo *models.Re
 		}
 		sec.Tokens = auth.NewStatic(table)
 	}
-	srv := New(Options{MaxMessageBytes: 4 << 20, Log: log, Security: sec}, repo, Cores{Models: ctl})
-	lis := bufconn.Listen(1 << 20)
-	go srv.GRPC.Serve(lis)
-	conn, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(); srv.GRPC.Stop() })
-	return conn, srv, logs
+	return serveRepo(t, Options{Security: sec}, repo, Cores{Models: ctl})
 }
 
 func TestAdminAuthMatrix(t *testing.T) {

@@ -12,9 +12,7 @@ import (
 	"time"
 
 	"github.com/atelier-vision/atelier/internal/imageio"
-	"github.com/atelier-vision/atelier/internal/prep"
 	"github.com/atelier-vision/atelier/internal/tensor"
-	"github.com/atelier-vision/atelier/internal/tf"
 )
 
 // counters is what loadgen reads from a server's /metrics.
@@ -72,20 +70,12 @@ func cpuNow() time.Duration {
 
 // rawCPUCost measures RawCPU on the SavedModel in dir.
 func rawCPUCost(dir string, images [][]byte) error {
-	m, err := tf.Load(dir, tf.Options{})
+	r, err := openRaw(dir)
 	if err != nil {
 		return err
 	}
-	defer m.Close()
-	resizer, err := tf.NewResizer()
-	if err != nil {
-		return err
-	}
-	defer resizer.Close()
-	sig, _ := m.Signature("serving_default")
-	shape := sig.Inputs[0].Shape
-	h, w, c := int(shape[1]), int(shape[2]), int(shape[3])
-	p := &prep.Preparer{Limits: imageio.DefaultLimits, Resizer: resizer}
+	defer r.close()
+	m, p, h, w, c := r.model, r.prep, r.h, r.w, r.c
 	pix := make([]uint8, h*w*c)
 	const decodes = 5000
 	start := cpuNow()

@@ -23,22 +23,44 @@ type Raw struct {
 	TotalMS  float64 `json:"total_ms"`
 }
 
-// raw times the path of one request without gRPC or batching.
-func raw(dir string, images [][]byte, runs int) error {
+// rawModel is a SavedModel opened in-process with the server's own image preparation.
+type rawModel struct {
+	model   *tf.Model
+	resizer *tf.Resizer
+	prep    *prep.Preparer
+	h, w, c int // the `images` input's size
+}
+
+// openRaw loads the SavedModel in dir in fp32 and a resizer for its images.
+func openRaw(dir string) (*rawModel, error) {
 	m, err := tf.Load(dir, tf.Options{})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer m.Close()
 	resizer, err := tf.NewResizer()
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	sig, _ := m.Signature("serving_default")
+	shape := sig.Inputs[0].Shape
+	return &rawModel{model: m, resizer: resizer, prep: &prep.Preparer{Limits: imageio.DefaultLimits, Resizer: resizer},
+		h: int(shape[1]), w: int(shape[2]), c: int(shape[3])}, nil
+}
+
+func (r *rawModel) close() {
+	r.resizer.Close()
+	r.model.Close()
+}
+
+// raw times the path of one request without gRPC or batching.
+func raw(dir string, images [][]byte, runs int) error {
+	r, err := openRaw(dir)
 	if err != nil {
 		return err
 	}
-	defer resizer.Close()
-	sig, _ := m.Signature("serving_default")
-	shape := sig.Inputs[0].Shape
-	h, w, c := int(shape[1]), int(shape[2]), int(shape[3])
-	p := &prep.Preparer{Limits: imageio.DefaultLimits, Resizer: resizer}
+	defer r.close()
+	m, p, h, w, c := r.model, r.prep, r.h, r.w, r.c
 	var decode, run, total []float64
 	for i := -3; i < runs; i++ { // three warm-up runs
 		pix := make([]uint8, h*w*c)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -56,33 +55,9 @@ func dropVersion(t *testing.T, root, name, version string) {
 func copyDir(t *testing.T, src, dst string) {
 	t.Helper()
 	src, err := filepath.EvalSymlinks(src) // savedmodels/<name>/1 may be a link
-	if err != nil {
-		t.Fatal(err)
+	if err == nil {
+		err = os.CopyFS(dst, os.DirFS(src))
 	}
-	err = filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		target := filepath.Join(dst, rel)
-		if info.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		in, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		out, err := os.Create(target)
-		if err != nil {
-			return err
-		}
-		if _, err := io.Copy(out, in); err != nil {
-			out.Close()
-			return err
-		}
-		return out.Close()
-	})
 	if err != nil {
 		t.Fatal(err)
 	}
