@@ -2,9 +2,11 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 
 	"github.com/atelier-vision/atelier/internal/detect"
+	"github.com/atelier-vision/atelier/internal/errkind"
 	"github.com/atelier-vision/atelier/internal/stream"
 	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
 )
@@ -51,6 +53,10 @@ func (s *DetectServer) Detect(ctx context.Context, req *pb.DetectRequest) (*pb.D
 // detectRequest converts the protobuf request; the core checks the ranges.
 func detectRequest(req *pb.DetectRequest) (detect.Request, error) {
 	out := detectDefaults(req.GetModel(), req.GetClassifier(), req.GetSkipClassification(), req.MinScore, req.MaxDetections, req.TopK)
+	var err error
+	if out.Tiling, err = tilingFromProto(req.GetTiling()); err != nil {
+		return out, err
+	}
 	if req.GetImage() == nil {
 		return out, errMissing("image")
 	}
@@ -77,6 +83,19 @@ func detectDefaults(model, classifier *pb.ModelSpec, skip bool, minScore *float3
 		req.TopK = int(*topK)
 	}
 	return req
+}
+
+// tilingFromProto converts the tiling mode; unset means auto.
+func tilingFromProto(t pb.Tiling) (detect.Tiling, error) {
+	switch t {
+	case pb.Tiling_TILING_UNSPECIFIED, pb.Tiling_TILING_AUTO:
+		return detect.TilingAuto, nil
+	case pb.Tiling_TILING_OFF:
+		return detect.TilingOff, nil
+	case pb.Tiling_TILING_ON:
+		return detect.TilingOn, nil
+	}
+	return 0, fmt.Errorf("%w: unknown tiling %d", errkind.Invalid, t)
 }
 
 // detectionToProto converts one detected garment.

@@ -67,6 +67,10 @@ func (s *DetectServer) DetectStream(ss pb.DetectService_DetectStreamServer) erro
 // checking its ranges once, at the start.
 func detectStreamRequest(cfg *pb.DetectStreamConfig) (detect.Request, error) {
 	req := detectDefaults(cfg.GetModel(), cfg.GetClassifier(), cfg.GetSkipClassification(), cfg.MinScore, cfg.MaxDetections, nil)
+	var err error
+	if req.Tiling, err = tilingFromProto(cfg.GetTiling()); err != nil {
+		return req, err
+	}
 	return req, detect.Validate(req)
 }
 

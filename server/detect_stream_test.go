@@ -149,6 +149,7 @@ func TestDetectStreamEnds(t *testing.T) {
 		{"frame first", []*pb.DetectStreamRequest{frameOfWidth(1, 2)}, codes.InvalidArgument, "first message"},
 		{"min_score above 1", []*pb.DetectStreamRequest{config(&pb.DetectStreamConfig{MinScore: proto.Float32(2)})}, codes.InvalidArgument, "min_score"},
 		{"max_detections zero", []*pb.DetectStreamRequest{config(&pb.DetectStreamConfig{MaxDetections: proto.Int32(0)})}, codes.InvalidArgument, "max_detections"},
+		{"unknown tiling", []*pb.DetectStreamRequest{config(&pb.DetectStreamConfig{Tiling: pb.Tiling(-1)})}, codes.InvalidArgument, "unknown tiling -1"},
 		{"bad options", []*pb.DetectStreamRequest{config(&pb.DetectStreamConfig{Options: &pb.StreamOptions{QueueSize: 100}})}, codes.InvalidArgument, "queue_size"},
 		{"unknown model", []*pb.DetectStreamRequest{config(&pb.DetectStreamConfig{Model: &pb.ModelSpec{Name: "missing"}}), frameOfWidth(1, 2)}, codes.NotFound, "missing"},
 		{"config twice", []*pb.DetectStreamRequest{config(&pb.DetectStreamConfig{}), config(&pb.DetectStreamConfig{})}, codes.InvalidArgument, "not a frame"},

@@ -22,6 +22,8 @@ type Options struct {
 	Concurrency int
 	// Timeout bounds each request.
 	Timeout time.Duration
+	// Tiling is sent with every request; unset means the server's auto.
+	Tiling pb.Tiling
 }
 
 // DefaultOptions scores at the server's default min score, two requests at a time.
@@ -33,7 +35,7 @@ var DefaultOptions = Options{MinScore: 0.5, Concurrency: 2, Timeout: time.Minute
 func Run(ctx context.Context, client pb.DetectServiceClient, t *Truth, opt Options) (Report, [][]Found, error) {
 	found := make([][]Found, len(t.Scenes))
 	err := parallel.For(ctx, len(t.Scenes), opt.Concurrency, func(i int) (err error) {
-		found[i], err = detect(ctx, client, t, i, opt.Timeout)
+		found[i], err = detect(ctx, client, t, i, opt)
 		return err
 	})
 	if err != nil {
@@ -43,19 +45,20 @@ func Run(ctx context.Context, client pb.DetectServiceClient, t *Truth, opt Optio
 }
 
 // detect sends scene i and converts the answer.
-func detect(ctx context.Context, client pb.DetectServiceClient, t *Truth, i int, timeout time.Duration) ([]Found, error) {
+func detect(ctx context.Context, client pb.DetectServiceClient, t *Truth, i int, opt Options) ([]Found, error) {
 	s := t.Scenes[i]
 	data, err := os.ReadFile(filepath.Join(t.Dir, s.File))
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, opt.Timeout)
 	defer cancel()
 	resp, err := client.Detect(ctx, &pb.DetectRequest{
 		Image:         &pb.Image{Data: &pb.Image_Encoded{Encoded: data}},
 		MinScore:      proto.Float32(0),
 		MaxDetections: proto.Int32(100),
 		TopK:          proto.Int32(1),
+		Tiling:        opt.Tiling,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("detecteval: Detect %s: %w", s.File, err)

@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -25,15 +26,23 @@ func main() {
 	dir := flag.String("scenes", "", "folder of held-out scenes and their ground_truth.json")
 	minScore := flag.Float64("min-score", detecteval.DefaultOptions.MinScore, "score a detection needs to count for recall and fine accuracy")
 	concurrency := flag.Int("concurrency", detecteval.DefaultOptions.Concurrency, "requests in flight at once")
+	tiling := flag.String("tiling", "auto", "whether the server also searches tiles of large scenes: auto, off or on")
 	asJSON := flag.Bool("json", false, "print the report as JSON")
 	flag.Parse()
-	if err := run(*addr, *dir, *minScore, *concurrency, *asJSON); err != nil {
+	opt := detecteval.Options{MinScore: *minScore, Concurrency: *concurrency, Timeout: time.Minute}
+	t, ok := pb.Tiling_value["TILING_"+strings.ToUpper(*tiling)]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "detect-eval: --tiling %q is not auto, off or on\n", *tiling)
+		os.Exit(2)
+	}
+	opt.Tiling = pb.Tiling(t)
+	if err := run(*addr, *dir, opt, *asJSON); err != nil {
 		fmt.Fprintln(os.Stderr, "detect-eval:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr, dir string, minScore float64, concurrency int, asJSON bool) error {
+func run(addr, dir string, opt detecteval.Options, asJSON bool) error {
 	if dir == "" {
 		return fmt.Errorf("--scenes is required (write some with `python -m atelier_train.scenes --heldout 200 --out DIR`)")
 	}
@@ -46,7 +55,6 @@ func run(addr, dir string, minScore float64, concurrency int, asJSON bool) error
 		return err
 	}
 	defer conn.Close()
-	opt := detecteval.Options{MinScore: minScore, Concurrency: concurrency, Timeout: time.Minute}
 	start := time.Now()
 	report, _, err := detecteval.Run(context.Background(), pb.NewDetectServiceClient(conn), truth, opt)
 	if err != nil {

@@ -36,6 +36,8 @@ type Request struct {
 	Classifier         models.Spec
 	// TopK is how many fine categories to return per garment, 1..classify.MaxTopK.
 	TopK int
+	// Tiling says whether the detector also searches tiles of a large picture.
+	Tiling Tiling
 }
 
 // Box is a rectangle in the original image's pixel coordinates; the max edges are
@@ -78,6 +80,8 @@ func Validate(req Request) error {
 		return fmt.Errorf("%w: max_detections %d is out of range 1..%d", errkind.Invalid, req.MaxDetections, MaxDetections)
 	case req.TopK < 1 || req.TopK > classify.MaxTopK:
 		return fmt.Errorf("%w: top_k %d is out of range 1..%d", errkind.Invalid, req.TopK, classify.MaxTopK)
+	case req.Tiling < TilingAuto || req.Tiling > TilingOn:
+		return fmt.Errorf("%w: tiling %d is not one of auto, off, on", errkind.Invalid, int(req.Tiling))
 	}
 	return nil
 }
@@ -129,36 +133,55 @@ func (d *Detector) Detect(ctx context.Context, req Request) (Result, error) {
 	return res, nil
 }
 
-// find runs the detector on im and returns the detections that pass the request's
-// score and count limits, with boxes in im's pixels.
+// find runs the detector on im, and on its tiles when req.Tiling calls for them, and
+// returns the detections that pass the request's score and count limits, with boxes in
+// im's pixels.
 func (d *Detector) find(ctx context.Context, m *models.Model, im imageio.Image, req Request) ([]Detection, error) {
 	h, w, c, err := m.ImageShape()
 	if err != nil {
 		return nil, err
 	}
-	pix := make([]uint8, h*w*c)
-	if err := d.Prep.Fit(im, h, w, c, pix); err != nil {
+	if im, err = im.ToChannels(c); err != nil {
 		return nil, err
 	}
-	raw, err := m.Detect(ctx, pix, 1)
+	tiles := Tiles(im.Width, im.Height, w, h, req.Tiling)
+	regions := append([]Rect{{W: im.Width, H: im.Height}}, tiles...)
+	size := h * w * c
+	pix := make([]uint8, len(regions)*size)
+	for i, r := range regions {
+		part := im
+		if i > 0 {
+			part = im.Crop(r.X, r.Y, r.X+r.W, r.Y+r.H)
+		}
+		if err := d.Prep.Fit(part, h, w, c, pix[i*size:(i+1)*size]); err != nil {
+			return nil, err
+		}
+	}
+	raw, err := m.Detect(ctx, pix, len(regions))
 	if err != nil {
 		return nil, err
 	}
-	limit := req.MaxDetections
-	dets := make([]Detection, 0, min(limit, len(raw[0])))
-	for _, r := range raw[0] {
-		if r.Score < req.MinScore {
-			continue
+	dets := []Detection{}
+	for i, r := range regions {
+		for _, rd := range raw[i] {
+			if rd.Score < req.MinScore {
+				continue
+			}
+			box := Scale(rd.Box, r.W, r.H)
+			box.XMin, box.XMax = box.XMin+float32(r.X), box.XMax+float32(r.X)
+			box.YMin, box.YMax = box.YMin+float32(r.Y), box.YMax+float32(r.Y)
+			if i > 0 && cutOff(box, r, im.Width, im.Height) {
+				continue
+			}
+			dets = append(dets, Detection{Box: box, Type: m.Label(rd.Class), TypeIndex: rd.Class, Score: rd.Score})
 		}
-		dets = append(dets, Detection{
-			Box:       Scale(r.Box, im.Width, im.Height),
-			Type:      m.Label(r.Class),
-			TypeIndex: r.Class,
-			Score:     r.Score,
-		})
 	}
-	sort.SliceStable(dets, func(i, j int) bool { return dets[i].Score > dets[j].Score })
-	return dets[:min(limit, len(dets))], nil
+	if len(tiles) > 0 {
+		dets = merge(dets)
+	} else {
+		sort.SliceStable(dets, func(i, j int) bool { return dets[i].Score > dets[j].Score })
+	}
+	return dets[:min(req.MaxDetections, len(dets))], nil
 }
 
 // classifyCrops classifies every detection's crop of the full-resolution image in one

@@ -95,7 +95,13 @@ func (nearest) Resize(pix []uint8, h, w, c, outH, outW int) ([]uint8, error) {
 // and a fake "classifier" (4x4 grey input).
 func fakeSetup(t *testing.T, rows [][6]float32) (*Detector, *fakeClassifier) {
 	t.Helper()
-	det, cls := &fakeDetector{rows: rows}, &fakeClassifier{}
+	return fakeSetupWith(t, &fakeDetector{rows: rows})
+}
+
+// fakeSetupWith is fakeSetup with det as the detector's engine.
+func fakeSetupWith(t *testing.T, det tensor.Engine) (*Detector, *fakeClassifier) {
+	t.Helper()
+	cls := &fakeClassifier{}
 	info := func(key string, dt tensor.DType, shape ...int64) tensor.Info {
 		return tensor.Info{Key: key, DType: dt, Shape: shape}
 	}
@@ -139,9 +145,12 @@ var rows = [][6]float32{
 }
 
 // request returns a request for scene() with the documented defaults, changed by mod.
+// The fake detector's input is tiny, so the scene would be tiled; these tests look at
+// the whole picture only (tile_test.go covers tiling).
 func request(mod func(*Request)) Request {
 	r := Defaults
 	r.Image = scene()
+	r.Tiling = TilingOff
 	mod(&r)
 	return r
 }
@@ -225,6 +234,8 @@ func TestDetectErrors(t *testing.T) {
 		{"max detections over limit", request(func(r *Request) { r.MaxDetections = MaxDetections + 1 }), errkind.Invalid},
 		{"top k 0", request(func(r *Request) { r.TopK = 0 }), errkind.Invalid},
 		{"negative top k", request(func(r *Request) { r.TopK = -1 }), errkind.Invalid},
+		{"unknown tiling", request(func(r *Request) { r.Tiling = TilingOn + 1 }), errkind.Invalid},
+		{"negative tiling", request(func(r *Request) { r.Tiling = -1 }), errkind.Invalid},
 		{"unknown detector", request(func(r *Request) { r.Model = models.Spec{Name: "nope"} }), models.ErrNotFound},
 		{"classifier as detector", request(func(r *Request) { r.Model = models.Spec{Name: "classifier"} }), models.ErrWrongRole},
 		{"detector as classifier", request(func(r *Request) { r.Classifier = models.Spec{Name: "detector"} }), models.ErrWrongRole},

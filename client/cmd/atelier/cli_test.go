@@ -76,6 +76,7 @@ func TestUsageErrors(t *testing.T) {
 		{"empty folder", []string{"classify", empty}, "holds no .png, .jpg or .jpeg file"},
 		{"draw with two images", []string{"detect", "--draw", "x.png", filepath.Join(dir, "*.png")}, "--draw takes one input image, not 2"},
 		{"min-score above 1", []string{"detect", "--min-score", "1.5", "a.png"}, "--min-score must be 0..1"},
+		{"unknown tiling", []string{"detect", "--tiling", "sideways", "a.png"}, `--tiling must be auto, on or off, not "sideways"`},
 		{"generate without category", []string{"generate"}, "--category is required"},
 		{"generate with arguments", []string{"generate", "--category", "Dress", "extra"}, "generate takes no arguments"},
 		{"stream policy", []string{"stream", "--policy", "newest", "a.png"}, "--policy must be block or latest"},

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"google.golang.org/protobuf/proto"
 
@@ -46,6 +47,7 @@ func detectCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 	maxDet := fs.Int("max-detections", 0, "most detections per image, 1..100 (default: the server's, 20)")
 	topK := fs.Int("top-k", 1, "fine categories per garment, 1..1000")
 	skip := fs.Bool("skip-classification", false, "do not classify the detected garments")
+	tiling := fs.String("tiling", "auto", "also search overlapping tiles of large pictures: auto (pictures over 2.5x the detector's input), on or off")
 	model := fs.String("model", "", "detector to use (default: the server's default detector)")
 	classifier := fs.String("classifier", "", "classifier for the crops (default: the server's default classifier)")
 	draw := fs.String("draw", "", "write the image with its boxes and labels to this PNG (one input only)")
@@ -53,6 +55,10 @@ func detectCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 	return func(ctx context.Context, a *app, args []string) error {
 		if *minScore > 1 || *maxDet < 0 || *maxDet > 100 || *topK < 1 || *topK > 1000 || *conc < 1 {
 			return usagef("--min-score must be 0..1, --max-detections 1..100, --top-k 1..1000, --concurrency at least 1")
+		}
+		tilingMode, ok := pb.Tiling_value["TILING_"+strings.ToUpper(*tiling)]
+		if !ok || *tiling == "unspecified" {
+			return usagef("--tiling must be auto, on or off, not %q", *tiling)
 		}
 		files, err := expandInputs(args)
 		if err != nil {
@@ -66,7 +72,7 @@ func detectCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 			return err
 		}
 		req := &pb.DetectRequest{Model: &pb.ModelSpec{Name: *model}, SkipClassification: *skip,
-			Classifier: &pb.ModelSpec{Name: *classifier}}
+			Classifier: &pb.ModelSpec{Name: *classifier}, Tiling: pb.Tiling(tilingMode)}
 		if *minScore >= 0 {
 			v := float32(*minScore)
 			req.MinScore = &v

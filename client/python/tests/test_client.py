@@ -44,3 +44,12 @@ def test_unknown_model(client):
     with pytest.raises(AtelierError) as e:
         client.classify(np.zeros((28, 28), np.uint8), model="nope")
     assert e.value.code == grpc.StatusCode.NOT_FOUND
+
+
+def test_detect_tiling(client, fashion_test):
+    images, _ = fashion_test
+    # A 28x28 picture is smaller than one tile: every mode searches the whole picture.
+    answers = [client.detect(images[0], min_score=0.0, tiling=t) for t in ("auto", "on", "off")]
+    assert answers[0] == answers[1] == answers[2]
+    with pytest.raises(ValueError, match="tiling"):
+        client.detect(images[0], tiling="sideways")

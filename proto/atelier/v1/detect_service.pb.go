@@ -21,6 +21,67 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Tiling says whether Detect also searches overlapping tiles of a picture.
+//
+// The detector sees its whole input shrunk to its own size (160x160 for the embedded
+// one), so small garments in a large picture shrink out of sight. With tiling it also
+// runs on overlapping tiles of twice its input, in one batch, and merges the answers.
+type Tiling int32
+
+const (
+	// TILING_UNSPECIFIED means TILING_AUTO.
+	Tiling_TILING_UNSPECIFIED Tiling = 0
+	// TILING_AUTO tiles a picture more than 2.5 times the detector's input on a side.
+	Tiling_TILING_AUTO Tiling = 1
+	// TILING_OFF searches the whole picture only.
+	Tiling_TILING_OFF Tiling = 2
+	// TILING_ON tiles any picture larger than one tile.
+	Tiling_TILING_ON Tiling = 3
+)
+
+// Enum value maps for Tiling.
+var (
+	Tiling_name = map[int32]string{
+		0: "TILING_UNSPECIFIED",
+		1: "TILING_AUTO",
+		2: "TILING_OFF",
+		3: "TILING_ON",
+	}
+	Tiling_value = map[string]int32{
+		"TILING_UNSPECIFIED": 0,
+		"TILING_AUTO":        1,
+		"TILING_OFF":         2,
+		"TILING_ON":          3,
+	}
+)
+
+func (x Tiling) Enum() *Tiling {
+	p := new(Tiling)
+	*p = x
+	return p
+}
+
+func (x Tiling) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Tiling) Descriptor() protoreflect.EnumDescriptor {
+	return file_atelier_v1_detect_service_proto_enumTypes[0].Descriptor()
+}
+
+func (Tiling) Type() protoreflect.EnumType {
+	return &file_atelier_v1_detect_service_proto_enumTypes[0]
+}
+
+func (x Tiling) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Tiling.Descriptor instead.
+func (Tiling) EnumDescriptor() ([]byte, []int) {
+	return file_atelier_v1_detect_service_proto_rawDescGZIP(), []int{0}
+}
+
 // DetectRequest asks for the garments in one image.
 type DetectRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -37,7 +98,10 @@ type DetectRequest struct {
 	// classifier selects the model for the crops; empty name means the default classifier.
 	Classifier *ModelSpec `protobuf:"bytes,6,opt,name=classifier,proto3" json:"classifier,omitempty"`
 	// top_k is how many fine categories to return per garment, 1..1000; unset means 1.
-	TopK          *int32 `protobuf:"varint,7,opt,name=top_k,json=topK,proto3,oneof" json:"top_k,omitempty"`
+	TopK *int32 `protobuf:"varint,7,opt,name=top_k,json=topK,proto3,oneof" json:"top_k,omitempty"`
+	// tiling says whether the detector also searches overlapping tiles of a large
+	// picture; unset means TILING_AUTO.
+	Tiling        Tiling `protobuf:"varint,8,opt,name=tiling,proto3,enum=atelier.v1.Tiling" json:"tiling,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -119,6 +183,13 @@ func (x *DetectRequest) GetTopK() int32 {
 		return *x.TopK
 	}
 	return 0
+}
+
+func (x *DetectRequest) GetTiling() Tiling {
+	if x != nil {
+		return x.Tiling
+	}
+	return Tiling_TILING_UNSPECIFIED
 }
 
 // BoundingBox is a rectangle in the original image's pixel coordinates.
@@ -363,7 +434,9 @@ type DetectStreamConfig struct {
 	// classifier as in DetectRequest.
 	Classifier *ModelSpec `protobuf:"bytes,5,opt,name=classifier,proto3" json:"classifier,omitempty"`
 	// options sets the frame policy, tallies and alerts.
-	Options       *StreamOptions `protobuf:"bytes,6,opt,name=options,proto3" json:"options,omitempty"`
+	Options *StreamOptions `protobuf:"bytes,6,opt,name=options,proto3" json:"options,omitempty"`
+	// tiling as in DetectRequest.
+	Tiling        Tiling `protobuf:"varint,7,opt,name=tiling,proto3,enum=atelier.v1.Tiling" json:"tiling,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -438,6 +511,13 @@ func (x *DetectStreamConfig) GetOptions() *StreamOptions {
 		return x.Options
 	}
 	return nil
+}
+
+func (x *DetectStreamConfig) GetTiling() Tiling {
+	if x != nil {
+		return x.Tiling
+	}
+	return Tiling_TILING_UNSPECIFIED
 }
 
 // DetectStreamRequest is the config (first message only) or a frame.
@@ -709,7 +789,7 @@ var File_atelier_v1_detect_service_proto protoreflect.FileDescriptor
 const file_atelier_v1_detect_service_proto_rawDesc = "" +
 	"\n" +
 	"\x1fatelier/v1/detect_service.proto\x12\n" +
-	"atelier.v1\x1a\x17atelier/v1/common.proto\x1a\x17atelier/v1/stream.proto\"\xe0\x02\n" +
+	"atelier.v1\x1a\x17atelier/v1/common.proto\x1a\x17atelier/v1/stream.proto\"\x8c\x03\n" +
 	"\rDetectRequest\x12+\n" +
 	"\x05model\x18\x01 \x01(\v2\x15.atelier.v1.ModelSpecR\x05model\x12'\n" +
 	"\x05image\x18\x02 \x01(\v2\x11.atelier.v1.ImageR\x05image\x12 \n" +
@@ -719,7 +799,8 @@ const file_atelier_v1_detect_service_proto_rawDesc = "" +
 	"\n" +
 	"classifier\x18\x06 \x01(\v2\x15.atelier.v1.ModelSpecR\n" +
 	"classifier\x12\x18\n" +
-	"\x05top_k\x18\a \x01(\x05H\x02R\x04topK\x88\x01\x01B\f\n" +
+	"\x05top_k\x18\a \x01(\x05H\x02R\x04topK\x88\x01\x01\x12*\n" +
+	"\x06tiling\x18\b \x01(\x0e2\x12.atelier.v1.TilingR\x06tilingB\f\n" +
 	"\n" +
 	"_min_scoreB\x11\n" +
 	"\x0f_max_detectionsB\b\n" +
@@ -744,7 +825,7 @@ const file_atelier_v1_detect_service_proto_rawDesc = "" +
 	"detections\x12\x1f\n" +
 	"\vimage_width\x18\x04 \x01(\rR\n" +
 	"imageWidth\x12!\n" +
-	"\fimage_height\x18\x05 \x01(\rR\vimageHeight\"\xcd\x02\n" +
+	"\fimage_height\x18\x05 \x01(\rR\vimageHeight\"\xf9\x02\n" +
 	"\x12DetectStreamConfig\x12+\n" +
 	"\x05model\x18\x01 \x01(\v2\x15.atelier.v1.ModelSpecR\x05model\x12 \n" +
 	"\tmin_score\x18\x02 \x01(\x02H\x00R\bminScore\x88\x01\x01\x12*\n" +
@@ -753,7 +834,8 @@ const file_atelier_v1_detect_service_proto_rawDesc = "" +
 	"\n" +
 	"classifier\x18\x05 \x01(\v2\x15.atelier.v1.ModelSpecR\n" +
 	"classifier\x123\n" +
-	"\aoptions\x18\x06 \x01(\v2\x19.atelier.v1.StreamOptionsR\aoptionsB\f\n" +
+	"\aoptions\x18\x06 \x01(\v2\x19.atelier.v1.StreamOptionsR\aoptions\x12*\n" +
+	"\x06tiling\x18\a \x01(\x0e2\x12.atelier.v1.TilingR\x06tilingB\f\n" +
 	"\n" +
 	"_min_scoreB\x11\n" +
 	"\x0f_max_detections\"\x8b\x01\n" +
@@ -772,7 +854,13 @@ const file_atelier_v1_detect_service_proto_rawDesc = "" +
 	"\x06result\x18\x01 \x01(\v2\x1d.atelier.v1.DetectFrameResultH\x00R\x06result\x124\n" +
 	"\asummary\x18\x02 \x01(\v2\x18.atelier.v1.TallySummaryH\x00R\asummary\x12)\n" +
 	"\x05alert\x18\x03 \x01(\v2\x11.atelier.v1.AlertH\x00R\x05alertB\t\n" +
-	"\amessage2\xa7\x01\n" +
+	"\amessage*P\n" +
+	"\x06Tiling\x12\x16\n" +
+	"\x12TILING_UNSPECIFIED\x10\x00\x12\x0f\n" +
+	"\vTILING_AUTO\x10\x01\x12\x0e\n" +
+	"\n" +
+	"TILING_OFF\x10\x02\x12\r\n" +
+	"\tTILING_ON\x10\x032\xa7\x01\n" +
 	"\rDetectService\x12?\n" +
 	"\x06Detect\x12\x19.atelier.v1.DetectRequest\x1a\x1a.atelier.v1.DetectResponse\x12U\n" +
 	"\fDetectStream\x12\x1f.atelier.v1.DetectStreamRequest\x1a .atelier.v1.DetectStreamResponse(\x010\x01B>Z<github.com/atelier-vision/atelier/proto/atelier/v1;atelierv1b\x06proto3"
@@ -789,53 +877,57 @@ func file_atelier_v1_detect_service_proto_rawDescGZIP() []byte {
 	return file_atelier_v1_detect_service_proto_rawDescData
 }
 
+var file_atelier_v1_detect_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_atelier_v1_detect_service_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_atelier_v1_detect_service_proto_goTypes = []any{
-	(*DetectRequest)(nil),        // 0: atelier.v1.DetectRequest
-	(*BoundingBox)(nil),          // 1: atelier.v1.BoundingBox
-	(*Detection)(nil),            // 2: atelier.v1.Detection
-	(*DetectResponse)(nil),       // 3: atelier.v1.DetectResponse
-	(*DetectStreamConfig)(nil),   // 4: atelier.v1.DetectStreamConfig
-	(*DetectStreamRequest)(nil),  // 5: atelier.v1.DetectStreamRequest
-	(*DetectFrameResult)(nil),    // 6: atelier.v1.DetectFrameResult
-	(*DetectStreamResponse)(nil), // 7: atelier.v1.DetectStreamResponse
-	(*ModelSpec)(nil),            // 8: atelier.v1.ModelSpec
-	(*Image)(nil),                // 9: atelier.v1.Image
-	(*Classification)(nil),       // 10: atelier.v1.Classification
-	(*StreamOptions)(nil),        // 11: atelier.v1.StreamOptions
-	(*StreamFrame)(nil),          // 12: atelier.v1.StreamFrame
-	(*FrameError)(nil),           // 13: atelier.v1.FrameError
-	(*TallySummary)(nil),         // 14: atelier.v1.TallySummary
-	(*Alert)(nil),                // 15: atelier.v1.Alert
+	(Tiling)(0),                  // 0: atelier.v1.Tiling
+	(*DetectRequest)(nil),        // 1: atelier.v1.DetectRequest
+	(*BoundingBox)(nil),          // 2: atelier.v1.BoundingBox
+	(*Detection)(nil),            // 3: atelier.v1.Detection
+	(*DetectResponse)(nil),       // 4: atelier.v1.DetectResponse
+	(*DetectStreamConfig)(nil),   // 5: atelier.v1.DetectStreamConfig
+	(*DetectStreamRequest)(nil),  // 6: atelier.v1.DetectStreamRequest
+	(*DetectFrameResult)(nil),    // 7: atelier.v1.DetectFrameResult
+	(*DetectStreamResponse)(nil), // 8: atelier.v1.DetectStreamResponse
+	(*ModelSpec)(nil),            // 9: atelier.v1.ModelSpec
+	(*Image)(nil),                // 10: atelier.v1.Image
+	(*Classification)(nil),       // 11: atelier.v1.Classification
+	(*StreamOptions)(nil),        // 12: atelier.v1.StreamOptions
+	(*StreamFrame)(nil),          // 13: atelier.v1.StreamFrame
+	(*FrameError)(nil),           // 14: atelier.v1.FrameError
+	(*TallySummary)(nil),         // 15: atelier.v1.TallySummary
+	(*Alert)(nil),                // 16: atelier.v1.Alert
 }
 var file_atelier_v1_detect_service_proto_depIdxs = []int32{
-	8,  // 0: atelier.v1.DetectRequest.model:type_name -> atelier.v1.ModelSpec
-	9,  // 1: atelier.v1.DetectRequest.image:type_name -> atelier.v1.Image
-	8,  // 2: atelier.v1.DetectRequest.classifier:type_name -> atelier.v1.ModelSpec
-	1,  // 3: atelier.v1.Detection.box:type_name -> atelier.v1.BoundingBox
-	10, // 4: atelier.v1.Detection.classification:type_name -> atelier.v1.Classification
-	8,  // 5: atelier.v1.DetectResponse.detector:type_name -> atelier.v1.ModelSpec
-	8,  // 6: atelier.v1.DetectResponse.classifier:type_name -> atelier.v1.ModelSpec
-	2,  // 7: atelier.v1.DetectResponse.detections:type_name -> atelier.v1.Detection
-	8,  // 8: atelier.v1.DetectStreamConfig.model:type_name -> atelier.v1.ModelSpec
-	8,  // 9: atelier.v1.DetectStreamConfig.classifier:type_name -> atelier.v1.ModelSpec
-	11, // 10: atelier.v1.DetectStreamConfig.options:type_name -> atelier.v1.StreamOptions
-	4,  // 11: atelier.v1.DetectStreamRequest.config:type_name -> atelier.v1.DetectStreamConfig
-	12, // 12: atelier.v1.DetectStreamRequest.frame:type_name -> atelier.v1.StreamFrame
-	2,  // 13: atelier.v1.DetectFrameResult.detections:type_name -> atelier.v1.Detection
-	13, // 14: atelier.v1.DetectFrameResult.error:type_name -> atelier.v1.FrameError
-	6,  // 15: atelier.v1.DetectStreamResponse.result:type_name -> atelier.v1.DetectFrameResult
-	14, // 16: atelier.v1.DetectStreamResponse.summary:type_name -> atelier.v1.TallySummary
-	15, // 17: atelier.v1.DetectStreamResponse.alert:type_name -> atelier.v1.Alert
-	0,  // 18: atelier.v1.DetectService.Detect:input_type -> atelier.v1.DetectRequest
-	5,  // 19: atelier.v1.DetectService.DetectStream:input_type -> atelier.v1.DetectStreamRequest
-	3,  // 20: atelier.v1.DetectService.Detect:output_type -> atelier.v1.DetectResponse
-	7,  // 21: atelier.v1.DetectService.DetectStream:output_type -> atelier.v1.DetectStreamResponse
-	20, // [20:22] is the sub-list for method output_type
-	18, // [18:20] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	9,  // 0: atelier.v1.DetectRequest.model:type_name -> atelier.v1.ModelSpec
+	10, // 1: atelier.v1.DetectRequest.image:type_name -> atelier.v1.Image
+	9,  // 2: atelier.v1.DetectRequest.classifier:type_name -> atelier.v1.ModelSpec
+	0,  // 3: atelier.v1.DetectRequest.tiling:type_name -> atelier.v1.Tiling
+	2,  // 4: atelier.v1.Detection.box:type_name -> atelier.v1.BoundingBox
+	11, // 5: atelier.v1.Detection.classification:type_name -> atelier.v1.Classification
+	9,  // 6: atelier.v1.DetectResponse.detector:type_name -> atelier.v1.ModelSpec
+	9,  // 7: atelier.v1.DetectResponse.classifier:type_name -> atelier.v1.ModelSpec
+	3,  // 8: atelier.v1.DetectResponse.detections:type_name -> atelier.v1.Detection
+	9,  // 9: atelier.v1.DetectStreamConfig.model:type_name -> atelier.v1.ModelSpec
+	9,  // 10: atelier.v1.DetectStreamConfig.classifier:type_name -> atelier.v1.ModelSpec
+	12, // 11: atelier.v1.DetectStreamConfig.options:type_name -> atelier.v1.StreamOptions
+	0,  // 12: atelier.v1.DetectStreamConfig.tiling:type_name -> atelier.v1.Tiling
+	5,  // 13: atelier.v1.DetectStreamRequest.config:type_name -> atelier.v1.DetectStreamConfig
+	13, // 14: atelier.v1.DetectStreamRequest.frame:type_name -> atelier.v1.StreamFrame
+	3,  // 15: atelier.v1.DetectFrameResult.detections:type_name -> atelier.v1.Detection
+	14, // 16: atelier.v1.DetectFrameResult.error:type_name -> atelier.v1.FrameError
+	7,  // 17: atelier.v1.DetectStreamResponse.result:type_name -> atelier.v1.DetectFrameResult
+	15, // 18: atelier.v1.DetectStreamResponse.summary:type_name -> atelier.v1.TallySummary
+	16, // 19: atelier.v1.DetectStreamResponse.alert:type_name -> atelier.v1.Alert
+	1,  // 20: atelier.v1.DetectService.Detect:input_type -> atelier.v1.DetectRequest
+	6,  // 21: atelier.v1.DetectService.DetectStream:input_type -> atelier.v1.DetectStreamRequest
+	4,  // 22: atelier.v1.DetectService.Detect:output_type -> atelier.v1.DetectResponse
+	8,  // 23: atelier.v1.DetectService.DetectStream:output_type -> atelier.v1.DetectStreamResponse
+	22, // [22:24] is the sub-list for method output_type
+	20, // [20:22] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_atelier_v1_detect_service_proto_init() }
@@ -861,13 +953,14 @@ func file_atelier_v1_detect_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_atelier_v1_detect_service_proto_rawDesc), len(file_atelier_v1_detect_service_proto_rawDesc)),
-			NumEnums:      0,
+			NumEnums:      1,
 			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_atelier_v1_detect_service_proto_goTypes,
 		DependencyIndexes: file_atelier_v1_detect_service_proto_depIdxs,
+		EnumInfos:         file_atelier_v1_detect_service_proto_enumTypes,
 		MessageInfos:      file_atelier_v1_detect_service_proto_msgTypes,
 	}.Build()
 	File_atelier_v1_detect_service_proto = out.File

@@ -73,6 +73,35 @@ func TestDetectHeldOut(t *testing.T) {
 	}
 }
 
+// TestDetectHeldOut640x480 sends 100 held-out camera-sized scenes, whose garments are
+// the same 40..96 pixels as in the training scenes and so shrink to 10..24 pixels when
+// the whole 640x480 picture is fitted into the detector's 160x160 input. With tiling
+// (the default, auto) the detector also searches six overlapping 320x320 tiles.
+func TestDetectHeldOut640x480(t *testing.T) {
+	client := startDetect(t)
+	truth := heldOut(t, 100, "640x480")
+	ctx := ctxFor(t, 10*time.Minute)
+	reports := map[pb.Tiling]detecteval.Report{}
+	for _, tiling := range []pb.Tiling{pb.Tiling_TILING_OFF, pb.Tiling_TILING_UNSPECIFIED} {
+		opt := detecteval.DefaultOptions
+		opt.Tiling = tiling
+		report, _, err := detecteval.Run(ctx, client, truth, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("640x480 held-out scenes, tiling %s: %s", tiling, report)
+		reports[tiling] = report
+	}
+	tiled, whole := reports[pb.Tiling_TILING_UNSPECIFIED], reports[pb.Tiling_TILING_OFF]
+	if tiled.MAP < 0.85 || tiled.Recall < 0.85 || tiled.FineAccuracy < 0.8 {
+		t.Fatalf("tiled: got mAP@0.5 %.4f, recall %.4f, fine accuracy %.4f; want at least 0.85, 0.85 and 0.8",
+			tiled.MAP, tiled.Recall, tiled.FineAccuracy)
+	}
+	if whole.MAP > tiled.MAP-0.1 {
+		t.Fatalf("the whole picture alone scores mAP@0.5 %.4f, tiled %.4f: tiling should matter here", whole.MAP, tiled.MAP)
+	}
+}
+
 // TestDetectAnswer checks one scene's answer and the request options.
 func TestDetectAnswer(t *testing.T) {
 	client := startDetect(t)
@@ -192,6 +221,7 @@ func TestDetectBadInput(t *testing.T) {
 		{"min_score negative", &pb.DetectRequest{Image: good, MinScore: proto.Float32(-0.1)}, codes.InvalidArgument, "min_score -0.1 is out of range [0, 1]"},
 		{"min_score over 1", &pb.DetectRequest{Image: good, MinScore: proto.Float32(1.5)}, codes.InvalidArgument, "min_score 1.5"},
 		{"min_score NaN", &pb.DetectRequest{Image: good, MinScore: proto.Float32(float32(math.NaN()))}, codes.InvalidArgument, "min_score NaN"},
+		{"unknown tiling", &pb.DetectRequest{Image: good, Tiling: pb.Tiling(9)}, codes.InvalidArgument, "unknown tiling 9"},
 		{"max_detections zero", &pb.DetectRequest{Image: good, MaxDetections: proto.Int32(0)}, codes.InvalidArgument, "max_detections 0 is out of range 1..100"},
 		{"max_detections negative", &pb.DetectRequest{Image: good, MaxDetections: proto.Int32(-5)}, codes.InvalidArgument, "max_detections -5"},
 		{"max_detections over 100", &pb.DetectRequest{Image: good, MaxDetections: proto.Int32(101)}, codes.InvalidArgument, "max_detections 101 is out of range 1..100"},
@@ -217,8 +247,8 @@ func TestDetectBadInput(t *testing.T) {
 }
 
 // BenchmarkDetect640x480 measures one Detect call on a 640x480 held-out scene through
-// gRPC on loopback: PNG decode, detector, and (unless skipped) the crops and one
-// classifier batch.
+// gRPC on loopback: PNG decode, detector (on the picture and its six tiles, or on the
+// picture alone when untiled), and (unless skipped) the crops and one classifier batch.
 //
 //	go test -run '^$' -bench Detect640x480 -benchtime 100x ./server/cmd/atelierd
 func BenchmarkDetect640x480(b *testing.B) {
@@ -226,10 +256,18 @@ func BenchmarkDetect640x480(b *testing.B) {
 	truth := heldOut(b, 1, "640x480")
 	image := encoded(readScene(b, truth, 0))
 	ctx := ctxFor(b, 10*time.Minute)
-	for _, skip := range []bool{false, true} {
-		name := map[bool]string{false: "classified", true: "skip_classification"}[skip]
-		b.Run(name, func(b *testing.B) {
-			req := &pb.DetectRequest{Image: image, SkipClassification: skip}
+	for _, tc := range []struct {
+		name   string
+		skip   bool
+		tiling pb.Tiling
+	}{
+		{"classified", false, pb.Tiling_TILING_AUTO},
+		{"skip_classification", true, pb.Tiling_TILING_AUTO},
+		{"classified_untiled", false, pb.Tiling_TILING_OFF},
+		{"skip_classification_untiled", true, pb.Tiling_TILING_OFF},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			req := &pb.DetectRequest{Image: image, SkipClassification: tc.skip, Tiling: tc.tiling}
 			resp, err := client.Detect(ctx, req, grpc.WaitForReady(true))
 			if err != nil {
 				b.Fatal(err)

@@ -278,12 +278,19 @@ class AtelierClient:
     def detect(self, image: ImageLike, min_score: float | None = None,
                max_detections: int | None = None, top_k: int | None = None,
                skip_classification: bool = False, model: str = "",
-               classifier: str = "") -> list[Detection]:
-        """Returns the garments in one image, best first, each with its categories."""
+               classifier: str = "", tiling: str = "auto") -> list[Detection]:
+        """Returns the garments in one image, best first, each with its categories.
+
+        tiling is "auto" (the server also searches overlapping tiles of a picture more
+        than 2.5 times the detector's input), "on" or "off".
+        """
+        if tiling not in ("auto", "on", "off"):
+            raise ValueError(f"tiling must be 'auto', 'on' or 'off', not {tiling!r}")
         req = detect_pb.DetectRequest(
             model=common_pb2.ModelSpec(name=model), image=to_image(image),
             skip_classification=skip_classification,
-            classifier=common_pb2.ModelSpec(name=classifier))
+            classifier=common_pb2.ModelSpec(name=classifier),
+            tiling=detect_pb.Tiling.Value("TILING_" + tiling.upper()))
         if min_score is not None:
             req.min_score = min_score
         if max_detections is not None:

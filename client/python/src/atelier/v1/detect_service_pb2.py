@@ -26,7 +26,7 @@ from atelier.v1 import common_pb2 as atelier_dot_v1_dot_common__pb2
 from atelier.v1 import stream_pb2 as atelier_dot_v1_dot_stream__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x61telier/v1/detect_service.proto\x12\natelier.v1\x1a\x17\x61telier/v1/common.proto\x1a\x17\x61telier/v1/stream.proto\"\x93\x02\n\rDetectRequest\x12$\n\x05model\x18\x01 \x01(\x0b\x32\x15.atelier.v1.ModelSpec\x12 \n\x05image\x18\x02 \x01(\x0b\x32\x11.atelier.v1.Image\x12\x16\n\tmin_score\x18\x03 \x01(\x02H\x00\x88\x01\x01\x12\x1b\n\x0emax_detections\x18\x04 \x01(\x05H\x01\x88\x01\x01\x12\x1b\n\x13skip_classification\x18\x05 \x01(\x08\x12)\n\nclassifier\x18\x06 \x01(\x0b\x32\x15.atelier.v1.ModelSpec\x12\x12\n\x05top_k\x18\x07 \x01(\x05H\x02\x88\x01\x01\x42\x0c\n\n_min_scoreB\x11\n\x0f_max_detectionsB\x08\n\x06_top_k\"I\n\x0b\x42oundingBox\x12\r\n\x05x_min\x18\x01 \x01(\x02\x12\r\n\x05y_min\x18\x02 \x01(\x02\x12\r\n\x05x_max\x18\x03 \x01(\x02\x12\r\n\x05y_max\x18\x04 \x01(\x02\"\x8a\x01\n\tDetection\x12$\n\x03\x62ox\x18\x01 \x01(\x0b\x32\x17.atelier.v1.BoundingBox\x12\x14\n\x0cgarment_type\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x02\x12\x32\n\x0e\x63lassification\x18\x04 \x01(\x0b\x32\x1a.atelier.v1.Classification\"\xba\x01\n\x0e\x44\x65tectResponse\x12\'\n\x08\x64\x65tector\x18\x01 \x01(\x0b\x32\x15.atelier.v1.ModelSpec\x12)\n\nclassifier\x18\x02 \x01(\x0b\x32\x15.atelier.v1.ModelSpec\x12)\n\ndetections\x18\x03 \x03(\x0b\x32\x15.atelier.v1.Detection\x12\x13\n\x0bimage_width\x18\x04 \x01(\r\x12\x14\n\x0cimage_height\x18\x05 \x01(\r\"\x84\x02\n\x12\x44\x65tectStreamConfig\x12$\n\x05model\x18\x01 \x01(\x0b\x32\x15.atelier.v1.ModelSpec\x12\x16\n\tmin_score\x18\x02 \x01(\x02H\x00\x88\x01\x01\x12\x1b\n\x0emax_detections\x18\x03 \x01(\x05H\x01\x88\x01\x01\x12\x1b\n\x13skip_classification\x18\x04 \x01(\x08\x12)\n\nclassifier\x18\x05 \x01(\x0b\x32\x15.atelier.v1.ModelSpec\x12*\n\x07options\x18\x06 \x01(\x0b\x32\x19.atelier.v1.StreamOptionsB\x0c\n\n_min_scoreB\x11\n\x0f_max_detections\"|\n\x13\x44\x65tectStreamRequest\x12\x30\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x1e.atelier.v1.DetectStreamConfigH\x00\x12(\n\x05\x66rame\x18\x02 \x01(\x0b\x32\x17.atelier.v1.StreamFrameH\x00\x42\t\n\x07message\"\x88\x01\n\x11\x44\x65tectFrameResult\x12\x10\n\x08\x66rame_id\x18\x01 \x01(\x04\x12)\n\ndetections\x18\x02 \x03(\x0b\x32\x15.atelier.v1.Detection\x12%\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x16.atelier.v1.FrameError\x12\x0f\n\x07skipped\x18\x04 \x01(\x08\"\xa3\x01\n\x14\x44\x65tectStreamResponse\x12/\n\x06result\x18\x01 \x01(\x0b\x32\x1d.atelier.v1.DetectFrameResultH\x00\x12+\n\x07summary\x18\x02 \x01(\x0b\x32\x18.atelier.v1.TallySummaryH\x00\x12\"\n\x05\x61lert\x18\x03 \x01(\x0b\x32\x11.atelier.v1.AlertH\x00\x42\t\n\x07message2\xa7\x01\n\rDetectService\x12?\n\x06\x44\x65tect\x12\x19.atelier.v1.DetectRequest\x1a\x1a.atelier.v1.DetectResponse\x12U\n\x0c\x44\x65tectStream\x12\x1f.atelier.v1.DetectStreamRequest\x1a .atelier.v1.DetectStreamResponse(\x01\x30\x01\x42>Z<github.com/atelier-vision/atelier/proto/atelier/v1;atelierv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x61telier/v1/detect_service.proto\x12\natelier.v1\x1a\x17\x61telier/v1/common.proto\x1a\x17\x61telier/v1/stream.proto\"\xb7\x02\n\rDetectRequest\x12$\n\x05model\x18\x01 \x01(\x0b\x32\x15.atelier.v1.ModelSpec\x12 \n\x05image\x18\x02 \x01(\x0b\x32\x11.atelier.v1.Image\x12\x16\n\tmin_score\x18\x03 \x01(\x02H\x00\x88\x01\x01\x12\x1b\n\x0emax_detections\x18\x04 \x01(\x05H\x01\x88\x01\x01\x12\x1b\n\x13skip_classification\x18\x05 \x01(\x08\x12)\n\nclassifier\x18\x06 \x01(\x0b\x32\x15.atelier.v1.ModelSpec\x12\x12\n\x05top_k\x18\x07 \x01(\x05H\x02\x88\x01\x01\x12\"\n\x06tiling\x18\x08 \x01(\x0e\x32\x12.atelier.v1.TilingB\x0c\n\n_min_scoreB\x11\n\x0f_max_detectionsB\x08\n\x06_top_k\"I\n\x0b\x42oundingBox\x12\r\n\x05x_min\x18\x01 \x01(\x02\x12\r\n\x05y_min\x18\x02 \x01(\x02\x12\r\n\x05x_max\x18\x03 \x01(\x02\x12\r\n\x05y_max\x18\x04 \x01(\x02\"\x8a\x01\n\tDetection\x12$\n\x03\x62ox\x18\x01 \x01(\x0b\x32\x17.atelier.v1.BoundingBox\x12\x14\n\x0cgarment_type\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x02\x12\x32\n\x0e\x63lassification\x18\x04 \x01(\x0b\x32\x1a.atelier.v1.Classification\"\xba\x01\n\x0e\x44\x65tectResponse\x12\'\n\x08\x64\x65tector\x18\x01 \x01(\x0b\x32\x15.atelier.v1.ModelSpec\x12)\n\nclassifier\x18\x02 \x01(\x0b\x32\x15.atelier.v1.ModelSpec\x12)\n\ndetections\x18\x03 \x03(\x0b\x32\x15.atelier.v1.Detection\x12\x13\n\x0bimage_width\x18\x04 \x01(\r\x12\x14\n\x0cimage_height\x18\x05 \x01(\r\"\xa8\x02\n\x12\x44\x65tectStreamConfig\x12$\n\x05model\x18\x01 \x01(\x0b\x32\x15.atelier.v1.ModelSpec\x12\x16\n\tmin_score\x18\x02 \x01(\x02H\x00\x88\x01\x01\x12\x1b\n\x0emax_detections\x18\x03 \x01(\x05H\x01\x88\x01\x01\x12\x1b\n\x13skip_classification\x18\x04 \x01(\x08\x12)\n\nclassifier\x18\x05 \x01(\x0b\x32\x15.atelier.v1.ModelSpec\x12*\n\x07options\x18\x06 \x01(\x0b\x32\x19.atelier.v1.StreamOptions\x12\"\n\x06tiling\x18\x07 \x01(\x0e\x32\x12.atelier.v1.TilingB\x0c\n\n_min_scoreB\x11\n\x0f_max_detections\"|\n\x13\x44\x65tectStreamRequest\x12\x30\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x1e.atelier.v1.DetectStreamConfigH\x00\x12(\n\x05\x66rame\x18\x02 \x01(\x0b\x32\x17.atelier.v1.StreamFrameH\x00\x42\t\n\x07message\"\x88\x01\n\x11\x44\x65tectFrameResult\x12\x10\n\x08\x66rame_id\x18\x01 \x01(\x04\x12)\n\ndetections\x18\x02 \x03(\x0b\x32\x15.atelier.v1.Detection\x12%\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x16.atelier.v1.FrameError\x12\x0f\n\x07skipped\x18\x04 \x01(\x08\"\xa3\x01\n\x14\x44\x65tectStreamResponse\x12/\n\x06result\x18\x01 \x01(\x0b\x32\x1d.atelier.v1.DetectFrameResultH\x00\x12+\n\x07summary\x18\x02 \x01(\x0b\x32\x18.atelier.v1.TallySummaryH\x00\x12\"\n\x05\x61lert\x18\x03 \x01(\x0b\x32\x11.atelier.v1.AlertH\x00\x42\t\n\x07message*P\n\x06Tiling\x12\x16\n\x12TILING_UNSPECIFIED\x10\x00\x12\x0f\n\x0bTILING_AUTO\x10\x01\x12\x0e\n\nTILING_OFF\x10\x02\x12\r\n\tTILING_ON\x10\x03\x32\xa7\x01\n\rDetectService\x12?\n\x06\x44\x65tect\x12\x19.atelier.v1.DetectRequest\x1a\x1a.atelier.v1.DetectResponse\x12U\n\x0c\x44\x65tectStream\x12\x1f.atelier.v1.DetectStreamRequest\x1a .atelier.v1.DetectStreamResponse(\x01\x30\x01\x42>Z<github.com/atelier-vision/atelier/proto/atelier/v1;atelierv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,22 +34,24 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'atelier.v1.detect_service_p
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z<github.com/atelier-vision/atelier/proto/atelier/v1;atelierv1'
+  _globals['_TILING']._serialized_start=1546
+  _globals['_TILING']._serialized_end=1626
   _globals['_DETECTREQUEST']._serialized_start=98
-  _globals['_DETECTREQUEST']._serialized_end=373
-  _globals['_BOUNDINGBOX']._serialized_start=375
-  _globals['_BOUNDINGBOX']._serialized_end=448
-  _globals['_DETECTION']._serialized_start=451
-  _globals['_DETECTION']._serialized_end=589
-  _globals['_DETECTRESPONSE']._serialized_start=592
-  _globals['_DETECTRESPONSE']._serialized_end=778
-  _globals['_DETECTSTREAMCONFIG']._serialized_start=781
-  _globals['_DETECTSTREAMCONFIG']._serialized_end=1041
-  _globals['_DETECTSTREAMREQUEST']._serialized_start=1043
-  _globals['_DETECTSTREAMREQUEST']._serialized_end=1167
-  _globals['_DETECTFRAMERESULT']._serialized_start=1170
-  _globals['_DETECTFRAMERESULT']._serialized_end=1306
-  _globals['_DETECTSTREAMRESPONSE']._serialized_start=1309
-  _globals['_DETECTSTREAMRESPONSE']._serialized_end=1472
-  _globals['_DETECTSERVICE']._serialized_start=1475
-  _globals['_DETECTSERVICE']._serialized_end=1642
+  _globals['_DETECTREQUEST']._serialized_end=409
+  _globals['_BOUNDINGBOX']._serialized_start=411
+  _globals['_BOUNDINGBOX']._serialized_end=484
+  _globals['_DETECTION']._serialized_start=487
+  _globals['_DETECTION']._serialized_end=625
+  _globals['_DETECTRESPONSE']._serialized_start=628
+  _globals['_DETECTRESPONSE']._serialized_end=814
+  _globals['_DETECTSTREAMCONFIG']._serialized_start=817
+  _globals['_DETECTSTREAMCONFIG']._serialized_end=1113
+  _globals['_DETECTSTREAMREQUEST']._serialized_start=1115
+  _globals['_DETECTSTREAMREQUEST']._serialized_end=1239
+  _globals['_DETECTFRAMERESULT']._serialized_start=1242
+  _globals['_DETECTFRAMERESULT']._serialized_end=1378
+  _globals['_DETECTSTREAMRESPONSE']._serialized_start=1381
+  _globals['_DETECTSTREAMRESPONSE']._serialized_end=1544
+  _globals['_DETECTSERVICE']._serialized_start=1629
+  _globals['_DETECTSERVICE']._serialized_end=1796
 # @@protoc_insertion_point(module_scope)

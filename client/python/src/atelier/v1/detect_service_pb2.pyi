@@ -1,6 +1,7 @@
 from atelier.v1 import common_pb2 as _common_pb2
 from atelier.v1 import stream_pb2 as _stream_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -8,8 +9,19 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class Tiling(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TILING_UNSPECIFIED: _ClassVar[Tiling]
+    TILING_AUTO: _ClassVar[Tiling]
+    TILING_OFF: _ClassVar[Tiling]
+    TILING_ON: _ClassVar[Tiling]
+TILING_UNSPECIFIED: Tiling
+TILING_AUTO: Tiling
+TILING_OFF: Tiling
+TILING_ON: Tiling
+
 class DetectRequest(_message.Message):
-    __slots__ = ("model", "image", "min_score", "max_detections", "skip_classification", "classifier", "top_k")
+    __slots__ = ("model", "image", "min_score", "max_detections", "skip_classification", "classifier", "top_k", "tiling")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
@@ -17,6 +29,7 @@ class DetectRequest(_message.Message):
     SKIP_CLASSIFICATION_FIELD_NUMBER: _ClassVar[int]
     CLASSIFIER_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
+    TILING_FIELD_NUMBER: _ClassVar[int]
     model: _common_pb2.ModelSpec
     image: _common_pb2.Image
     min_score: float
@@ -24,7 +37,8 @@ class DetectRequest(_message.Message):
     skip_classification: bool
     classifier: _common_pb2.ModelSpec
     top_k: int
-    def __init__(self, model: _Optional[_Union[_common_pb2.ModelSpec, _Mapping]] = ..., image: _Optional[_Union[_common_pb2.Image, _Mapping]] = ..., min_score: _Optional[float] = ..., max_detections: _Optional[int] = ..., skip_classification: _Optional[bool] = ..., classifier: _Optional[_Union[_common_pb2.ModelSpec, _Mapping]] = ..., top_k: _Optional[int] = ...) -> None: ...
+    tiling: Tiling
+    def __init__(self, model: _Optional[_Union[_common_pb2.ModelSpec, _Mapping]] = ..., image: _Optional[_Union[_common_pb2.Image, _Mapping]] = ..., min_score: _Optional[float] = ..., max_detections: _Optional[int] = ..., skip_classification: _Optional[bool] = ..., classifier: _Optional[_Union[_common_pb2.ModelSpec, _Mapping]] = ..., top_k: _Optional[int] = ..., tiling: _Optional[_Union[Tiling, str]] = ...) -> None: ...
 
 class BoundingBox(_message.Message):
     __slots__ = ("x_min", "y_min", "x_max", "y_max")
@@ -65,20 +79,22 @@ class DetectResponse(_message.Message):
     def __init__(self, detector: _Optional[_Union[_common_pb2.ModelSpec, _Mapping]] = ..., classifier: _Optional[_Union[_common_pb2.ModelSpec, _Mapping]] = ..., detections: _Optional[_Iterable[_Union[Detection, _Mapping]]] = ..., image_width: _Optional[int] = ..., image_height: _Optional[int] = ...) -> None: ...
 
 class DetectStreamConfig(_message.Message):
-    __slots__ = ("model", "min_score", "max_detections", "skip_classification", "classifier", "options")
+    __slots__ = ("model", "min_score", "max_detections", "skip_classification", "classifier", "options", "tiling")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
     MAX_DETECTIONS_FIELD_NUMBER: _ClassVar[int]
     SKIP_CLASSIFICATION_FIELD_NUMBER: _ClassVar[int]
     CLASSIFIER_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    TILING_FIELD_NUMBER: _ClassVar[int]
     model: _common_pb2.ModelSpec
     min_score: float
     max_detections: int
     skip_classification: bool
     classifier: _common_pb2.ModelSpec
     options: _stream_pb2.StreamOptions
-    def __init__(self, model: _Optional[_Union[_common_pb2.ModelSpec, _Mapping]] = ..., min_score: _Optional[float] = ..., max_detections: _Optional[int] = ..., skip_classification: _Optional[bool] = ..., classifier: _Optional[_Union[_common_pb2.ModelSpec, _Mapping]] = ..., options: _Optional[_Union[_stream_pb2.StreamOptions, _Mapping]] = ...) -> None: ...
+    tiling: Tiling
+    def __init__(self, model: _Optional[_Union[_common_pb2.ModelSpec, _Mapping]] = ..., min_score: _Optional[float] = ..., max_detections: _Optional[int] = ..., skip_classification: _Optional[bool] = ..., classifier: _Optional[_Union[_common_pb2.ModelSpec, _Mapping]] = ..., options: _Optional[_Union[_stream_pb2.StreamOptions, _Mapping]] = ..., tiling: _Optional[_Union[Tiling, str]] = ...) -> None: ...
 
 class DetectStreamRequest(_message.Message):
     __slots__ = ("config", "frame")
