@@ -84,7 +84,8 @@ func Load(dir string, opts Options) (m *Model, err error) {
 	if err != nil {
 		return nil, wrap(err)
 	}
-	sm, err := tfb.LoadSavedModel(dir, tags, so)
+	var sm *tfb.SavedModel
+	withoutProfSignal(func() { sm, err = tfb.LoadSavedModel(dir, tags, so) })
 	if err != nil {
 		return nil, wrap(err)
 	}

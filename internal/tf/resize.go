@@ -53,7 +53,8 @@ func NewResizer() (r *Resizer, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("tf: resize session: %w", err)
 	}
-	sess, err := tfb.NewSession(graph, so)
+	var sess *tfb.Session
+	withoutProfSignal(func() { sess, err = tfb.NewSession(graph, so) })
 	if err != nil {
 		return nil, fmt.Errorf("tf: resize session: %w", err)
 	}
@@ -96,7 +97,10 @@ func (r *Resizer) resize(pix []uint8, h, w, c, outH, outW int) (res []uint8, err
 		return nil, err
 	}
 	defer freeTensor(size)
-	got, err := r.sess.Run(map[tfb.Output]*tfb.Tensor{r.img: in, r.size: size}, []tfb.Output{r.out}, nil)
+	var got []*tfb.Tensor
+	withoutProfSignal(func() {
+		got, err = r.sess.Run(map[tfb.Output]*tfb.Tensor{r.img: in, r.size: size}, []tfb.Output{r.out}, nil)
+	})
 	defer freeTensors(got)
 	switch {
 	case err != nil && r.closed.Load():

@@ -62,7 +62,8 @@ func (m *Model) run(signature string, inputs map[string]*tensor.Tensor, outputs 
 		}
 		feeds[sig.in[key]] = ft
 	}
-	got, err := m.sess.Run(feeds, fetches, nil)
+	var got []*tfb.Tensor
+	withoutProfSignal(func() { got, err = m.sess.Run(feeds, fetches, nil) })
 	defer freeTensors(got)
 	switch {
 	case err != nil && m.closed.Load():

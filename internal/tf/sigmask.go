@@ -1,0 +1,38 @@
+package tf
+
+// #include <pthread.h>
+// #include <signal.h>
+//
+// static int atelier_block_sigprof(sigset_t *old) {
+// 	sigset_t s;
+// 	sigemptyset(&s);
+// 	sigaddset(&s, SIGPROF);
+// 	return pthread_sigmask(SIG_BLOCK, &s, old);
+// }
+//
+// static int atelier_restore_sigmask(const sigset_t *old) {
+// 	return pthread_sigmask(SIG_SETMASK, old, NULL);
+// }
+import "C"
+
+import "runtime"
+
+// withoutProfSignal runs f, a call into TensorFlow, on one OS thread with SIGPROF
+// blocked. Threads inherit their creator's signal mask, so every thread TensorFlow
+// starts inside f (its inter- and intra-op pools start with the first session) blocks
+// SIGPROF too.
+//
+// Go's CPU profiler (/debug/pprof/profile, go test -cpuprofile) uses SIGPROF. Delivered
+// to TensorFlow's own threads it corrupts the C heap within seconds under load ("malloc():
+// unaligned tcache chunk detected", "corrupted size vs. prev_size"); with it blocked
+// there, a profile is safe to take. The cost: TensorFlow's worker threads go unsampled,
+// so a profile shows Go's share of the CPU (and the cgo calls), not the model's.
+// TestCPUProfileUnderLoad keeps it that way.
+func withoutProfSignal(f func()) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var old C.sigset_t
+	C.atelier_block_sigprof(&old)
+	defer C.atelier_restore_sigmask(&old)
+	f()
+}
