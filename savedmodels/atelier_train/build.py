@@ -61,7 +61,7 @@ MODELS = {
     "classifier-full": (1, ["classifier.py", "vgg.py", "export.py"],
                         {"classes": 15}, _classifier_full, False),
     "generator": (1, ["gan.py", "export.py", "fashion_mnist.py"],
-                  {"epochs": 4}, _generator, True),
+                  {"epochs": 12, "d_width": 64, "stages": 12}, _generator, True),
     "detector": (1, ["detector.py", "detector_eval.py", "scenes.py", "export.py", "fashion_mnist.py"],
                  {"scenes": 5000, "epochs": 6}, _detector, True),
     "detector-full": (1, ["detector.py", "scenes.py", "export.py"], {}, _detector_full, False),
