@@ -16,10 +16,10 @@ import (
 )
 
 // counters is what loadgen reads from a server's /metrics.
-type counters struct{ cpu, runs, rows float64 }
+type counters struct{ cpu, session, runs, rows float64 }
 
-// scrape reads the process CPU and the batchers' runs and rows (summed over models);
-// an empty url gives zeros.
+// scrape reads the process CPU, the part of it TensorFlow's sessions used, and the
+// batchers' runs and rows (summed over models); an empty url gives zeros.
 func scrape(url string) (counters, error) {
 	var c counters
 	if url == "" {
@@ -44,6 +44,8 @@ func scrape(url string) (counters, error) {
 		switch metric, _, _ := strings.Cut(name, "{"); metric {
 		case "process_cpu_seconds_total":
 			c.cpu = v
+		case "atelier_tensorflow_cpu_seconds_total":
+			c.session = v
 		case "atelier_batch_runs_total":
 			c.runs += v
 		case "atelier_batch_rows_total":

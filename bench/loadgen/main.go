@@ -54,9 +54,12 @@ type Level struct {
 	P99         float64 `json:"p99_ms"`
 	FirstError  string  `json:"first_error,omitempty"`
 	// CPUPerRequest is the server process's CPU time (all threads) per answered
-	// request, in microseconds; MeanBatch the rows per session run. Both need -metrics.
-	CPUPerRequest float64 `json:"cpu_us_per_request,omitempty"`
-	MeanBatch     float64 `json:"mean_batch,omitempty"`
+	// request, in microseconds; SessionCPUPerRequest the part of it spent running
+	// TensorFlow sessions (atelier_tensorflow_cpu_seconds_total); MeanBatch the rows per
+	// session run. All need -metrics.
+	CPUPerRequest        float64 `json:"cpu_us_per_request,omitempty"`
+	SessionCPUPerRequest float64 `json:"session_cpu_us_per_request,omitempty"`
+	MeanBatch            float64 `json:"mean_batch,omitempty"`
 }
 
 func main() {
@@ -134,6 +137,7 @@ func main() {
 		lv.Label = *label
 		if *metricsURL != "" && lv.Requests > 0 {
 			lv.CPUPerRequest = (after.cpu - before.cpu) * 1e6 / float64(lv.Requests)
+			lv.SessionCPUPerRequest = (after.session - before.session) * 1e6 / float64(lv.Requests)
 			if runs := after.runs - before.runs; runs > 0 {
 				lv.MeanBatch = (after.rows - before.rows) / runs
 			}

@@ -63,7 +63,7 @@ func (m *Model) run(signature string, inputs map[string]*tensor.Tensor, outputs 
 		feeds[sig.in[key]] = ft
 	}
 	var got []*tfb.Tensor
-	withoutProfSignal(func() { got, err = m.sess.Run(feeds, fetches, nil) })
+	callerCPU.Add(int64(withoutProfSignal(func() { got, err = m.sess.Run(feeds, fetches, nil) })))
 	defer freeTensors(got)
 	switch {
 	case err != nil && m.closed.Load():

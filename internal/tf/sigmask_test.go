@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -74,3 +75,48 @@ func profileUnderLoad(t *testing.T, dir string) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+func TestStatCPU(t *testing.T) {
+	// Field 2 holds spaces and a ')'; utime 250 and stime 50 ticks.
+	line := []byte("4242 (tf_Compute) x)) S 1 4242 4242 0 -1 4194368 10 0 0 0 250 50 0 0 20 0 30 0 1 0 0")
+	if got, want := statCPU(line), 300*clockTick; got != want {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	if got := statCPU([]byte("garbage")); got != 0 {
+		t.Fatalf("garbage: got %v, want 0", got)
+	}
+}
+
+func TestBlocksSIGPROF(t *testing.T) {
+	for status, want := range map[string]bool{
+		"Name:\tx\nSigPnd:\t0000000000000000\nSigBlk:\t0000000004000000\nSigIgn:\t0\n": true,
+		"Name:\tx\nSigBlk:\t0000000000000000\n":                                        false,
+		"Name:\tx\nSigBlk:\tfffffffffbffffff\n":                                        false,
+		"Name:\tx\n":                                                                   false,
+	} {
+		if got := blocksSIGPROF([]byte(status)); got != want {
+			t.Errorf("blocksSIGPROF(%q) = %v, want %v", status, got, want)
+		}
+	}
+}
+
+// TestSessionCPUCountsRuns checks that session runs add to SessionCPU and that it
+// stays within the process's own CPU time.
+func TestSessionCPUCountsRuns(t *testing.T) {
+	m := loadModel(t, "affine")
+	before := SessionCPU()
+	in, _ := tensor.NewUint8([]int64{1, 4, 4, 1}, make([]uint8, 16))
+	for range 2000 {
+		if _, err := m.Run(context.Background(), "serving_default", map[string]*tensor.Tensor{"images": in}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := SessionCPU()
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	process := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	if after <= before || after > process+time.Second {
+		t.Fatalf("SessionCPU went from %v to %v over 2,000 runs (process CPU %v)", before, after, process)
+	}
+	t.Logf("2,000 runs of the affine fixture: %v of session CPU", after-before)
+}

@@ -67,6 +67,11 @@ func newApp(cfg config, log *slog.Logger) (*app, error) {
 	reg := metrics.New()
 	reg.AddSource(func(w io.Writer) { writeBatchStats(w, repo) })
 	reg.AddSource(manager.WriteMetrics)
+	reg.AddSource(func(w io.Writer) {
+		fmt.Fprintln(w, "# HELP atelier_tensorflow_cpu_seconds_total CPU time spent running TensorFlow sessions (tf.SessionCPU); process_cpu_seconds_total minus this is the server's own work.")
+		fmt.Fprintln(w, "# TYPE atelier_tensorflow_cpu_seconds_total counter")
+		fmt.Fprintf(w, "atelier_tensorflow_cpu_seconds_total %g\n", tf.SessionCPU().Seconds())
+	})
 	alerts := stream.NewHub(stream.DefaultWatchBuffer)
 	reg.AddSource(func(w io.Writer) {
 		watchers, lost := alerts.Stats()

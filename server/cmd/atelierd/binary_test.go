@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -102,5 +103,21 @@ func checkMetrics(t *testing.T, logs string) {
 		if !strings.Contains(string(body), want) {
 			t.Fatalf("/metrics lacks %q:\n%s", want, body)
 		}
+	}
+	// The models have run (warm-up at least): TensorFlow's share of the CPU is positive
+	// and no more than the whole process's.
+	value := func(name string) float64 {
+		m := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindStringSubmatch(string(body))
+		if m == nil {
+			t.Fatalf("/metrics lacks %s:\n%s", name, body)
+		}
+		v, err := strconv.ParseFloat(m[1], 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if session, process := value("atelier_tensorflow_cpu_seconds_total"), value("process_cpu_seconds_total"); session <= 0 || session > process {
+		t.Fatalf("TensorFlow CPU %gs, process CPU %gs: want 0 < TensorFlow <= process", session, process)
 	}
 }
