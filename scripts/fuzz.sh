@@ -13,6 +13,7 @@ time=${FUZZTIME:-15s}
 targets=(
   "./internal/imageio FuzzDecode"
   "./internal/imageio FuzzRaw"
+  "./internal/imageio FuzzPNG"
   "./server FuzzRequests"
   "./server FuzzStreamOptions"
   "./internal/generate FuzzValidate"

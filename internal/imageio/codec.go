@@ -11,10 +11,31 @@ import (
 
 // Decode decodes a JPEG or PNG file. It reads the header first and refuses an image
 // over lim before decoding pixels. Grey images come back with 1 channel, all others
-// with 3 (alpha is dropped).
-func Decode(data []byte, lim Limits) (img Image, err error) {
+// with 3 (alpha is dropped). Common PNGs take a fast path that allocates little (see
+// decodePNGFast); the result is the same either way.
+func Decode(data []byte, lim Limits) (Image, error) {
+	return decode(data, lim, true)
+}
+
+// decode is Decode with the PNG fast path optional, so that tests and benchmarks can
+// hold it against the standard decoders.
+func decode(data []byte, lim Limits, fastPNG bool) (img Image, err error) {
 	if len(data) == 0 {
 		return Image{}, fmt.Errorf("%w: no bytes (send a JPEG or PNG file, or a raw RGB frame)", ErrInvalidImage)
+	}
+	format := "image" // for the message below; DecodeConfig names it
+	defer func() {
+		// Neither the standard decoders nor the fast path panic on bad input, but a
+		// decoder bug must not take the server down with it.
+		if r := recover(); r != nil {
+			img, err = Image{}, fmt.Errorf("%w: %s decoder failed: %v", ErrInvalidImage, format, r)
+		}
+	}()
+	if fastPNG && sniff(data) == "PNG" {
+		format = "png"
+		if im, ok := decodePNGFast(data, lim); ok {
+			return im, nil
+		}
 	}
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
@@ -26,13 +47,6 @@ func Decode(data []byte, lim Limits) (img Image, err error) {
 	if err := lim.check(cfg.Width, cfg.Height); err != nil {
 		return Image{}, err
 	}
-	defer func() {
-		// The standard decoders do not panic on bad input, but a decoder bug must not
-		// take the server down with it.
-		if r := recover(); r != nil {
-			img, err = Image{}, fmt.Errorf("%w: %s decoder failed: %v", ErrInvalidImage, format, r)
-		}
-	}()
 	var decoded image.Image
 	switch format {
 	case "jpeg":
