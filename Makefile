@@ -9,7 +9,7 @@ PY := .venv/bin/python
 GO_PACKAGES := ./...
 export CI ?=
 
-.PHONY: all setup models retrain build serve demo screenshots dashboard-cost test test-cgo-free test-go test-cluster test-python lint proto proto-check bench bench-streams bench-reload bench-security bench-v2 soak clean fuzz
+.PHONY: all setup models retrain build serve demo screenshots dashboard-cost test test-cgo-free test-go test-cluster test-python lint proto proto-check bench bench-streams bench-reload bench-security bench-v2 bench-overhead soak clean fuzz
 
 all: build
 
@@ -102,6 +102,9 @@ bench-security: models build
 # The Open Inference Protocol's ModelInfer beside native Classify (docs/INFERENCE.md).
 bench-v2: models build
 	@bench/v2.sh
+
+bench-overhead: models
+	@bench/overhead.sh
 
 bench-streams: models
 	@bench/streams/run.sh

@@ -79,14 +79,16 @@ func rawCPUCost(dir string, images [][]byte) error {
 	defer r.close()
 	m, p, h, w, c := r.model, r.prep, r.h, r.w, r.c
 	pix := make([]uint8, h*w*c)
-	const decodes = 5000
-	start := cpuNow()
-	for i := range decodes {
-		if err := p.Load(imageio.Source{Encoded: images[i%len(images)]}, h, w, c, pix); err != nil {
+	// Decode for a second of wall time at least: a short loop would be measuring the
+	// tail of the model's warm-up on TensorFlow's threads as much as the decoding.
+	time.Sleep(200 * time.Millisecond)
+	start, decodes := cpuNow(), 0
+	for began := time.Now(); decodes < 100 || time.Since(began) < time.Second; decodes++ {
+		if err := p.Load(imageio.Source{Encoded: images[decodes%len(images)]}, h, w, c, pix); err != nil {
 			return err
 		}
 	}
-	out := RawCPU{Label: "raw-cpu", DecodeUS: float64((cpuNow() - start).Microseconds()) / decodes,
+	out := RawCPU{Label: "raw-cpu", DecodeUS: float64((cpuNow() - start).Microseconds()) / float64(decodes),
 		SessionUSBatch: map[string]float64{}}
 	for _, b := range []int{1, 2, 4, 8, 16, 32} {
 		batch := make([]uint8, b*h*w*c)

@@ -37,6 +37,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/atelier-vision/atelier/client"
+	"github.com/atelier-vision/atelier/internal/imageio"
 	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
 	oip "github.com/atelier-vision/atelier/proto/triton"
 )
@@ -78,7 +79,7 @@ func main() {
 	token := flag.String("token", "", "bearer token for every call")
 	rawCPU := flag.String("raw-cpu", "", "measure decode and session CPU per image in-process on this SavedModel instead")
 	metricsURL := flag.String("metrics", "", "the server's /metrics URL, to report its CPU per request and mean batch")
-	protocol := flag.String("protocol", "native", "native: atelier.v1 Classify; v2: inference.GRPCInferenceService ModelInfer on <model>_image")
+	protocol := flag.String("protocol", "native", "native: atelier.v1 Classify; raw: the same with each image sent as a raw RGB frame; v2: inference.GRPCInferenceService ModelInfer on <model>_image")
 	flag.Parse()
 	images, err := loadImages(*dir)
 	if err != nil {
@@ -165,6 +166,30 @@ func caller(conn *grpc.ClientConn, protocol, model string) (call, error) {
 				Images: []*pb.Image{{Data: &pb.Image_Encoded{Encoded: image}}}})
 			return err
 		}, nil
+	case "raw":
+		c := pb.NewClassifyServiceClient(conn)
+		var mu sync.Mutex
+		frames := map[*byte]*pb.RawImage{} // decoded once per file
+		return func(ctx context.Context, image []byte) error {
+			mu.Lock()
+			raw, ok := frames[&image[0]]
+			if !ok {
+				im, err := imageio.Decode(image, imageio.DefaultLimits)
+				if err == nil {
+					im, err = im.ToChannels(3)
+				}
+				if err != nil {
+					mu.Unlock()
+					return err
+				}
+				raw = &pb.RawImage{Rgb: im.Pix, Width: uint32(im.Width), Height: uint32(im.Height)}
+				frames[&image[0]] = raw
+			}
+			mu.Unlock()
+			_, err := c.Classify(ctx, &pb.ClassifyRequest{Model: &pb.ModelSpec{Name: model}, TopK: proto.Int32(1),
+				Images: []*pb.Image{{Data: &pb.Image_Raw{Raw: raw}}}})
+			return err
+		}, nil
 	case "v2":
 		if model == "" {
 			model = "classifier"
@@ -179,7 +204,7 @@ func caller(conn *grpc.ClientConn, protocol, model string) (call, error) {
 			return err
 		}, nil
 	}
-	return nil, fmt.Errorf("-protocol %q: want native or v2", protocol)
+	return nil, fmt.Errorf("-protocol %q: want native, raw or v2", protocol)
 }
 
 // drive runs c closed-loop clients for d and summarises their latencies.
