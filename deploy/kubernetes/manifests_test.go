@@ -141,6 +141,17 @@ func TestDeploymentMatchesBinary(t *testing.T) {
 			}
 		}
 	})
+	t.Run("connections age, so clients re-resolve and rebalance", func(t *testing.T) {
+		var age string
+		for _, e := range c.EnvFrom {
+			if cm := s.configMaps[e.ConfigMapRef.Name]; cm != nil && cm.Data["ATELIER_MAX_CONNECTION_AGE"] != "" {
+				age = cm.Data["ATELIER_MAX_CONNECTION_AGE"]
+			}
+		}
+		if d, err := time.ParseDuration(age); err != nil || d <= 0 {
+			t.Fatalf("ATELIER_MAX_CONNECTION_AGE is %q; want a positive duration, so that clients find new replicas", age)
+		}
+	})
 	grpcPort, metricsPort := port(t, c, "grpc"), port(t, c, "metrics")
 	t.Run("ports match the flags", func(t *testing.T) {
 		if got := servertest.PortOf(t, "listen", args["listen"]); got != grpcPort {
