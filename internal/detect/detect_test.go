@@ -47,14 +47,19 @@ func (f *fakeDetector) Run(_ context.Context, sig string, in map[string]*tensor.
 			scores[i*k+j], classes[i*k+j] = r[4], r[5]
 		}
 	}
+	return detectorOutputs(n, k, boxes, scores, classes, num), nil
+}
+
+func (f *fakeDetector) Close() error { return nil }
+
+// detectorOutputs wraps n images' padded detections (k each) as a detector's outputs.
+func detectorOutputs(n, k int, boxes, scores, classes, num []float32) map[string]*tensor.Tensor {
 	b, _ := tensor.NewFloat32([]int64{int64(n), int64(k), 4}, boxes)
 	s, _ := tensor.NewFloat32([]int64{int64(n), int64(k)}, scores)
 	c, _ := tensor.NewFloat32([]int64{int64(n), int64(k)}, classes)
 	m, _ := tensor.NewFloat32([]int64{int64(n)}, num)
-	return map[string]*tensor.Tensor{outBoxes: b, outScores: s, outClasses: c, outNum: m}, nil
+	return map[string]*tensor.Tensor{outBoxes: b, outScores: s, outClasses: c, outNum: m}
 }
-
-func (f *fakeDetector) Close() error { return nil }
 
 // fakeClassifier scores a crop by its mean brightness: dark crops are class 0, bright
 // ones class 2. It records the size of every batch it runs.
@@ -126,15 +131,18 @@ func fakeSetupWith(t *testing.T, det tensor.Engine) (*Detector, *fakeClassifier)
 }
 
 // scene is a 40x20 RGB frame: black, with a bright patch at x 24..36, y 2..18.
-func scene() imageio.Source {
-	rgb := make([]uint8, 40*20*3)
-	for y := 2; y < 18; y++ {
-		for x := 24; x < 36; x++ {
-			i := (y*40 + x) * 3
+func scene() imageio.Source { return brightPatch(40, 20, 24, 2, 36, 18) }
+
+// brightPatch is a black w x h RGB frame with the pixels [x0,x1) x [y0,y1) at 250.
+func brightPatch(w, h, x0, y0, x1, y1 int) imageio.Source {
+	rgb := make([]uint8, w*h*3)
+	for y := y0; y < y1; y++ {
+		for x := x0; x < x1; x++ {
+			i := (y*w + x) * 3
 			rgb[i], rgb[i+1], rgb[i+2] = 250, 250, 250
 		}
 	}
-	return imageio.Source{Frame: &imageio.Frame{RGB: rgb, Width: 40, Height: 20}}
+	return imageio.Source{Frame: &imageio.Frame{RGB: rgb, Width: w, Height: h}}
 }
 
 // rows: a bright box on the right (0.9), a dark one on the left (0.6), a weak one (0.3).

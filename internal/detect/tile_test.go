@@ -144,11 +144,7 @@ func (f *brightDetector) Run(_ context.Context, _ string, in map[string]*tensor.
 		num[i], scores[i] = 1, 0.9
 		copy(boxes[i*4:], []float32{float32(y0) / float32(h), float32(x0) / float32(w), float32(y1+1) / float32(h), float32(x1+1) / float32(w)})
 	}
-	b, _ := tensor.NewFloat32([]int64{int64(n), int64(k), 4}, boxes)
-	s, _ := tensor.NewFloat32([]int64{int64(n), int64(k)}, scores)
-	c, _ := tensor.NewFloat32([]int64{int64(n), int64(k)}, classes)
-	m, _ := tensor.NewFloat32([]int64{int64(n)}, num)
-	return map[string]*tensor.Tensor{outBoxes: b, outScores: s, outClasses: c, outNum: m}, nil
+	return detectorOutputs(n, k, boxes, scores, classes, num), nil
 }
 
 func (f *brightDetector) Close() error { return nil }
@@ -156,16 +152,7 @@ func (f *brightDetector) Close() error { return nil }
 // smallGarment is a 64x48 picture, black but for a bright 6x6 square at (33, 17):
 // shrunk whole to the fake detector's 8x8 input (nearest neighbour, every 8th pixel)
 // it falls between the sampled pixels.
-func smallGarment() imageio.Source {
-	rgb := make([]uint8, 64*48*3)
-	for y := 17; y < 23; y++ {
-		for x := 33; x < 39; x++ {
-			i := (y*64 + x) * 3
-			rgb[i], rgb[i+1], rgb[i+2] = 250, 250, 250
-		}
-	}
-	return imageio.Source{Frame: &imageio.Frame{RGB: rgb, Width: 64, Height: 48}}
-}
+func smallGarment() imageio.Source { return brightPatch(64, 48, 33, 17, 39, 23) }
 
 func TestDetectTilingFindsWhatTheWholePictureMisses(t *testing.T) {
 	for _, mode := range []Tiling{TilingOff, TilingAuto, TilingOn} {
