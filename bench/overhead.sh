@@ -20,16 +20,7 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 out=$work/results.jsonl
 
 echo "==> overhead 1/3: 64 PNGs (28x28) and build"
-(cd savedmodels && ../.venv/bin/python - "$work/pngs" <<'PY'
-import os, sys
-from PIL import Image
-from atelier_train import fashion_mnist
-images, _ = fashion_mnist.load("test")
-os.makedirs(sys.argv[1], exist_ok=True)
-for i in range(64):
-    Image.fromarray(images[i]).save(os.path.join(sys.argv[1], f"{i:03d}.png"))
-PY
-)
+(cd savedmodels && PYTHONPATH=. ../.venv/bin/python ../bench/small_pngs.py "$work/pngs" 64)
 go build -o "$work/loadgen" ./bench/loadgen
 go build -o "$work/atelierd" ./server/cmd/atelierd
 mkdir -p "$work/models" && ln -s "$PWD/savedmodels/classifier" "$work/models/classifier"

@@ -23,16 +23,7 @@ ln -s "$PWD/savedmodels/classifier" "$work/small/classifier"
 
 echo "==> bench 2/8: 64 JPEG payloads (224x224) and 64 PNG payloads (28x28)"
 (cd savedmodels && ../.venv/bin/python -m atelier_train.image_folder --dest "$work/jpegs" --per-class 7 --size 224 --split test >/dev/null)
-(cd savedmodels && ../.venv/bin/python - "$work/pngs" <<'PY'
-import os, sys
-from PIL import Image
-from atelier_train import fashion_mnist
-images, _ = fashion_mnist.load("test")
-os.makedirs(sys.argv[1], exist_ok=True)
-for i in range(64):
-    Image.fromarray(images[i]).save(os.path.join(sys.argv[1], f"{i:03d}.png"))
-PY
-)
+(cd savedmodels && PYTHONPATH=. ../.venv/bin/python ../bench/small_pngs.py "$work/pngs" 64)
 
 echo "==> bench 3/8: TensorFlow in Python on the same signature, fp32 and bf16"
 for p in fp32 bf16; do

@@ -75,24 +75,28 @@ func Tiles(width, height, inW, inH int, mode Tiling) []Rect {
 	if mode == TilingAuto && float64(width) <= AutoTileRatio*float64(inW) && float64(height) <= AutoTileRatio*float64(inH) {
 		return nil
 	}
+	// Grow the tiles until there are few enough of them.
 	tw, th := TileRatio*float64(inW), TileRatio*float64(inH)
+	var xs, ys []int
+	var w, h int
 	for {
-		xs, ys := tileStarts(width, int(math.Round(tw))), tileStarts(height, int(math.Round(th)))
-		if len(xs)*len(ys) <= MaxTiles {
-			if len(xs)*len(ys) == 1 {
-				return nil // one tile is the whole picture
-			}
-			w, h := min(width, int(math.Round(tw))), min(height, int(math.Round(th)))
-			tiles := make([]Rect, 0, len(xs)*len(ys))
-			for _, y := range ys {
-				for _, x := range xs {
-					tiles = append(tiles, Rect{X: x, Y: y, W: w, H: h})
-				}
-			}
-			return tiles
+		w, h = int(math.Round(tw)), int(math.Round(th))
+		if xs, ys = tileStarts(width, w), tileStarts(height, h); len(xs)*len(ys) <= MaxTiles {
+			break
 		}
 		tw, th = tw*1.25, th*1.25
 	}
+	if len(xs)*len(ys) == 1 {
+		return nil // one tile is the whole picture
+	}
+	w, h = min(width, w), min(height, h)
+	tiles := make([]Rect, 0, len(xs)*len(ys))
+	for _, y := range ys {
+		for _, x := range xs {
+			tiles = append(tiles, Rect{X: x, Y: y, W: w, H: h})
+		}
+	}
+	return tiles
 }
 
 // tileStarts spreads tiles of the given size evenly over a side of length n, each
