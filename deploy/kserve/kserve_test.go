@@ -13,13 +13,10 @@
 package kserve_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -34,9 +31,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"sigs.k8s.io/yaml"
 
+	"github.com/atelier-vision/atelier/deploy/manifest"
 	"github.com/atelier-vision/atelier/internal/servertest"
 	"github.com/atelier-vision/atelier/internal/testenv"
 	oip "github.com/atelier-vision/atelier/proto/triton"
@@ -100,41 +96,20 @@ type kustomization struct {
 	} `json:"images,omitempty"`
 }
 
-var kinds = map[string]func() any{
+var kinds = manifest.Kinds{
 	"serving.kserve.io/v1alpha1/ServingRuntime":     func() any { return &servingRuntime{} },
 	"serving.kserve.io/v1beta1/InferenceService":    func() any { return &inferenceService{} },
 	"kustomize.config.k8s.io/v1beta1/Kustomization": func() any { return &kustomization{} },
 }
 
-// decode splits a YAML stream into documents and decodes each strictly.
+// decode decodes a YAML stream strictly into the types of kinds.
 func decode(source string, data []byte) ([]any, error) {
-	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+	objs, err := manifest.Decode(source, data, kinds)
 	var out []any
-	for i := 1; ; i++ {
-		doc, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", source, err)
-		}
-		var tm metav1.TypeMeta
-		if err := yaml.Unmarshal(doc, &tm); err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", source, i, err)
-		}
-		if tm.Kind == "" {
-			continue // comments only
-		}
-		newObj, ok := kinds[tm.APIVersion+"/"+tm.Kind]
-		if !ok {
-			return nil, fmt.Errorf("%s:%d: kind %s/%s is not one these manifests may use", source, i, tm.APIVersion, tm.Kind)
-		}
-		v := newObj()
-		if err := yaml.UnmarshalStrict(doc, v); err != nil {
-			return nil, fmt.Errorf("%s:%d (%s): %w", source, i, tm.Kind, err)
-		}
-		out = append(out, v)
+	for _, o := range objs {
+		out = append(out, o.Value)
 	}
+	return out, err
 }
 
 // manifests decodes the kustomization and the files it lists.
@@ -258,13 +233,8 @@ func TestServingRuntimeMatchesBinary(t *testing.T) {
 		t.Errorf("--listen port %d, containerPort h2c %d", got, grpcPort)
 	}
 	for name, p := range map[string]*corev1.Probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
-		switch {
-		case p == nil:
-			t.Errorf("no %s probe", name)
-		case p.GRPC == nil:
-			t.Errorf("%s probe is not a native gRPC probe", name)
-		case p.GRPC.Port != grpcPort:
-			t.Errorf("%s probe on port %d, the server listens on %d", name, p.GRPC.Port, grpcPort)
+		if problem := manifest.GRPCProbeProblem(name, p, grpcPort); problem != "" {
+			t.Error(problem)
 		}
 	}
 	a := rt.Spec.Annotations
@@ -347,17 +317,8 @@ func TestKustomizeBuild(t *testing.T) {
 func TestRuntimeArgsServe(t *testing.T) {
 	rt, _, _ := manifests(t)
 	c := container(t, rt)
-	metrics := freeLoopback(t)
-	var extra []string
-	for name, value := range servertest.ParseArgs(t, c.Args) {
-		switch name {
-		case "listen", "model-dir": // servertest picks a free port and the built models
-		case "metrics-listen":
-			extra = append(extra, "--metrics-listen="+metrics)
-		default:
-			extra = append(extra, "--"+name+"="+value)
-		}
-	}
+	metrics := servertest.FreeLoopback(t)
+	extra := servertest.PodArgs(t, c.Args, metrics, nil)
 	srv := servertest.Start(t, extra...)
 	conn, err := grpc.NewClient("passthrough:///"+srv.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -366,10 +327,7 @@ func TestRuntimeArgsServe(t *testing.T) {
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	service := ""
-	if s := c.ReadinessProbe.GRPC.Service; s != nil {
-		service = *s
-	}
+	service := manifest.ProbeService(c.ReadinessProbe)
 	h, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: service})
 	if err != nil || h.Status != healthpb.HealthCheckResponse_SERVING {
 		t.Fatalf("readiness probe's health check: got %v, %v, want SERVING", h, err)
@@ -390,14 +348,4 @@ func TestRuntimeArgsServe(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "atelier_") {
 		t.Fatalf("the scrape path answered %s:\n%.300s", resp.Status, body)
 	}
-}
-
-func freeLoopback(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }

@@ -5,14 +5,9 @@
 package kubernetes_test
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
-	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -20,12 +15,12 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"sigs.k8s.io/yaml"
+
+	"github.com/atelier-vision/atelier/deploy/manifest"
 )
 
 // kinds are the API types the manifests may use; any other kind is an error.
-var kinds = map[string]func() any{
+var kinds = manifest.Kinds{
 	"apps/v1/Deployment":                            func() any { return &appsv1.Deployment{} },
 	"v1/Service":                                    func() any { return &corev1.Service{} },
 	"v1/ConfigMap":                                  func() any { return &corev1.ConfigMap{} },
@@ -58,53 +53,13 @@ type kustomization struct {
 	} `json:"images,omitempty"`
 }
 
-// object is one decoded document and where it came from.
-type object struct {
-	source string // file:document
-	kind   string // apiVersion/kind
-	value  any
+// decodeAll decodes a YAML stream strictly into the API types of kinds.
+func decodeAll(source string, data []byte) ([]manifest.Object, error) {
+	return manifest.Decode(source, data, kinds)
 }
 
-// decodeAll splits a YAML stream into documents and decodes each strictly into its
-// API type.
-func decodeAll(source string, data []byte) ([]object, error) {
-	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
-	var out []object
-	for i := 1; ; i++ {
-		doc, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", source, err)
-		}
-		if len(bytes.TrimSpace(stripComments(doc))) == 0 {
-			continue
-		}
-		where := fmt.Sprintf("%s:%d", source, i)
-		var tm metav1.TypeMeta
-		if err := yaml.Unmarshal(doc, &tm); err != nil {
-			return nil, fmt.Errorf("%s: %w", where, err)
-		}
-		kind := tm.APIVersion + "/" + tm.Kind
-		newObj, ok := kinds[kind]
-		if !ok {
-			return nil, fmt.Errorf("%s: kind %q is not one the manifests may use", where, kind)
-		}
-		v := newObj()
-		if err := yaml.UnmarshalStrict(doc, v); err != nil {
-			return nil, fmt.Errorf("%s (%s): %w", where, kind, err)
-		}
-		out = append(out, object{where, kind, v})
-	}
-}
-
-func decodeFile(path string) ([]object, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return decodeAll(path, data)
+func decodeFile(path string) ([]manifest.Object, error) {
+	return manifest.DecodeFile(path, kinds)
 }
 
 // set is every kind of object of one build of the manifests, by name.
@@ -117,13 +72,13 @@ type set struct {
 	hpas        map[string]*autoscalingv2.HorizontalPodAutoscaler
 }
 
-func newSet(objs []object) (*set, error) {
+func newSet(objs []manifest.Object) (*set, error) {
 	s := &set{map[string]*appsv1.Deployment{}, map[string]*corev1.Service{}, map[string]*corev1.ConfigMap{},
 		map[string]*corev1.PersistentVolumeClaim{}, map[string]*policyv1.PodDisruptionBudget{},
 		map[string]*autoscalingv2.HorizontalPodAutoscaler{}}
 	for _, o := range objs {
 		var name string
-		switch v := o.value.(type) {
+		switch v := o.Value.(type) {
 		case *appsv1.Deployment:
 			name, s.deployments[v.Name] = v.Name, v
 		case *corev1.Service:
@@ -137,23 +92,23 @@ func newSet(objs []object) (*set, error) {
 		case *autoscalingv2.HorizontalPodAutoscaler:
 			name, s.hpas[v.Name] = v.Name, v
 		default:
-			return nil, fmt.Errorf("%s: %s is not a cluster object", o.source, o.kind)
+			return nil, fmt.Errorf("%s: %s is not a cluster object", o.Source, o.Kind)
 		}
 		if name == "" {
-			return nil, fmt.Errorf("%s: %s has no name", o.source, o.kind)
+			return nil, fmt.Errorf("%s: %s has no name", o.Source, o.Kind)
 		}
 	}
 	return s, nil
 }
 
 // baseFiles returns the resources the base kustomization lists, decoded.
-func baseObjects(dir string) ([]object, *kustomization, error) {
+func baseObjects(dir string) ([]manifest.Object, *kustomization, error) {
 	objs, err := decodeFile(filepath.Join(dir, "kustomization.yaml"))
 	if err != nil {
 		return nil, nil, err
 	}
-	k := objs[0].value.(*kustomization)
-	var all []object
+	k := objs[0].Value.(*kustomization)
+	var all []manifest.Object
 	for _, r := range k.Resources {
 		o, err := decodeFile(filepath.Join(dir, r))
 		if err != nil {
@@ -162,16 +117,6 @@ func baseObjects(dir string) ([]object, *kustomization, error) {
 		all = append(all, o...)
 	}
 	return all, k, nil
-}
-
-func stripComments(doc []byte) []byte {
-	var b bytes.Buffer
-	for _, line := range strings.Split(string(doc), "\n") {
-		if t := strings.TrimSpace(line); t != "" && !strings.HasPrefix(t, "#") {
-			b.WriteString(line + "\n")
-		}
-	}
-	return b.Bytes()
 }
 
 func metaSelector(d *appsv1.Deployment) (labels.Selector, error) {

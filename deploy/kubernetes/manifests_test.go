@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/atelier-vision/atelier/deploy/manifest"
 	"github.com/atelier-vision/atelier/internal/servertest"
 )
 
@@ -64,7 +65,7 @@ func TestStrictDecodingRefuses(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			if objs, err := decodeAll(tc.name, []byte(tc.doc)); err == nil {
-				t.Fatalf("decoded %v, want an error", objs[0].value)
+				t.Fatalf("decoded %v, want an error", objs[0].Value)
 			}
 		})
 	}
@@ -163,13 +164,8 @@ func TestDeploymentMatchesBinary(t *testing.T) {
 	})
 	t.Run("probes are grpc on the grpc port", func(t *testing.T) {
 		for name, p := range map[string]*corev1.Probe{"startup": c.StartupProbe, "readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
-			switch {
-			case p == nil:
-				t.Errorf("no %s probe", name)
-			case p.GRPC == nil:
-				t.Errorf("%s probe is not a native gRPC probe", name)
-			case p.GRPC.Port != grpcPort:
-				t.Errorf("%s probe on port %d, the server listens on %d", name, p.GRPC.Port, grpcPort)
+			if problem := manifest.GRPCProbeProblem(name, p, grpcPort); problem != "" {
+				t.Error(problem)
 			}
 		}
 	})

@@ -3,7 +3,6 @@ package kubernetes_test
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/atelier-vision/atelier/deploy/manifest"
 	"github.com/atelier-vision/atelier/internal/servertest"
 )
 
@@ -31,23 +31,16 @@ func TestProbesAnswer(t *testing.T) {
 			t.Setenv(k, v)
 		}
 	}
-	metrics := freeLoopback(t)
-	var extra []string
-	for name, value := range servertest.ParseArgs(t, c.Args) {
-		switch name {
-		case "listen", "model-dir": // servertest picks a free port and the built models
-		case "metrics-listen":
-			extra = append(extra, "--metrics-listen="+metrics)
-		case "model-config": // the ConfigMap's file, as the pod would see it
+	metrics := servertest.FreeLoopback(t)
+	extra := servertest.PodArgs(t, c.Args, metrics, map[string]func(string) string{
+		"model-config": func(value string) string { // the ConfigMap's file, as the pod would see it
 			file := filepath.Join(t.TempDir(), filepath.Base(value))
 			if err := os.WriteFile(file, []byte(s.configMaps["atelier-model-config"].Data[filepath.Base(value)]), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			extra = append(extra, "--model-config="+file)
-		default:
-			extra = append(extra, "--"+name+"="+value)
-		}
-	}
+			return file
+		},
+	})
 	srv := servertest.Start(t, extra...)
 
 	conn, err := grpc.NewClient("passthrough:///"+srv.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -57,10 +50,7 @@ func TestProbesAnswer(t *testing.T) {
 	defer conn.Close()
 	h := healthpb.NewHealthClient(conn)
 	for name, p := range map[string]*corev1.Probe{"startup": c.StartupProbe, "readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
-		service := ""
-		if p.GRPC.Service != nil {
-			service = *p.GRPC.Service
-		}
+		service := manifest.ProbeService(p)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(max(p.TimeoutSeconds, 1))*time.Second)
 		resp, err := h.Check(ctx, &healthpb.HealthCheckRequest{Service: service})
 		cancel()
@@ -82,13 +72,3 @@ func TestProbesAnswer(t *testing.T) {
 }
 
 func TestMain(m *testing.M) { os.Exit(servertest.Main(m)) }
-
-func freeLoopback(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}

@@ -103,3 +103,36 @@ func PortOf(t testing.TB, flag, addr string) int32 {
 	}
 	return int32(n)
 }
+
+// PodArgs turns a manifest container's args into flags for a test server on
+// loopback: --listen and --model-dir are left out (Start picks a free port and the
+// built models), --metrics-listen becomes metrics, and rewrite, if it has the flag,
+// maps any other flag's value (a file path in the pod, say, to one in the test).
+func PodArgs(t testing.TB, args []string, metrics string, rewrite map[string]func(string) string) []string {
+	t.Helper()
+	var out []string
+	for name, value := range ParseArgs(t, args) {
+		switch name {
+		case "listen", "model-dir":
+			continue
+		case "metrics-listen":
+			value = metrics
+		default:
+			if f, ok := rewrite[name]; ok {
+				value = f(value)
+			}
+		}
+		out = append(out, "--"+name+"="+value)
+	}
+	return out
+}
+
+// FreeLoopback returns a 127.0.0.1 address with a port free at the time of the call.
+func FreeLoopback(t testing.TB) string {
+	t.Helper()
+	addr, err := freeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
