@@ -9,6 +9,7 @@ import (
 
 	"github.com/atelier-vision/atelier/internal/metrics"
 	"github.com/atelier-vision/atelier/internal/precision"
+	"google.golang.org/grpc"
 
 	"github.com/atelier-vision/atelier/internal/batching"
 
@@ -77,9 +78,13 @@ func newApp(cfg config, log *slog.Logger) (*app, error) {
 		watchers, lost := alerts.Stats()
 		fmt.Fprintf(w, "atelier_alert_watchers %d\natelier_alert_watchers_cut_off_total %d\n", watchers, lost)
 	})
+	grpcOpts := sec.grpc
+	if cfg.StreamWorkers > 0 {
+		grpcOpts = append(grpcOpts, grpc.NumStreamWorkers(uint32(cfg.StreamWorkers)))
+	}
 	srv := server.New(server.Options{
 		MaxMessageBytes: cfg.MaxMessageBytes, Log: log, Metrics: reg,
-		Security: sec.server, NoReflection: cfg.Security.Reflection == "off", GRPC: sec.grpc,
+		Security: sec.server, NoReflection: cfg.Security.Reflection == "off", GRPC: grpcOpts,
 	}, repo, server.Cores{
 		Classifier: classifier,
 		Generator:  &generate.Generator{Repo: repo},

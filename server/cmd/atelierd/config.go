@@ -20,6 +20,7 @@ type config struct {
 	ModelConfig     string
 	PollInterval    time.Duration
 	MaxMessageBytes int
+	StreamWorkers   int
 	MaxPixels       int
 	IntraOpThreads  int
 	InterOpThreads  int
@@ -42,6 +43,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&c.ModelConfig, "model-config", "", "model config file: version policy and labels per model (docs/RELOAD.md; empty: latest 1, no labels)")
 	fs.DurationVar(&c.PollInterval, "model-poll-interval", 5*time.Second, "how often --model-dir is rescanned for new and removed versions (0: only on SIGHUP and ReloadRepository)")
 	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", 64<<20, "largest request accepted, in bytes")
+	fs.IntVar(&c.StreamWorkers, "grpc-stream-workers", 0, "goroutines kept to run calls, reused so a call's stack is already grown (0: a new goroutine per call, grpc-go's default)")
 	fs.IntVar(&c.MaxPixels, "max-pixels", 50_000_000, "largest decoded image accepted, in pixels")
 	fs.IntVar(&c.IntraOpThreads, "intra-op-threads", 0, "TensorFlow threads inside one op (0: one per core)")
 	fs.IntVar(&c.InterOpThreads, "inter-op-threads", 0, "TensorFlow ops run in parallel (0: TensorFlow's default)")
@@ -87,6 +89,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	if c.PollInterval < 0 {
 		return c, fmt.Errorf("--model-poll-interval %v is negative (0 turns polling off)", c.PollInterval)
 	}
+	if c.StreamWorkers < 0 || c.StreamWorkers > 1024 {
+		return c, fmt.Errorf("--grpc-stream-workers %d is outside 0..1024", c.StreamWorkers)
+	}
 	if c.MaxMessageBytes < 1<<20 {
 		return c, fmt.Errorf("--max-message-bytes %d is below 1 MiB", c.MaxMessageBytes)
 	}
@@ -96,6 +101,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 func (c config) logAttrs() []any {
 	return []any{"listen", c.Listen, "metrics_listen", c.MetricsListen, "model_dir", c.ModelDir, "model_config", c.ModelConfig,
 		"model_poll_interval", c.PollInterval, "admin_rpcs", c.Security.TokensFile != "", "max_message_bytes", c.MaxMessageBytes,
+		"grpc_stream_workers", c.StreamWorkers,
 		"max_pixels", c.MaxPixels, "intra_op_threads", c.IntraOpThreads, "inter_op_threads", c.InterOpThreads,
 		"batch_max_size", c.Batching.MaxBatch, "batch_max_delay", c.Batching.MaxDelay,
 		"batch_queue_size", c.Batching.QueueSize, "session_workers", c.Batching.Workers,
