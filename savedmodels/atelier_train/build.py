@@ -57,7 +57,7 @@ def _detector_full(out_dir, settings):
 # name -> (version, source files, settings, builder, built by `make models`).
 MODELS = {
     "classifier": (1, ["classifier.py", "vgg.py", "export.py", "fashion_mnist.py"],
-                   {"epochs": 20}, _classifier, True),
+                   {"epochs": 36}, _classifier, True),
     "classifier-full": (1, ["classifier.py", "vgg.py", "export.py"],
                         {"classes": 15}, _classifier_full, False),
     "generator": (1, ["gan.py", "export.py", "fashion_mnist.py"],
@@ -71,7 +71,7 @@ MODELS = {
 # Quality gates `--retrain` checks in each new build report: key -> minimum. The
 # integration tests check more (through gRPC); these stop a bad model being committed.
 GATES = {
-    "classifier": {"test_accuracy": 0.935},
+    "classifier": {"test_accuracy": 0.94},
     "generator": {"fake_class_acc": 0.95},
     "detector": {"map50": 0.90},
 }
