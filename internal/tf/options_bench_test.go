@@ -89,4 +89,3 @@ func listEnv(name, def string) []string {
 	}
 	return strings.Split(v, ",")
 }
-
