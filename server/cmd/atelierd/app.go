@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/atelier-vision/atelier/internal/metrics"
@@ -78,7 +79,7 @@ func newApp(cfg config, log *slog.Logger) (*app, error) {
 		watchers, lost := alerts.Stats()
 		fmt.Fprintf(w, "atelier_alert_watchers %d\natelier_alert_watchers_cut_off_total %d\n", watchers, lost)
 	})
-	grpcOpts := sec.grpc
+	grpcOpts := slices.Clip(sec.grpc) // appending never writes into sec's array
 	if cfg.StreamWorkers > 0 {
 		grpcOpts = append(grpcOpts, grpc.NumStreamWorkers(uint32(cfg.StreamWorkers)))
 	}
