@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench-overhead`: where atelierd's CPU goes per request on the embedded 28x28
 # classifier, one image per Classify call, sent as a PNG and as a raw RGB frame, at
-# concurrency 32 and 128, rounds interleaved. Each line splits the server's process
+# concurrency 32 and 128, rounds interleaved; and, as the floor, a grpc.health.v1
+# Check, which passes the same interceptors and transport but no model. Each line splits the server's process
 # CPU (process_cpu_seconds_total) per request into the TensorFlow session runs as the
 # server measures them (atelier_tensorflow_cpu_seconds_total) and the rest; decoding a
 # PNG is calibrated in-process (loadgen -raw-cpu). Prints the JSON lines and the table
@@ -26,14 +27,14 @@ go build -o "$work/atelierd" ./server/cmd/atelierd
 mkdir -p "$work/models" && ln -s "$PWD/savedmodels/classifier" "$work/models/classifier"
 "$work/loadgen" -raw-cpu "$PWD/savedmodels/classifier/1" -images "$work/pngs" | tee "$work/raw.json"
 
-echo "==> overhead 2/3: atelierd (fp32) on $ADDR, $ROUNDS rounds of PNG and raw calls at concurrency $LEVELS"
+echo "==> overhead 2/3: atelierd (fp32) on $ADDR, $ROUNDS rounds of PNG, raw and health calls at concurrency $LEVELS"
 "$work/atelierd" --listen "$ADDR" --metrics-listen "$METRICS" --model-dir "$work/models" --log-level warn --precision fp32 &
 for _ in $(seq 1 300); do
   "$work/loadgen" -addr "$ADDR" -images "$work/pngs" -concurrency 1 -duration 1ms -warmup 0s >/dev/null 2>&1 && break
   sleep 0.2
 done
 for r in $(seq 1 "$ROUNDS"); do
-  order="native raw"; [ $((r % 2)) -eq 0 ] && order="raw native"
+  order="native raw health"; [ $((r % 2)) -eq 0 ] && order="health raw native"
   for p in $order; do
     "$work/loadgen" -addr "$ADDR" -metrics "http://$METRICS/metrics" -images "$work/pngs" -protocol "$p" \
       -concurrency "$LEVELS" -duration "${SECONDS_PER_RUN}s" -label "$p" | tee -a "$out"
@@ -55,6 +56,6 @@ for (label, c), ds in sorted(runs.items()):
     mean = lambda k: sum(d[k] for d in ds) / len(ds)
     total, sess = mean("cpu_us_per_request"), mean("session_cpu_us_per_request")
     dec = f"{decode:.0f}" if label == "native" else "0"
-    name = {"native": "PNG", "raw": "raw RGB frame"}[label]
+    name = {"native": "PNG", "raw": "raw RGB frame", "health": "health Check (no model)"}[label]
     print(f"| {name} | {c} | {mean('images_per_second'):.0f} | {total:.0f} | {sess:.0f} | **{total - sess:.0f}** | {dec} | {mean('mean_batch'):.1f} |")
 PY

@@ -46,7 +46,8 @@ func (s *ClassifyServer) Classify(ctx context.Context, req *pb.ClassifyRequest) 
 // classifyRequest converts the protobuf request, filling in the documented defaults;
 // the core checks the ranges.
 func classifyRequest(req *pb.ClassifyRequest) (classify.Request, error) {
-	out := classify.Request{Model: specFromProto(req.GetModel()), TopK: classify.DefaultTopK}
+	out := classify.Request{Model: specFromProto(req.GetModel()), TopK: classify.DefaultTopK,
+		Images: make([]imageio.Source, 0, len(req.GetImages()))}
 	if req.TopK != nil {
 		out.TopK = int(req.GetTopK())
 	}

@@ -48,7 +48,7 @@ type guard struct {
 
 // caller is who a call comes from, as far as the guard knows.
 type caller struct {
-	key   string // the admission key: "token:NAME" or "peer:HOST"
+	key   string // the admission key: "token:NAME" or "peer:HOST"; empty without admission control
 	token string // the bearer token, kept to re-check it on every stream message
 	need  auth.Role
 }
@@ -56,9 +56,13 @@ type caller struct {
 // admit authenticates the call, applies its priority and takes it through the rate
 // limit. It returns the context the handler runs with.
 func (g *guard) admit(ctx context.Context, method string) (context.Context, caller, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	c := caller{key: "peer:" + peerHost(ctx), need: auth.RoleNone}
-	if v := md.Get(PriorityHeader); len(v) > 0 {
+	// Each look-up reads only its own header: metadata.FromIncomingContext copies
+	// them all, on every call.
+	c := caller{need: auth.RoleNone}
+	if g.Admission != nil {
+		c.key = "peer:" + peerHost(ctx) // replaced by the token's name below, if any
+	}
+	if v := metadata.ValueFromIncomingContext(ctx, PriorityHeader); len(v) > 0 {
 		p, err := batching.ParsePriority(v[0])
 		if err != nil {
 			return ctx, c, status.Errorf(codes.InvalidArgument, "%s: %v", PriorityHeader, err)
@@ -74,7 +78,7 @@ func (g *guard) admit(ctx context.Context, method string) (context.Context, call
 			"admin RPCs are off on this server; start atelierd with --auth-tokens-file holding an admin token to turn them on")
 	}
 	if g.Tokens != nil {
-		c.token = bearer(md)
+		c.token = bearer(metadata.ValueFromIncomingContext(ctx, "authorization"))
 		id, err := g.check(c, method)
 		if err != nil {
 			return ctx, c, err
@@ -165,9 +169,10 @@ func (s *guardedStream) SendMsg(m any) error {
 	return s.ServerStream.SendMsg(m)
 }
 
-// bearer returns the token of an "authorization: Bearer <token>" header.
-func bearer(md metadata.MD) string {
-	for _, v := range md.Get("authorization") {
+// bearer returns the token of an "authorization: Bearer <token>" header, given the
+// header's values.
+func bearer(values []string) string {
+	for _, v := range values {
 		if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
 			return strings.TrimSpace(v[7:])
 		}

@@ -53,7 +53,7 @@ func (s *ModelServer) GetModel(ctx context.Context, req *pb.GetModelRequest) (*p
 func modelInfo(name string, vs []*models.Model, labels map[string]int64) *pb.ModelInfo {
 	info := &pb.ModelInfo{Name: name, Role: pb.ModelRole(vs[0].Role), VersionLabels: labels}
 	for _, m := range vs {
-		v := &pb.ModelVersion{Version: m.Version, Labels: m.Labels, Precision: string(m.Precision)}
+		v := &pb.ModelVersion{Version: m.Version, Labels: m.Labels, Precision: string(m.Precision), Bf16MinBatch: int32(m.BF16MinBatch)}
 		for _, sig := range m.Signatures {
 			ps := &pb.Signature{Name: sig.Name}
 			for _, t := range sig.Inputs {

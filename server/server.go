@@ -186,6 +186,9 @@ func logCall(ctx context.Context, log *slog.Logger, m *metrics.Registry, method 
 	if code == codes.Internal || code == codes.Unknown {
 		level = slog.LevelError
 	}
+	if !log.Enabled(ctx, level) {
+		return // the access log is at debug level: most calls build no line at all
+	}
 	attrs := []any{"method", method, "code", code.String(), "ms", float64(time.Since(start).Microseconds()) / 1000}
 	if note.fingerprint != "" {
 		attrs = append(attrs, "token", note.fingerprint)

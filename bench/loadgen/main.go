@@ -33,6 +33,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
@@ -79,7 +80,7 @@ func main() {
 	token := flag.String("token", "", "bearer token for every call")
 	rawCPU := flag.String("raw-cpu", "", "measure decode and session CPU per image in-process on this SavedModel instead")
 	metricsURL := flag.String("metrics", "", "the server's /metrics URL, to report its CPU per request and mean batch")
-	protocol := flag.String("protocol", "native", "native: atelier.v1 Classify; raw: the same with each image sent as a raw RGB frame; v2: inference.GRPCInferenceService ModelInfer on <model>_image")
+	protocol := flag.String("protocol", "native", "native: atelier.v1 Classify; raw: the same with each image sent as a raw RGB frame; v2: inference.GRPCInferenceService ModelInfer on <model>_image; health: grpc.health.v1 Check, the server's cost of a call without a model")
 	flag.Parse()
 	images, err := loadImages(*dir)
 	if err != nil {
@@ -154,9 +155,10 @@ func main() {
 // call sends one image as one request.
 type call func(ctx context.Context, image []byte) error
 
-// caller returns the request loadgen sends: a one-image Classify with top_k 1, or
+// caller returns the request loadgen sends: a one-image Classify with top_k 1; or
 // the same image as a V2 ModelInfer on the image model asking for its top-1 label
-// and score (BYTES raw input: a 4-byte little-endian length, then the file).
+// and score (BYTES raw input: a 4-byte little-endian length, then the file); or a
+// health Check, which measures what a call costs the server without a model.
 func caller(conn *grpc.ClientConn, protocol, model string) (call, error) {
 	switch protocol {
 	case "native":
@@ -203,8 +205,14 @@ func caller(conn *grpc.ClientConn, protocol, model string) (call, error) {
 				RawInputContents: [][]byte{append(raw, image...)}})
 			return err
 		}, nil
+	case "health":
+		c := healthpb.NewHealthClient(conn)
+		return func(ctx context.Context, _ []byte) error {
+			_, err := c.Check(ctx, &healthpb.HealthCheckRequest{})
+			return err
+		}, nil
 	}
-	return nil, fmt.Errorf("-protocol %q: want native, raw or v2", protocol)
+	return nil, fmt.Errorf("-protocol %q: want native, raw, v2 or health", protocol)
 }
 
 // drive runs c closed-loop clients for d and summarises their latencies.

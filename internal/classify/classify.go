@@ -3,10 +3,11 @@
 package classify
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"runtime"
-	"sort"
+	"slices"
 
 	"github.com/atelier-vision/atelier/internal/errkind"
 	"github.com/atelier-vision/atelier/internal/imageio"
@@ -105,7 +106,7 @@ func TopK(probs []float32, k int, m *models.Model) []Prediction {
 	for i := range idx {
 		idx[i] = i
 	}
-	sort.SliceStable(idx, func(a, b int) bool { return probs[idx[a]] > probs[idx[b]] })
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(probs[b], probs[a]) })
 	k = min(k, len(idx))
 	out := make([]Prediction, k)
 	for i, j := range idx[:k] {

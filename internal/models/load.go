@@ -23,6 +23,9 @@ type Loaded struct {
 	Signatures []tensor.Signature
 	// Precision is what the engine runs in ("" when the loader does not say).
 	Precision precision.Precision
+	// BF16MinBatch, when above 1, says the engine runs batches smaller than it in
+	// fp32 and the rest in Precision, bf16 (a precision.Split).
+	BF16MinBatch int
 }
 
 // loadVersion opens one version folder: engine, labels and role.
@@ -42,7 +45,7 @@ func loadVersion(spec Spec, dir string, setting precision.Setting, load Loader) 
 		engine.Close()
 		return nil, err
 	}
-	m.Precision = l.Precision
+	m.Precision, m.BF16MinBatch = l.Precision, l.BF16MinBatch
 	return m, nil
 }
 

@@ -49,6 +49,9 @@ type Model struct {
 	Engine     tensor.Engine
 	// Precision is what the engine runs in (fp32 or bf16; "" when unknown).
 	Precision precision.Precision
+	// BF16MinBatch, when above 1, is the batch size from which a bf16 model runs in
+	// bf16; smaller batches run in fp32 (see Loaded).
+	BF16MinBatch int
 	// inflight counts the calls that hold the version (Repository.Acquire); a retired
 	// version is closed only once it is zero.
 	inflight sync.WaitGroup

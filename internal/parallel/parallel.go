@@ -16,8 +16,25 @@ import (
 // indexes once ctx is done; a panic in fn becomes that index's error.
 func For(ctx context.Context, n, workers int, fn func(i int) error) error {
 	workers = max(1, min(n, workers))
-	next := make(chan int)
 	errs := make([]error, n)
+	if workers == 1 {
+		// One worker (one image, most often) runs on the caller's goroutine: a
+		// goroutine and a channel hand-off per call cost more than a small image.
+		for i := 0; i < n && ctx.Err() == nil; i++ {
+			errs[i] = call(fn, i)
+		}
+	} else {
+		spread(ctx, n, workers, fn, errs)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return errors.Join(errs...)
+}
+
+// spread hands the indexes out to workers goroutines until ctx is done.
+func spread(ctx context.Context, n, workers int, fn func(i int) error, errs []error) {
+	next := make(chan int)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
@@ -38,10 +55,6 @@ feed:
 	}
 	close(next)
 	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return errors.Join(errs...)
 }
 
 func call(fn func(int) error, i int) (err error) {

@@ -203,7 +203,8 @@ func TestModelsDescribeHealth(t *testing.T) {
 			}
 		}},
 		{"describe table", []string{"describe", "classifier"}, func(t *testing.T, out string) {
-			if !strings.Contains(out, "signature serving_default") || !strings.Contains(out, "labels (10): T-shirt/top") {
+			if !strings.Contains(out, "signature serving_default") || !strings.Contains(out, "labels (10): T-shirt/top") ||
+				!strings.Contains(out, "\n  precision ") {
 				t.Fatalf("table:\n%s", out)
 			}
 		}},

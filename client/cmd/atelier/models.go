@@ -76,6 +76,9 @@ func describeCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 		fmt.Fprintf(w, "model %s (%s)\n", m.Name, roleName(m.Role))
 		for _, v := range m.Versions {
 			fmt.Fprintf(w, "version %d\n", v.Version)
+			if v.Precision != "" {
+				fmt.Fprintf(w, "  precision %s%s\n", v.Precision, belowBatch(v.Bf16MinBatch))
+			}
 			for _, s := range v.Signatures {
 				fmt.Fprintf(w, "  signature %s\n", s.Name)
 				for _, t := range s.Inputs {
@@ -91,6 +94,14 @@ func describeCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 		}
 		return nil
 	}
+}
+
+// belowBatch describes a bf16 version that runs small batches in fp32.
+func belowBatch(minBatch int32) string {
+	if minBatch <= 1 {
+		return ""
+	}
+	return fmt.Sprintf(" from batch %d (fp32 below)", minBatch)
 }
 
 func healthCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {

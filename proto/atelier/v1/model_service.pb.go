@@ -404,7 +404,11 @@ type ModelVersion struct {
 	// precision is the arithmetic the version runs in: "fp32", or "bf16" (the oneDNN
 	// bfloat16 rewrite), as atelierd's --precision and the model config chose it; the
 	// server logs why at load time.
-	Precision     string `protobuf:"bytes,4,opt,name=precision,proto3" json:"precision,omitempty"`
+	Precision string `protobuf:"bytes,4,opt,name=precision,proto3" json:"precision,omitempty"`
+	// bf16_min_batch, when above 1, says a "bf16" version runs in bf16 only from this
+	// batch size and in fp32 below it: under --precision auto, atelierd times both at
+	// load and keeps fp32 for the batch sizes where bf16 does not pay on this CPU.
+	Bf16MinBatch  int32 `protobuf:"varint,5,opt,name=bf16_min_batch,json=bf16MinBatch,proto3" json:"bf16_min_batch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -465,6 +469,13 @@ func (x *ModelVersion) GetPrecision() string {
 		return x.Precision
 	}
 	return ""
+}
+
+func (x *ModelVersion) GetBf16MinBatch() int32 {
+	if x != nil {
+		return x.Bf16MinBatch
+	}
+	return 0
 }
 
 // Signature is one SavedModel signature.
@@ -1260,14 +1271,15 @@ const file_atelier_v1_model_service_proto_rawDesc = "" +
 	"\x0eversion_labels\x18\x04 \x03(\v2(.atelier.v1.ModelInfo.VersionLabelsEntryR\rversionLabels\x1a@\n" +
 	"\x12VersionLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\x95\x01\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\xbb\x01\n" +
 	"\fModelVersion\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x03R\aversion\x125\n" +
 	"\n" +
 	"signatures\x18\x02 \x03(\v2\x15.atelier.v1.SignatureR\n" +
 	"signatures\x12\x16\n" +
 	"\x06labels\x18\x03 \x03(\tR\x06labels\x12\x1c\n" +
-	"\tprecision\x18\x04 \x01(\tR\tprecision\"\x81\x01\n" +
+	"\tprecision\x18\x04 \x01(\tR\tprecision\x12$\n" +
+	"\x0ebf16_min_batch\x18\x05 \x01(\x05R\fbf16MinBatch\"\x81\x01\n" +
 	"\tSignature\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12.\n" +
 	"\x06inputs\x18\x02 \x03(\v2\x16.atelier.v1.TensorSpecR\x06inputs\x120\n" +

@@ -10,6 +10,7 @@ import (
 
 	"github.com/atelier-vision/atelier/internal/metrics"
 	"github.com/atelier-vision/atelier/internal/precision"
+	"github.com/atelier-vision/atelier/internal/tensor"
 	"google.golang.org/grpc"
 
 	"github.com/atelier-vision/atelier/internal/batching"
@@ -43,7 +44,7 @@ func newApp(cfg config, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	load := tfLoader(tf.Options{IntraOpThreads: cfg.IntraOpThreads, InterOpThreads: cfg.InterOpThreads}, cfg.Precision, log)
+	load := tfLoader(tf.Options{IntraOpThreads: cfg.IntraOpThreads, InterOpThreads: cfg.InterOpThreads}, cfg.Precision, cfg.Batching.MaxBatch, log)
 	manager, err := models.NewManager(models.ManagerOptions{
 		Root: cfg.ModelDir, ConfigPath: cfg.ModelConfig, Load: batched(load, cfg.Batching), Log: log,
 		Warm:        func(ctx context.Context, m *models.Model) error { return models.WarmUp(ctx, m, cfg.Batching.MaxBatch) },
@@ -118,8 +119,10 @@ func writeBatchStats(w io.Writer, repo *models.Repository) {
 
 // tfLoader opens SavedModels with TensorFlow, each in the precision its setting
 // resolves to (the model's own from the config, else the server's), logged with the
-// reason.
-func tfLoader(opts tf.Options, server precision.Setting, log *slog.Logger) models.Loader {
+// reason. Where auto chooses bf16, a second session in fp32 is timed beside it at the
+// batch sizes the batcher forms (precision.Calibrate): batches below the size from
+// which bf16 is faster on this CPU run in fp32, and a session that never runs is closed.
+func tfLoader(opts tf.Options, server precision.Setting, maxBatch int, log *slog.Logger) models.Loader {
 	host := precision.HostCPU()
 	return func(dir string, setting precision.Setting) (models.Loaded, error) {
 		if setting == "" {
@@ -134,8 +137,49 @@ func tfLoader(opts tf.Options, server precision.Setting, log *slog.Logger) model
 		if err != nil {
 			return models.Loaded{}, err
 		}
-		return models.Loaded{Engine: m, Signatures: m.Signatures(), Precision: p}, nil
+		l := models.Loaded{Engine: m, Signatures: m.Signatures(), Precision: p}
+		if p != precision.BF16 || setting != precision.Auto {
+			return l, nil
+		}
+		return calibrated(l, dir, opts, maxBatch, log)
 	}
+}
+
+// calibrated loads dir again in fp32 beside its bf16 session l, times both, and keeps
+// what pays: bf16 alone, fp32 alone, or both behind a precision.Split.
+func calibrated(l models.Loaded, dir string, opts tf.Options, maxBatch int, log *slog.Logger) (models.Loaded, error) {
+	bf16 := l.Engine
+	opts.Precision = precision.FP32
+	fp32, err := tf.Load(dir, opts)
+	if err != nil {
+		bf16.Close()
+		return models.Loaded{}, err
+	}
+	var sig tensor.Signature
+	for _, s := range l.Signatures {
+		if s.Name == models.ServingSignature {
+			sig = s
+		}
+	}
+	c, err := precision.Calibrate(context.Background(), fp32, bf16, sig, models.WarmupSizes(maxBatch), time.Now)
+	switch {
+	case err != nil:
+		// The warm-up that follows reports a model that cannot run; a model that runs
+		// but cannot be timed (say, unknown input sizes) keeps bf16 throughout.
+		log.Warn("bf16 calibration failed; running bf16 at every batch size", "dir", dir, "err", err)
+		fp32.Close()
+	case c.MinBatch == 1:
+		log.Info("bf16 calibration", "dir", dir, "result", c.String())
+		fp32.Close()
+	case c.MinBatch == 0:
+		log.Info("bf16 calibration", "dir", dir, "result", c.String())
+		bf16.Close()
+		l.Engine, l.Precision = fp32, precision.FP32
+	default:
+		log.Info("bf16 calibration", "dir", dir, "result", c.String())
+		l.Engine, l.BF16MinBatch = &precision.Split{FP32: fp32, BF16: bf16, MinBatch: c.MinBatch}, c.MinBatch
+	}
+	return l, nil
 }
 
 // batched wraps every loaded model's engine in a dynamic batcher.

@@ -79,16 +79,18 @@ class ModelInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., role: _Optional[_Union[ModelRole, str]] = ..., versions: _Optional[_Iterable[_Union[ModelVersion, _Mapping]]] = ..., version_labels: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class ModelVersion(_message.Message):
-    __slots__ = ("version", "signatures", "labels", "precision")
+    __slots__ = ("version", "signatures", "labels", "precision", "bf16_min_batch")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     SIGNATURES_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     PRECISION_FIELD_NUMBER: _ClassVar[int]
+    BF16_MIN_BATCH_FIELD_NUMBER: _ClassVar[int]
     version: int
     signatures: _containers.RepeatedCompositeFieldContainer[Signature]
     labels: _containers.RepeatedScalarFieldContainer[str]
     precision: str
-    def __init__(self, version: _Optional[int] = ..., signatures: _Optional[_Iterable[_Union[Signature, _Mapping]]] = ..., labels: _Optional[_Iterable[str]] = ..., precision: _Optional[str] = ...) -> None: ...
+    bf16_min_batch: int
+    def __init__(self, version: _Optional[int] = ..., signatures: _Optional[_Iterable[_Union[Signature, _Mapping]]] = ..., labels: _Optional[_Iterable[str]] = ..., precision: _Optional[str] = ..., bf16_min_batch: _Optional[int] = ...) -> None: ...
 
 class Signature(_message.Message):
     __slots__ = ("name", "inputs", "outputs")
