@@ -153,8 +153,7 @@ func batchKey(signature string, inputs map[string]*tensor.Tensor, outputs []stri
 		b = append(b, o...)
 	}
 	rows := -1
-	keys := inputKeys(inputs)
-	for _, k := range keys {
+	for _, k := range sortedKeys(inputs) {
 		t := inputs[k]
 		if t == nil || len(t.Shape) == 0 {
 			return 0, "", errors.New("unbatchable")
@@ -180,17 +179,6 @@ func batchKey(signature string, inputs map[string]*tensor.Tensor, outputs []stri
 		return 0, "", errors.New("unbatchable")
 	}
 	return rows, string(b), nil
-}
-
-// inputKeys returns the input names in order; the common single-input call
-// needs no sort and no slice of its own beyond the one returned.
-func inputKeys(inputs map[string]*tensor.Tensor) []string {
-	if len(inputs) == 1 {
-		for k := range inputs {
-			return []string{k}
-		}
-	}
-	return sortedKeys(inputs)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

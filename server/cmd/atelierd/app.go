@@ -162,6 +162,9 @@ func calibrated(l models.Loaded, dir string, opts tf.Options, maxBatch int, log 
 		}
 	}
 	c, err := precision.Calibrate(context.Background(), fp32, bf16, sig, models.WarmupSizes(maxBatch), time.Now)
+	if err == nil {
+		log.Info("bf16 calibration", "dir", dir, "result", c.String())
+	}
 	switch {
 	case err != nil:
 		// The warm-up that follows reports a model that cannot run; a model that runs
@@ -169,14 +172,11 @@ func calibrated(l models.Loaded, dir string, opts tf.Options, maxBatch int, log 
 		log.Warn("bf16 calibration failed; running bf16 at every batch size", "dir", dir, "err", err)
 		fp32.Close()
 	case c.MinBatch == 1:
-		log.Info("bf16 calibration", "dir", dir, "result", c.String())
 		fp32.Close()
 	case c.MinBatch == 0:
-		log.Info("bf16 calibration", "dir", dir, "result", c.String())
 		bf16.Close()
 		l.Engine, l.Precision = fp32, precision.FP32
 	default:
-		log.Info("bf16 calibration", "dir", dir, "result", c.String())
 		l.Engine, l.BF16MinBatch = &precision.Split{FP32: fp32, BF16: bf16, MinBatch: c.MinBatch}, c.MinBatch
 	}
 	return l, nil
