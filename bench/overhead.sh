@@ -53,9 +53,11 @@ decode = json.load(open(sys.argv[2]))["decode_cpu_us"]
 print("| payload | concurrency | requests/s | CPU per request | session run | outside the session | of which PNG decode (calibrated) | mean batch |")
 print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for (label, c), ds in sorted(runs.items()):
-    mean = lambda k: sum(d[k] for d in ds) / len(ds)
+    # A health Check runs no model: no session CPU, no batches.
+    mean = lambda k: sum(d.get(k, 0) for d in ds) / len(ds)
     total, sess = mean("cpu_us_per_request"), mean("session_cpu_us_per_request")
     dec = f"{decode:.0f}" if label == "native" else "0"
     name = {"native": "PNG", "raw": "raw RGB frame", "health": "health Check (no model)"}[label]
-    print(f"| {name} | {c} | {mean('images_per_second'):.0f} | {total:.0f} | {sess:.0f} | **{total - sess:.0f}** | {dec} | {mean('mean_batch'):.1f} |")
+    batch = "-" if label == "health" else f"{mean('mean_batch'):.1f}"
+    print(f"| {name} | {c} | {mean('images_per_second'):.0f} | {total:.0f} | {sess:.0f} | **{total - sess:.0f}** | {dec} | {batch} |")
 PY
