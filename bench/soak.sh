@@ -36,12 +36,15 @@ done
 wait $load
 cat "$work/load.json"
 .venv/bin/python - "$samples" "$work/load.json" "$work/atelierd.log" <<'PY'
-import csv, json, re, sys
+import csv, json, os, re, sys
 precision = "unknown"
 for line in open(sys.argv[3]):
     m = re.search(r'msg="model precision" dir=\S*/classifier/\d+ precision=(\S+) why="([^"]*)"', line)
     if m:
         precision = f"{m.group(1)} ({m.group(2)})"
+    m = re.search(r'msg="bf16 calibration" dir=\S*/classifier/\d+ result="([^"]*)"', line)
+    if m:
+        precision += f"; calibrated: {m.group(1)}"
 rows = [r for r in csv.DictReader(open(sys.argv[1])) if r["rss_bytes"]]
 load = json.loads(open(sys.argv[2]).read())
 n = max(1, len(rows) // 6)
@@ -49,7 +52,8 @@ first, last = rows[:n], rows[-n:]
 avg = lambda rs, k: sum(float(r[k]) for r in rs) / len(rs)
 rss0, rss1 = avg(first, "rss_bytes"), avg(last, "rss_bytes")
 g0, g1 = avg(first, "goroutines"), avg(last, "goroutines")
-lines = ["# Soak", "", "Measured by `make soak` (bench/soak.sh): the embedded classifier under closed-loop",
+command = "make soak" if not os.environ.get("SOAK_PRECISION") else f"SOAK_PRECISION={os.environ['SOAK_PRECISION']} make soak"
+lines = ["# Soak", "", f"Measured by `{command}` (bench/soak.sh): the embedded classifier under closed-loop",
          f"load at concurrency 8 for {load['seconds']:.0f} s, {load['requests']} requests, {load['errors']} errors,",
          f"{load['images_per_second']:.1f} requests/s, p50 {load['p50_ms']:.1f} ms, p99 {load['p99_ms']:.1f} ms.",
          f"The classifier ran in {precision}.",
