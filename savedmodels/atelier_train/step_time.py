@@ -5,8 +5,9 @@
 Builds the embedded classifier in each policy, runs a few unmeasured steps (graph
 tracing, oneDNN kernel selection), then times --steps steps of random images and
 prints the median milliseconds per step and the ratio. --widths sets the five conv
-blocks' channels (default: the shipped model's), to price a wider net before training it. Mixed bfloat16 only pays where
-the CPU has native bf16 (AMX-BF16 or AVX512-BF16); elsewhere it is emulated and slower.
+blocks' channels (default: the shipped model's), to price a wider net before training
+it. Mixed bfloat16 only pays where the CPU has native bf16 (AMX-BF16 or AVX512-BF16);
+elsewhere it is emulated and slower.
 """
 
 import argparse
@@ -16,18 +17,7 @@ import time
 import numpy as np
 import keras
 
-from . import classifier
-
-
-def native_bf16():
-    """Whether this CPU computes in bfloat16 natively (AMX-BF16 or AVX512-BF16)."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            flags = next((line.split(":", 1)[1].split() for line in f
-                          if line.startswith("flags")), [])
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
+from . import classifier, precision
 
 
 def step_ms(policy, steps, batch, widths):
@@ -67,7 +57,8 @@ def main():
     widths = tuple(int(w) for w in args.widths.split(","))
     if len(widths) != 5:
         parser.error("--widths needs five numbers")
-    print(f"native bf16: {native_bf16()}; widths {widths}; batch {args.batch}", flush=True)
+    flags = precision.cpu_flags()
+    print(f"CPU flags: {' '.join(flags) or 'none of note'}; widths {widths}; batch {args.batch}", flush=True)
     fp32 = step_ms("float32", args.steps, args.batch, widths)
     print(f"float32        {fp32:7.1f} ms a step", flush=True)
     bf16 = step_ms("mixed_bfloat16", args.steps, args.batch, widths)
