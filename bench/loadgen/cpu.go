@@ -16,10 +16,11 @@ import (
 )
 
 // counters is what loadgen reads from a server's /metrics.
-type counters struct{ cpu, session, runs, rows float64 }
+type counters struct{ cpu, session, gcCPU, gcCycles, runs, rows float64 }
 
-// scrape reads the process CPU, the part of it TensorFlow's sessions used, and the
-// batchers' runs and rows (summed over models); an empty url gives zeros.
+// scrape reads the process CPU, the part of it TensorFlow's sessions used, the Go
+// garbage collector's CPU and cycles, and the batchers' runs and rows (summed over
+// models); an empty url gives zeros.
 func scrape(url string) (counters, error) {
 	var c counters
 	if url == "" {
@@ -46,6 +47,10 @@ func scrape(url string) (counters, error) {
 			c.cpu = v
 		case "atelier_tensorflow_cpu_seconds_total":
 			c.session = v
+		case "go_cpu_classes_gc_total_cpu_seconds_total":
+			c.gcCPU = v
+		case "go_gc_cycles_total_gc_cycles_total":
+			c.gcCycles = v
 		case "atelier_batch_runs_total":
 			c.runs += v
 		case "atelier_batch_rows_total":

@@ -61,6 +61,11 @@ type Level struct {
 	// session run. All need -metrics.
 	CPUPerRequest        float64 `json:"cpu_us_per_request,omitempty"`
 	SessionCPUPerRequest float64 `json:"session_cpu_us_per_request,omitempty"`
+	// GCCPUPerRequest is the Go garbage collector's CPU per request as the Go runtime
+	// estimates it (go_cpu_classes_gc_total_cpu_seconds_total), and GCCyclesPerSecond
+	// how often it collected.
+	GCCPUPerRequest   float64 `json:"gc_cpu_us_per_request,omitempty"`
+	GCCyclesPerSecond float64 `json:"gc_cycles_per_second,omitempty"`
 	MeanBatch            float64 `json:"mean_batch,omitempty"`
 }
 
@@ -140,6 +145,8 @@ func main() {
 		if *metricsURL != "" && lv.Requests > 0 {
 			lv.CPUPerRequest = (after.cpu - before.cpu) * 1e6 / float64(lv.Requests)
 			lv.SessionCPUPerRequest = (after.session - before.session) * 1e6 / float64(lv.Requests)
+			lv.GCCPUPerRequest = (after.gcCPU - before.gcCPU) * 1e6 / float64(lv.Requests)
+			lv.GCCyclesPerSecond = (after.gcCycles - before.gcCycles) / lv.Seconds
 			if runs := after.runs - before.runs; runs > 0 {
 				lv.MeanBatch = (after.rows - before.rows) / runs
 			}

@@ -9,6 +9,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"runtime"
+	rtmetrics "runtime/metrics"
 	"sort"
 	"strconv"
 	"strings"
@@ -84,10 +85,41 @@ func (r *Registry) Write(w io.Writer) {
 	fmt.Fprintf(w, "process_resident_memory_bytes %d\n", RSS())
 	fmt.Fprintln(w, "# TYPE process_cpu_seconds_total counter")
 	fmt.Fprintf(w, "process_cpu_seconds_total %g\n", CPUSeconds())
+	writeGoGC(w)
 	fmt.Fprintln(w, "# TYPE process_uptime_seconds gauge")
 	fmt.Fprintf(w, "process_uptime_seconds %g\n", time.Since(r.start).Seconds())
 	for _, f := range sources {
 		f(w)
+	}
+}
+
+// goGC is the Go runtime's garbage collection figures, named as Prometheus' Go
+// client names them from runtime/metrics.
+var goGC = []struct{ name, typ, help, sample string }{
+	{"go_gc_cycles_total_gc_cycles_total", "counter", "Completed garbage collection cycles.", "/gc/cycles/total:gc-cycles"},
+	{"go_cpu_classes_gc_total_cpu_seconds_total", "counter", "CPU the garbage collector used, as the Go runtime estimates it (an overestimate; compare with go_cpu_classes_total_cpu_seconds_total).", "/cpu/classes/gc/total:cpu-seconds"},
+	{"go_cpu_classes_total_cpu_seconds_total", "counter", "CPU available to Go code, as the Go runtime estimates it: GOMAXPROCS integrated over the wall time.", "/cpu/classes/total:cpu-seconds"},
+	{"go_gc_gogc_percent", "gauge", "The garbage collection target (GOGC, atelierd --gc-percent).", "/gc/gogc:percent"},
+	{"go_gc_heap_live_bytes", "gauge", "Heap memory the last collection found live.", "/gc/heap/live:bytes"},
+}
+
+func writeGoGC(w io.Writer) {
+	samples := make([]rtmetrics.Sample, len(goGC))
+	for i, m := range goGC {
+		samples[i].Name = m.sample
+	}
+	rtmetrics.Read(samples)
+	for i, m := range goGC {
+		var v float64
+		switch samples[i].Value.Kind() {
+		case rtmetrics.KindUint64:
+			v = float64(samples[i].Value.Uint64())
+		case rtmetrics.KindFloat64:
+			v = samples[i].Value.Float64()
+		default:
+			continue // not in this Go release
+		}
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %g\n", m.name, m.help, m.name, m.typ, m.name, v)
 	}
 }
 

@@ -3,6 +3,9 @@ package metrics
 import (
 	"io"
 	"net/http/httptest"
+	"runtime"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -33,4 +36,41 @@ func TestWrite(t *testing.T) {
 	if RSS() <= 0 {
 		t.Fatalf("got RSS %d, want > 0", RSS())
 	}
+}
+
+// TestGoGC reads the garbage collector's figures back: the target just set and a
+// collection just forced.
+func TestGoGC(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(250))
+	before := goGCValue(t, "go_gc_cycles_total_gc_cycles_total")
+	runtime.GC()
+	if got := goGCValue(t, "go_gc_gogc_percent"); got != 250 {
+		t.Fatalf("go_gc_gogc_percent %v, want 250", got)
+	}
+	if after := goGCValue(t, "go_gc_cycles_total_gc_cycles_total"); after < before+1 {
+		t.Fatalf("go_gc_cycles_total_gc_cycles_total went %v -> %v across runtime.GC", before, after)
+	}
+	if gc, all := goGCValue(t, "go_cpu_classes_gc_total_cpu_seconds_total"), goGCValue(t, "go_cpu_classes_total_cpu_seconds_total"); gc <= 0 || gc > all {
+		t.Fatalf("GC CPU %v of %v: want a positive part", gc, all)
+	}
+	if live := goGCValue(t, "go_gc_heap_live_bytes"); live <= 0 {
+		t.Fatalf("go_gc_heap_live_bytes %v, want > 0", live)
+	}
+}
+
+func goGCValue(t *testing.T, name string) float64 {
+	t.Helper()
+	var b strings.Builder
+	New().Write(&b)
+	for _, line := range strings.Split(b.String(), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no %s in:\n%s", name, b.String())
+	return 0
 }

@@ -24,7 +24,10 @@ var ErrClosed = errkind.New(errkind.Unavailable, "closed")
 
 // Engine runs a loaded model. Run feeds inputs, keyed by the signature's input keys,
 // to the named signature and returns the requested outputs keyed by output key (nil
-// outputs: all of them). Close releases the model once the runs in flight finish.
+// outputs: all of them). Run reads its inputs only while it runs: it keeps none of
+// them and returns no output that shares their memory, so a caller may reuse the
+// inputs' memory once Run returns (the batcher stacks every batch into the same
+// buffers). Close releases the model once the runs in flight finish.
 type Engine interface {
 	Run(ctx context.Context, signature string, inputs map[string]*Tensor, outputs []string) (map[string]*Tensor, error)
 	Close() error

@@ -38,7 +38,7 @@ func TestBinaryServesAndStopsOnSIGTERM(t *testing.T) {
 	lis.Close()
 
 	cmd := exec.Command(bin, "--listen", addr, "--model-dir", modelDir, "--metrics-listen", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "LD_LIBRARY_PATH=")
+	cmd.Env = append(os.Environ(), "LD_LIBRARY_PATH=", "GOGC=") // GOGC unset: atelierd's own target
 	var logs bytes.Buffer
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
@@ -119,5 +119,8 @@ func checkMetrics(t *testing.T, logs string) {
 	}
 	if session, process := value("atelier_tensorflow_cpu_seconds_total"), value("process_cpu_seconds_total"); session <= 0 || session > process {
 		t.Fatalf("TensorFlow CPU %gs, process CPU %gs: want 0 < TensorFlow <= process", session, process)
+	}
+	if got := value("go_gc_gogc_percent"); got != defaultGCPercent {
+		t.Fatalf("go_gc_gogc_percent %g, want atelierd's default %d", got, defaultGCPercent)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 )
@@ -33,6 +34,9 @@ func main() {
 func run(cfg config) error {
 	// TensorFlow reads its log level on first use, so set it before loading anything.
 	os.Setenv("TF_CPP_MIN_LOG_LEVEL", cfg.TFLogLevel)
+	if cfg.GCPercent != 0 {
+		debug.SetGCPercent(cfg.GCPercent)
+	}
 	log := newLogger(cfg)
 	log.Info("starting atelierd", cfg.allAttrs()...)
 	a, err := newApp(cfg, log)
