@@ -66,7 +66,7 @@ type Level struct {
 	// how often it collected.
 	GCCPUPerRequest   float64 `json:"gc_cpu_us_per_request,omitempty"`
 	GCCyclesPerSecond float64 `json:"gc_cycles_per_second,omitempty"`
-	MeanBatch            float64 `json:"mean_batch,omitempty"`
+	MeanBatch         float64 `json:"mean_batch,omitempty"`
 }
 
 func main() {
