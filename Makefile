@@ -9,7 +9,7 @@ PY := .venv/bin/python
 GO_PACKAGES := ./...
 export CI ?=
 
-.PHONY: all setup models retrain build serve demo screenshots dashboard-cost test test-cgo-free test-go test-cluster test-python lint proto proto-check bench bench-streams bench-reload bench-security bench-v2 bench-overhead bench-cpu-options soak clean fuzz
+.PHONY: all setup models retrain build serve demo screenshots dashboard-cost test test-cgo-free test-go test-cluster test-python lint proto proto-check bench bench-streams bench-reload bench-security bench-v2 bench-overhead bench-gc-memory bench-cpu-options soak clean fuzz
 
 all: build
 
@@ -105,6 +105,9 @@ bench-v2: models build
 
 bench-overhead: models
 	@bench/overhead.sh
+
+bench-gc-memory: models
+	@bench/gcmemory.sh
 
 # TensorFlow's CPU settings (threads, XLA, oneDNN) against batch size (docs/BENCHMARKS.md).
 bench-cpu-options: models

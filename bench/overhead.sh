@@ -7,10 +7,12 @@
 # server measures them (atelier_tensorflow_cpu_seconds_total) and the rest, and names
 # the Go garbage collector's share of the rest as the Go runtime estimates it
 # (go_cpu_classes_gc_total_cpu_seconds_total); decoding a PNG is calibrated in-process
-# (loadgen -raw-cpu). Two servers run side by side, rounds interleaved: atelierd as
-# shipped and atelierd at Go's default garbage collection target (--gc-percent 100);
-# BENCH_OVERHEAD_SERVERS lists others as "label=flags;label=flags". Prints the JSON
-# lines and the table docs/BENCHMARKS.md quotes. Run it on an otherwise idle machine.
+# (loadgen -raw-cpu). Two servers run side by side, rounds interleaved and the order
+# of the servers alternating: atelierd as shipped and atelierd without its heap floor
+# (--gc-heap-floor-mib 0: Go's default garbage collection); BENCH_OVERHEAD_SERVERS
+# lists others as "label=settings;label=settings" (bench/sidebyside.sh). Prints the
+# JSON lines and the table docs/BENCHMARKS.md quotes. Run it on an otherwise idle
+# machine.
 #   BENCH_OVERHEAD_SECONDS=10 BENCH_OVERHEAD_ROUNDS=2 bench/overhead.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +20,7 @@ cd "$(dirname "$0")/.."
 SECONDS_PER_RUN=${BENCH_OVERHEAD_SECONDS:-10}
 ROUNDS=${BENCH_OVERHEAD_ROUNDS:-2}
 LEVELS=${BENCH_OVERHEAD_LEVELS:-32,128}
-SERVERS=${BENCH_OVERHEAD_SERVERS:-shipped=;gc-percent 100=--gc-percent 100}
+SERVERS=${BENCH_OVERHEAD_SERVERS:-shipped=;no heap floor=--gc-heap-floor-mib 0}
 PORT=${BENCH_OVERHEAD_PORT:-18530} # server i listens on PORT+i, its metrics on PORT+1000+i
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -31,14 +33,10 @@ go build -o "$work/atelierd" ./server/cmd/atelierd
 mkdir -p "$work/models" && ln -s "$PWD/savedmodels/classifier" "$work/models/classifier"
 "$work/loadgen" -raw-cpu "$PWD/savedmodels/classifier/1" -images "$work/pngs" | tee "$work/raw.json"
 
-IFS=';' read -ra servers <<<"$SERVERS"
+. bench/sidebyside.sh
+start_servers "$work/atelierd" "$work/models" "$PORT" "$SERVERS"
+servers=("${labels[@]}")
 echo "==> overhead 2/3: ${#servers[@]} atelierd (fp32) side by side, $ROUNDS rounds of PNG, raw and health calls at concurrency $LEVELS"
-for i in "${!servers[@]}"; do
-  flags=${servers[$i]#*=}
-  # shellcheck disable=SC2086 # the flags are words
-  GOGC= "$work/atelierd" --listen "127.0.0.1:$((PORT + i))" --metrics-listen "127.0.0.1:$((PORT + 1000 + i))" \
-    --model-dir "$work/models" --log-level warn --precision fp32 $flags &
-done
 for i in "${!servers[@]}"; do
   for _ in $(seq 1 300); do
     "$work/loadgen" -addr "127.0.0.1:$((PORT + i))" -images "$work/pngs" -concurrency 1 -duration 1ms -warmup 0s >/dev/null 2>&1 && break
@@ -48,9 +46,10 @@ done
 for r in $(seq 1 "$ROUNDS"); do
   order="native raw health"; [ $((r % 2)) -eq 0 ] && order="health raw native"
   for p in $order; do
-    for i in "${!servers[@]}"; do
+    order_servers=$(seq 0 $((${#servers[@]} - 1))); [ $((r % 2)) -eq 0 ] && order_servers=$(echo "$order_servers" | tac)
+    for i in $order_servers; do
       "$work/loadgen" -addr "127.0.0.1:$((PORT + i))" -metrics "http://127.0.0.1:$((PORT + 1000 + i))/metrics" -images "$work/pngs" \
-        -protocol "$p" -concurrency "$LEVELS" -duration "${SECONDS_PER_RUN}s" -label "${servers[$i]%%=*}|$p" | tee -a "$out"
+        -protocol "$p" -concurrency "$LEVELS" -duration "${SECONDS_PER_RUN}s" -label "${servers[$i]}|$p" | tee -a "$out"
     done
   done
 done

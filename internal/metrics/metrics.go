@@ -99,7 +99,8 @@ var goGC = []struct{ name, typ, help, sample string }{
 	{"go_gc_cycles_total_gc_cycles_total", "counter", "Completed garbage collection cycles.", "/gc/cycles/total:gc-cycles"},
 	{"go_cpu_classes_gc_total_cpu_seconds_total", "counter", "CPU the garbage collector used, as the Go runtime estimates it (an overestimate; compare with go_cpu_classes_total_cpu_seconds_total).", "/cpu/classes/gc/total:cpu-seconds"},
 	{"go_cpu_classes_total_cpu_seconds_total", "counter", "CPU available to Go code, as the Go runtime estimates it: GOMAXPROCS integrated over the wall time.", "/cpu/classes/total:cpu-seconds"},
-	{"go_gc_gogc_percent", "gauge", "The garbage collection target (GOGC, atelierd --gc-percent).", "/gc/gogc:percent"},
+	{"go_gc_gogc_percent", "gauge", "The garbage collection target in force (GOGC, raised by atelierd's heap floor while the live heap is small).", "/gc/gogc:percent"},
+	{"go_gc_heap_goal_bytes", "gauge", "Heap size at which the next collection starts.", "/gc/heap/goal:bytes"},
 	{"go_gc_heap_live_bytes", "gauge", "Heap memory the last collection found live.", "/gc/heap/live:bytes"},
 }
 

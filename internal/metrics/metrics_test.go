@@ -53,8 +53,8 @@ func TestGoGC(t *testing.T) {
 	if gc, all := goGCValue(t, "go_cpu_classes_gc_total_cpu_seconds_total"), goGCValue(t, "go_cpu_classes_total_cpu_seconds_total"); gc <= 0 || gc > all {
 		t.Fatalf("GC CPU %v of %v: want a positive part", gc, all)
 	}
-	if live := goGCValue(t, "go_gc_heap_live_bytes"); live <= 0 {
-		t.Fatalf("go_gc_heap_live_bytes %v, want > 0", live)
+	if live, goal := goGCValue(t, "go_gc_heap_live_bytes"), goGCValue(t, "go_gc_heap_goal_bytes"); live <= 0 || goal <= live {
+		t.Fatalf("go_gc_heap_live_bytes %v, go_gc_heap_goal_bytes %v: want 0 < live < goal", live, goal)
 	}
 }
 

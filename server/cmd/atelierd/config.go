@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"time"
 
@@ -33,15 +32,17 @@ type config struct {
 	TFLogLevel      string
 	Security        securityConfig
 	Precision       precision.Setting
-	// GCPercent is Go's garbage collection target (GOGC); 0 keeps the runtime's own.
-	GCPercent int
+	// GCHeapFloorMiB is the heap size below which no garbage collection starts
+	// (gctune); 0 leaves the collector to GOGC alone.
+	GCHeapFloorMiB int
 }
 
-// defaultGCPercent is atelierd's garbage collection target. The server's live Go heap
-// is a few MB (TensorFlow's memory is not Go's), so at Go's default of 100 it collects
-// several times a second under load; at 400 about a fifth as often, for a heap of tens
-// of MB (docs/BENCHMARKS.md, "Server overhead per request").
-const defaultGCPercent = 400
+// defaultGCHeapFloorMiB is atelierd's heap floor. The server's live Go heap is a few
+// MB (TensorFlow's memory is not Go's), so at Go's default target it collects several
+// times a second under load; with a floor of 64 MiB about once every few seconds,
+// while a large live heap is collected at GOGC as before (docs/BENCHMARKS.md, "Server
+// overhead per request").
+const defaultGCHeapFloorMiB = 64
 
 // parseConfig reads flags from args, with defaults taken from the environment.
 func parseConfig(args []string, getenv func(string) string) (config, error) {
@@ -65,11 +66,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.TextVar(&c.LogLevel, "log-level", slog.LevelInfo, "log level: debug (every call), info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.TFLogLevel, "tf-log-level", "2", "TensorFlow's C++ log level (TF_CPP_MIN_LOG_LEVEL): 0 all .. 3 fatal only")
-	gcDefault := defaultGCPercent
-	if getenv("GOGC") != "" {
-		gcDefault = 0 // the operator set Go's own variable: keep it
-	}
-	fs.IntVar(&c.GCPercent, "gc-percent", gcDefault, fmt.Sprintf("garbage collection target: the heap grows by this percent of the live heap between collections, like GOGC (0: keep $GOGC or Go's 100; default %d unless $GOGC is set)", defaultGCPercent))
+	fs.IntVar(&c.GCHeapFloorMiB, "gc-heap-floor-mib", defaultGCHeapFloorMiB, "no garbage collection starts before the Go heap reaches this many MiB; above it GOGC governs as usual (0: GOGC alone)")
 	c.Security.flags(fs)
 	fs.Func("precision", "arithmetic of every model: auto (bf16 where the CPU has native bf16 and the model passes its accuracy gate, else fp32), fp32 or bf16 (default auto)", func(v string) (err error) {
 		c.Precision, err = precision.ParseSetting(v)
@@ -107,8 +104,8 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	if c.StreamWorkers < 0 || c.StreamWorkers > 1024 {
 		return c, fmt.Errorf("--grpc-stream-workers %d is outside 0..1024", c.StreamWorkers)
 	}
-	if c.GCPercent != 0 && (c.GCPercent < 10 || c.GCPercent > 10000) {
-		return c, fmt.Errorf("--gc-percent %d is outside 10..10000 (0 keeps $GOGC)", c.GCPercent)
+	if c.GCHeapFloorMiB < 0 || c.GCHeapFloorMiB > 1<<16 {
+		return c, fmt.Errorf("--gc-heap-floor-mib %d is outside 0..65536", c.GCHeapFloorMiB)
 	}
 	if c.MaxMessageBytes < 1<<20 {
 		return c, fmt.Errorf("--max-message-bytes %d is below 1 MiB", c.MaxMessageBytes)
@@ -123,16 +120,8 @@ func (c config) logAttrs() []any {
 		"max_pixels", c.MaxPixels, "intra_op_threads", c.IntraOpThreads, "inter_op_threads", c.InterOpThreads,
 		"batch_max_size", c.Batching.MaxBatch, "batch_max_delay", c.Batching.MaxDelay,
 		"batch_queue_size", c.Batching.QueueSize, "session_workers", c.Batching.Workers,
-		"shutdown_grace", c.ShutdownGrace, "log_level", c.LogLevel.String(), "tf_log_level", c.TFLogLevel, "precision", c.Precision, "cpu_bf16", precision.HostCPU().String(), "gc_percent", gcPercentText(c.GCPercent),
+		"shutdown_grace", c.ShutdownGrace, "log_level", c.LogLevel.String(), "tf_log_level", c.TFLogLevel, "precision", c.Precision, "cpu_bf16", precision.HostCPU().String(), "gc_heap_floor_mib", c.GCHeapFloorMiB, "gogc", os.Getenv("GOGC"),
 		"cores", runtime.NumCPU()}
-}
-
-// gcPercentText is the garbage collection target as the log shows it.
-func gcPercentText(p int) string {
-	if p == 0 {
-		return "GOGC=" + os.Getenv("GOGC")
-	}
-	return strconv.Itoa(p)
 }
 
 // allAttrs is logAttrs and the security settings.

@@ -19,8 +19,8 @@ func TestConfigRefuses(t *testing.T) {
 		{[]string{"--model-poll-interval", "-1s"}, nil, "--model-poll-interval -1s is negative"},
 		{[]string{"--log-format", "xml"}, nil, "--log-format must be text or json"},
 		{nil, map[string]string{"ATELIER_GRPC_STREAM_WORKERS": "two"}, "$ATELIER_GRPC_STREAM_WORKERS=\"two\""},
-		{[]string{"--gc-percent", "-1"}, nil, "--gc-percent -1 is outside 10..10000"},
-		{nil, map[string]string{"ATELIER_GC_PERCENT": "5"}, "--gc-percent 5 is outside 10..10000"},
+		{[]string{"--gc-heap-floor-mib", "-1"}, nil, "--gc-heap-floor-mib -1 is outside 0..65536"},
+		{nil, map[string]string{"ATELIER_GC_HEAP_FLOOR_MIB": "100000"}, "--gc-heap-floor-mib 100000 is outside 0..65536"},
 	} {
 		_, err := parseConfig(tc.args, func(k string) string { return tc.env[k] })
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -30,25 +30,5 @@ func TestConfigRefuses(t *testing.T) {
 	c, err := parseConfig([]string{"--grpc-stream-workers", "2"}, func(string) string { return "" })
 	if err != nil || c.StreamWorkers != 2 {
 		t.Fatalf("--grpc-stream-workers 2: got %d, %v", c.StreamWorkers, err)
-	}
-}
-
-// TestGCPercent: atelierd collects at its own target unless the operator set Go's
-// GOGC, and the flag wins over both.
-func TestGCPercent(t *testing.T) {
-	for _, tc := range []struct {
-		args []string
-		env  map[string]string
-		want int
-	}{
-		{nil, nil, defaultGCPercent},
-		{nil, map[string]string{"GOGC": "150"}, 0},
-		{[]string{"--gc-percent", "200"}, map[string]string{"GOGC": "150"}, 200},
-		{nil, map[string]string{"ATELIER_GC_PERCENT": "100"}, 100},
-	} {
-		c, err := parseConfig(tc.args, func(k string) string { return tc.env[k] })
-		if err != nil || c.GCPercent != tc.want {
-			t.Errorf("args %v env %v: got %d, %v; want %d", tc.args, tc.env, c.GCPercent, err, tc.want)
-		}
 	}
 }

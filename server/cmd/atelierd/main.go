@@ -14,9 +14,10 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	"time"
+
+	"github.com/atelier-vision/atelier/internal/gctune"
 )
 
 func main() {
@@ -34,9 +35,7 @@ func main() {
 func run(cfg config) error {
 	// TensorFlow reads its log level on first use, so set it before loading anything.
 	os.Setenv("TF_CPP_MIN_LOG_LEVEL", cfg.TFLogLevel)
-	if cfg.GCPercent != 0 {
-		debug.SetGCPercent(cfg.GCPercent)
-	}
+	defer gctune.Start(uint64(cfg.GCHeapFloorMiB) << 20).Stop()
 	log := newLogger(cfg)
 	log.Info("starting atelierd", cfg.allAttrs()...)
 	a, err := newApp(cfg, log)
