@@ -34,12 +34,7 @@ mkdir -p "$work/models" && ln -s "$PWD/savedmodels/classifier" "$work/models/cla
 . bench/sidebyside.sh
 start_servers "$work/atelierd" "$work/models" "$PORT" "$SERVERS"
 echo "==> gc memory 2/3: ${#labels[@]} atelierd side by side, each ${SECONDS_PER_RUN}s of 6 MP JPEGs at concurrency 4"
-for i in "${!labels[@]}"; do
-  for _ in $(seq 1 300); do
-    "$work/loadgen" -addr "127.0.0.1:$((PORT + i))" -images "$work/jpegs" -concurrency 1 -duration 1ms -warmup 0s >/dev/null 2>&1 && break
-    sleep 0.2
-  done
-done
+wait_servers "$work/loadgen" "$work/jpegs" "$PORT"
 for i in "${!labels[@]}"; do
   metrics="http://127.0.0.1:$((PORT + 1000 + i))/metrics"
   "$work/loadgen" -addr "127.0.0.1:$((PORT + i))" -metrics "$metrics" -images "$work/jpegs" -concurrency 4 \

@@ -37,12 +37,7 @@ mkdir -p "$work/models" && ln -s "$PWD/savedmodels/classifier" "$work/models/cla
 start_servers "$work/atelierd" "$work/models" "$PORT" "$SERVERS"
 servers=("${labels[@]}")
 echo "==> overhead 2/3: ${#servers[@]} atelierd (fp32) side by side, $ROUNDS rounds of PNG, raw and health calls at concurrency $LEVELS"
-for i in "${!servers[@]}"; do
-  for _ in $(seq 1 300); do
-    "$work/loadgen" -addr "127.0.0.1:$((PORT + i))" -images "$work/pngs" -concurrency 1 -duration 1ms -warmup 0s >/dev/null 2>&1 && break
-    sleep 0.2
-  done
-done
+wait_servers "$work/loadgen" "$work/pngs" "$PORT"
 for r in $(seq 1 "$ROUNDS"); do
   order="native raw health"; [ $((r % 2)) -eq 0 ] && order="health raw native"
   for p in $order; do

@@ -5,6 +5,7 @@
 #   start_servers BIN MODEL_DIR PORT "label=settings;..."   (server i: gRPC on PORT+i,
 #                                                           metrics on PORT+1000+i)
 #   labels[i], pids[i]   what start_servers started
+#   wait_servers LOADGEN IMAGES PORT    waits until each answers
 
 start_servers() {
   local bin=$1 models=$2 port=$3 list=$4 entry settings w i
@@ -22,5 +23,17 @@ start_servers() {
     env GOGC= "${envs[@]}" "$bin" --listen "127.0.0.1:$((port + i))" --metrics-listen "127.0.0.1:$((port + 1000 + i))" \
       --model-dir "$models" --log-level warn --precision fp32 "${args[@]}" &
     pids+=($!)
+  done
+}
+
+# wait_servers LOADGEN IMAGES PORT: waits until every started server answers a
+# Classify of IMAGES (up to a minute each).
+wait_servers() {
+  local loadgen=$1 images=$2 port=$3 i
+  for i in "${!labels[@]}"; do
+    for _ in $(seq 1 300); do
+      "$loadgen" -addr "127.0.0.1:$((port + i))" -images "$images" -concurrency 1 -duration 1ms -warmup 0s >/dev/null 2>&1 && break
+      sleep 0.2
+    done
   done
 }
