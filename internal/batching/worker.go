@@ -130,8 +130,8 @@ func (s scratch) stack(calls []*call) (map[string]*tensor.Tensor, int, error) {
 		for _, c := range calls {
 			n += c.inputs[key].Len()
 		}
-		t := s[key]
-		if t == nil || t.DType != first.DType {
+		t := s[key] // a worker serves one queue: its inputs' keys and dtypes never change
+		if t == nil {
 			t = &tensor.Tensor{DType: first.DType}
 		}
 		// A fresh shape: an engine may hand it back in its outputs.

@@ -74,7 +74,7 @@ func (t *Tuner) arm() {
 
 // tune sets the percent for the next cycle from the heap the last one found live.
 func (t *Tuner) tune() {
-	p := Percent(liveHeap(), t.floor, t.base)
+	p := Percent(runtimeUint64("/gc/heap/live:bytes"), t.floor, t.base)
 	if int64(p) != t.percent.Swap(int64(p)) && !t.stopped.Load() {
 		debug.SetGCPercent(p)
 	}
@@ -92,8 +92,9 @@ func Percent(live, floor uint64, base int) int {
 	return max(int(p), base)
 }
 
-func liveHeap() uint64 {
-	s := []rtmetrics.Sample{{Name: "/gc/heap/live:bytes"}}
+// runtimeUint64 reads one of the runtime's uint64 metrics (0 if this Go has none).
+func runtimeUint64(name string) uint64 {
+	s := []rtmetrics.Sample{{Name: name}}
 	rtmetrics.Read(s)
 	if s[0].Value.Kind() != rtmetrics.KindUint64 {
 		return 0

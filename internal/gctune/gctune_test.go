@@ -3,7 +3,6 @@ package gctune
 import (
 	"runtime"
 	"runtime/debug"
-	rtmetrics "runtime/metrics"
 	"testing"
 )
 
@@ -44,8 +43,8 @@ func TestFloorHoldsTheGoal(t *testing.T) {
 		runtime.GC()
 	}
 	collect()
-	if goal := heapGoal(); goal < floor*9/10 {
-		t.Fatalf("small live heap (%d MB): goal %d MB, want about the %d MB floor (percent %d)", liveHeap()>>20, goal>>20, floor>>20, tu.Percent())
+	if goal := runtimeUint64("/gc/heap/goal:bytes"); goal < floor*9/10 {
+		t.Fatalf("small live heap (%d MB): goal %d MB, want about the %d MB floor (percent %d)", runtimeUint64("/gc/heap/live:bytes")>>20, goal>>20, floor>>20, tu.Percent())
 	}
 	big := make([]byte, 3*floor)
 	for i := range big {
@@ -53,7 +52,7 @@ func TestFloorHoldsTheGoal(t *testing.T) {
 	}
 	collect()
 	if p := tu.Percent(); p != 100 {
-		t.Fatalf("live heap of %d MB: percent %d, want GOGC's 100", liveHeap()>>20, p)
+		t.Fatalf("live heap of %d MB: percent %d, want GOGC's 100", runtimeUint64("/gc/heap/live:bytes")>>20, p)
 	}
 	runtime.KeepAlive(big)
 	tu.Stop()
@@ -70,10 +69,4 @@ func TestStartOffWithoutFloorOrGC(t *testing.T) {
 	if Start(64<<20) != nil {
 		t.Fatal("Start with GOGC=off started a tuner")
 	}
-}
-
-func heapGoal() uint64 {
-	s := []rtmetrics.Sample{{Name: "/gc/heap/goal:bytes"}}
-	rtmetrics.Read(s)
-	return s[0].Value.Uint64()
 }
