@@ -2,7 +2,9 @@
 // concurrency level, that many goroutines send one-image Classify requests back to back
 // for a fixed time. It prints one JSON line per level with throughput and latency
 // percentiles; -protocol v2 sends the same images as Open Inference Protocol
-// ModelInfer calls to the classifier's image model instead (docs/INFERENCE.md); with -metrics, also the server's CPU per request and mean batch size,
+// ModelInfer calls to the classifier's image model instead (docs/INFERENCE.md); -protocol
+// stream sends them as raw frames on ClassifyStreams, one stream per goroutine and one
+// frame in flight on each, as cameras do; with -metrics, also the server's CPU per request and mean batch size,
 // from its /metrics before and after the level. With -raw-model it instead times the
 // in-process path a request takes without gRPC: decode, resize and one session run of
 // batch 1; with -raw-cpu it measures the CPU that path costs per image: decode and
@@ -19,6 +21,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -85,7 +88,7 @@ func main() {
 	token := flag.String("token", "", "bearer token for every call")
 	rawCPU := flag.String("raw-cpu", "", "measure decode and session CPU per image in-process on this SavedModel instead")
 	metricsURL := flag.String("metrics", "", "the server's /metrics URL, to report its CPU per request and mean batch")
-	protocol := flag.String("protocol", "native", "native: atelier.v1 Classify; raw: the same with each image sent as a raw RGB frame; v2: inference.GRPCInferenceService ModelInfer on <model>_image; health: grpc.health.v1 Check, the server's cost of a call without a model")
+	protocol := flag.String("protocol", "native", "native: atelier.v1 Classify; raw: the same with each image sent as a raw RGB frame; stream: raw RGB frames on one ClassifyStream per concurrent client, one frame in flight each; v2: inference.GRPCInferenceService ModelInfer on <model>_image; health: grpc.health.v1 Check, the server's cost of a call without a model")
 	flag.Parse()
 	images, err := loadImages(*dir)
 	if err != nil {
@@ -122,7 +125,7 @@ func main() {
 		fail(err)
 	}
 	defer conn.Close()
-	call, err := caller(conn, *protocol, *model)
+	open, err := caller(conn, *protocol, *model)
 	if err != nil {
 		fail(err)
 	}
@@ -131,12 +134,12 @@ func main() {
 		if err != nil || c < 1 {
 			fail(fmt.Errorf("bad concurrency %q", f))
 		}
-		drive(call, images, c, *warmup)
+		drive(open, images, c, *warmup)
 		before, err := scrape(*metricsURL)
 		if err != nil {
 			fail(err)
 		}
-		lv := drive(call, images, c, *duration)
+		lv := drive(open, images, c, *duration)
 		after, err := scrape(*metricsURL)
 		if err != nil {
 			fail(err)
@@ -159,71 +162,144 @@ func main() {
 	}
 }
 
-// call sends one image as one request.
+// call sends one image as one request (or one frame) and waits for its answer.
 type call func(ctx context.Context, image []byte) error
 
-// caller returns the request loadgen sends: a one-image Classify with top_k 1; or
-// the same image as a V2 ModelInfer on the image model asking for its top-1 label
-// and score (BYTES raw input: a 4-byte little-endian length, then the file); or a
-// health Check, which measures what a call costs the server without a model.
-func caller(conn *grpc.ClientConn, protocol, model string) (call, error) {
+// opener starts one closed-loop client: its call, and what ends the client.
+type opener func() (call, func(), error)
+
+// caller returns the request loadgen sends: a one-image Classify with top_k 1; the
+// same image as a raw RGB frame, by Classify or on a ClassifyStream of the client's own
+// (block policy, top_k 1, the next frame sent once the last one's result came back); or
+// the same image as a V2 ModelInfer on the image model asking for its top-1 label and
+// score (BYTES raw input: a 4-byte little-endian length, then the file); or a health
+// Check, which measures what a call costs the server without a model.
+func caller(conn *grpc.ClientConn, protocol, model string) (opener, error) {
+	unary := func(c call) opener { return func() (call, func(), error) { return c, func() {}, nil } }
 	switch protocol {
 	case "native":
 		c := pb.NewClassifyServiceClient(conn)
-		return func(ctx context.Context, image []byte) error {
+		return unary(func(ctx context.Context, image []byte) error {
 			_, err := c.Classify(ctx, &pb.ClassifyRequest{Model: &pb.ModelSpec{Name: model}, TopK: proto.Int32(1),
 				Images: []*pb.Image{{Data: &pb.Image_Encoded{Encoded: image}}}})
 			return err
-		}, nil
+		}), nil
 	case "raw":
 		c := pb.NewClassifyServiceClient(conn)
-		var mu sync.Mutex
-		frames := map[*byte]*pb.RawImage{} // decoded once per file
-		return func(ctx context.Context, image []byte) error {
-			mu.Lock()
-			raw, ok := frames[&image[0]]
-			if !ok {
-				im, err := imageio.Decode(image, imageio.DefaultLimits)
-				if err == nil {
-					im, err = im.ToChannels(3)
-				}
-				if err != nil {
-					mu.Unlock()
-					return err
-				}
-				raw = &pb.RawImage{Rgb: im.Pix, Width: uint32(im.Width), Height: uint32(im.Height)}
-				frames[&image[0]] = raw
+		frame := rawFrames()
+		return unary(func(ctx context.Context, image []byte) error {
+			raw, err := frame(image)
+			if err != nil {
+				return err
 			}
-			mu.Unlock()
-			_, err := c.Classify(ctx, &pb.ClassifyRequest{Model: &pb.ModelSpec{Name: model}, TopK: proto.Int32(1),
+			_, err = c.Classify(ctx, &pb.ClassifyRequest{Model: &pb.ModelSpec{Name: model}, TopK: proto.Int32(1),
 				Images: []*pb.Image{{Data: &pb.Image_Raw{Raw: raw}}}})
 			return err
-		}, nil
+		}), nil
+	case "stream":
+		c := pb.NewClassifyServiceClient(conn)
+		frame := rawFrames()
+		return func() (call, func(), error) { return openStream(c, model, frame) }, nil
 	case "v2":
 		if model == "" {
 			model = "classifier"
 		}
 		c := oip.NewGRPCInferenceServiceClient(conn)
-		return func(ctx context.Context, image []byte) error {
+		return unary(func(ctx context.Context, image []byte) error {
 			raw := binary.LittleEndian.AppendUint32(make([]byte, 0, 4+len(image)), uint32(len(image)))
 			_, err := c.ModelInfer(ctx, &oip.ModelInferRequest{ModelName: model + "_image",
 				Inputs:           []*oip.ModelInferRequest_InferInputTensor{{Name: "image", Datatype: "BYTES", Shape: []int64{1}}},
 				Outputs:          []*oip.ModelInferRequest_InferRequestedOutputTensor{{Name: "label"}, {Name: "score"}},
 				RawInputContents: [][]byte{append(raw, image...)}})
 			return err
-		}, nil
+		}), nil
 	case "health":
 		c := healthpb.NewHealthClient(conn)
-		return func(ctx context.Context, _ []byte) error {
+		return unary(func(ctx context.Context, _ []byte) error {
 			_, err := c.Check(ctx, &healthpb.HealthCheckRequest{})
 			return err
-		}, nil
+		}), nil
 	}
-	return nil, fmt.Errorf("-protocol %q: want native, raw, v2 or health", protocol)
+	return nil, fmt.Errorf("-protocol %q: want native, raw, stream, v2 or health", protocol)
+}
+
+// rawFrames returns each image file as a raw RGB frame, decoded once per file.
+func rawFrames() func(image []byte) (*pb.RawImage, error) {
+	var mu sync.Mutex
+	frames := map[*byte]*pb.RawImage{}
+	return func(image []byte) (*pb.RawImage, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if raw, ok := frames[&image[0]]; ok {
+			return raw, nil
+		}
+		im, err := imageio.Decode(image, imageio.DefaultLimits)
+		if err == nil {
+			im, err = im.ToChannels(3)
+		}
+		if err != nil {
+			return nil, err
+		}
+		raw := &pb.RawImage{Rgb: im.Pix, Width: uint32(im.Width), Height: uint32(im.Height)}
+		frames[&image[0]] = raw
+		return raw, nil
+	}
+}
+
+// errStreamEnded marks a call that failed because its client's stream broke: the
+// client stops instead of failing every later call at once.
+var errStreamEnded = errors.New("stream ended")
+
+// openStream opens one client's ClassifyStream. Its call sends a frame and reads up to
+// that frame's result (passing over tally summaries); the stream outlives each call's
+// context, and a call fails on a frame error, a result out of order or a broken stream.
+func openStream(c pb.ClassifyServiceClient, model string, frame func([]byte) (*pb.RawImage, error)) (call, func(), error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := c.ClassifyStream(ctx)
+	if err == nil {
+		err = st.Send(&pb.ClassifyStreamRequest{Message: &pb.ClassifyStreamRequest_Config{
+			Config: &pb.ClassifyStreamConfig{Model: &pb.ModelSpec{Name: model}, TopK: proto.Int32(1)}}})
+	}
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	var id uint64
+	send := func(_ context.Context, image []byte) error {
+		raw, err := frame(image)
+		if err != nil {
+			return err
+		}
+		id++
+		if err := st.Send(&pb.ClassifyStreamRequest{Message: &pb.ClassifyStreamRequest_Frame{
+			Frame: &pb.StreamFrame{FrameId: id, Image: &pb.Image{Data: &pb.Image_Raw{Raw: raw}}}}}); err != nil {
+			_, err = st.Recv() // Send's io.EOF hides the status; Recv returns it
+			return fmt.Errorf("%w: %v", errStreamEnded, err)
+		}
+		for {
+			resp, err := st.Recv()
+			if err != nil {
+				return fmt.Errorf("%w: %v", errStreamEnded, err)
+			}
+			r := resp.GetResult()
+			switch {
+			case r == nil:
+				continue // a tally summary
+			case r.GetFrameId() != id:
+				return fmt.Errorf("stream: result for frame %d, want %d", r.GetFrameId(), id)
+			case r.GetError() != nil:
+				return fmt.Errorf("stream: frame %d: %s", id, r.GetError().GetMessage())
+			case r.GetClassification() == nil:
+				return fmt.Errorf("stream: frame %d answered without a classification (skipped %v)", id, r.GetSkipped())
+			}
+			return nil
+		}
+	}
+	return send, func() { _ = st.CloseSend(); cancel() }, nil
 }
 
 // drive runs c closed-loop clients for d and summarises their latencies.
-func drive(send call, images [][]byte, c int, d time.Duration) Level {
+func drive(open opener, images [][]byte, c int, d time.Duration) Level {
 	var (
 		mu        sync.Mutex
 		latencies []float64
@@ -237,6 +313,16 @@ func drive(send call, images [][]byte, c int, d time.Duration) Level {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			send, done, err := open()
+			if err != nil {
+				mu.Lock()
+				if errs++; firstErr == "" {
+					firstErr = err.Error()
+				}
+				mu.Unlock()
+				return
+			}
+			defer done()
 			var mine []float64
 			for i := w; time.Now().Before(stop); i += c {
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -249,6 +335,9 @@ func drive(send call, images [][]byte, c int, d time.Duration) Level {
 						firstErr = err.Error()
 					}
 					mu.Unlock()
+					if errors.Is(err, errStreamEnded) {
+						break
+					}
 					continue
 				}
 				mine = append(mine, float64(time.Since(t0).Microseconds())/1000)
