@@ -155,13 +155,15 @@ func TestDeadlines(t *testing.T) {
 			t.Run(rpc.name+"/"+tc.name, func(t *testing.T) {
 				n := serveStubs(t, nil, "127.0.0.1:1")
 				s := n.stubs["127.0.0.1:1"]
-				var left time.Duration
+				// The handler reports what it saw on a channel: the client's return is
+				// no happens-before edge, and on a deadline it may return first.
+				seen := make(chan time.Duration, 1)
 				rpc.serve(s, func(ctx context.Context) error {
 					dl, ok := ctx.Deadline()
 					if !ok {
 						t.Errorf("call has no deadline")
 					}
-					left = time.Until(dl)
+					seen <- time.Until(dl)
 					if tc.wantErr == codes.DeadlineExceeded {
 						<-ctx.Done()
 					}
@@ -177,6 +179,12 @@ func TestDeadlines(t *testing.T) {
 				err := rpc.call(ctx, c)
 				if got := status.Code(err); got != tc.wantErr {
 					t.Fatalf("got %v, want %v", err, tc.wantErr)
+				}
+				var left time.Duration
+				select {
+				case left = <-seen:
+				case <-time.After(10 * time.Second):
+					t.Fatal("the call never reached the server")
 				}
 				if left > tc.want || left < tc.want-time.Second {
 					t.Fatalf("server saw %v left, want about %v", left, tc.want)

@@ -17,6 +17,7 @@ import (
 	"github.com/atelier-vision/atelier/internal/auth"
 	"github.com/atelier-vision/atelier/internal/models"
 	"github.com/atelier-vision/atelier/internal/tensor"
+	"github.com/atelier-vision/atelier/internal/testenv"
 	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
 )
 
@@ -63,7 +64,7 @@ const readerToken = "infer-token-for-tests"
 
 // serveAdmin serves the whole server with the given admin tokens (and readerToken;
 // no tokens at all: no --auth-tokens-file) and the fake control.
-func serveAdmin(t *testing.T, tokens []string, ctl ModelControl, repo *models.Repository) (*grpc.ClientConn, *Server, *syncBuffer) {
+func serveAdmin(t *testing.T, tokens []string, ctl ModelControl, repo *models.Repository) (*grpc.ClientConn, *Server, *testenv.Buffer) {
 	t.Helper()
 	var sec Security
 	if len(tokens) > 0 {

@@ -2,7 +2,6 @@ package clustertest
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/csv"
 	"iter"
@@ -17,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/atelier-vision/atelier/internal/testenv"
 	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
 )
 
@@ -32,7 +32,7 @@ type line struct {
 func streams(t *testing.T, c *cluster, l *goLoad) {
 	const frames, fps = 150, 30
 	cli := c.cliCommand("stream", "--fps", strconv.Itoa(fps), "--output", "csv", "--reconnect", "20s", c.images(frames))
-	var stderr bytes.Buffer
+	var stderr testenv.Buffer // read while the CLI writes it
 	cli.Stderr = &stderr
 	stdout, err := cli.StdoutPipe()
 	if err != nil {

@@ -1,6 +1,7 @@
 // Package testenv finds what the integration tests need (the repository root, built
 // models, the project's Python) and decides what a missing piece means: under CI=true
 // the test fails, on a developer's machine it is skipped with the command that fixes it.
+// Its Buffer holds a log the test reads while the server or command still writes it.
 package testenv
 
 import (

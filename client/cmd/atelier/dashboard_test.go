@@ -7,9 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/atelier-vision/atelier/internal/testenv"
 )
 
 // TestDashboardUsageErrors: mistakes in the dashboard's flags exit 2 and name the flag.
@@ -40,31 +41,13 @@ func TestDashboardUsageErrors(t *testing.T) {
 	}
 }
 
-// syncBuffer is a writer the test reads while the command writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestDashboardCommandReportsProblems runs `atelier dashboard` against an address
 // where nothing listens, with a bad rule file and a missing camera source: it serves
 // the page anyway, logs each problem, and exits 0 when interrupted.
 func TestDashboardCommandReportsProblems(t *testing.T) {
 	rules := filepath.Join(t.TempDir(), "rules.json")
 	os.WriteFile(rules, []byte(`{"rules": [{"name": "dress", "categoriez": ["Dress"]}]}`), 0o644)
-	var out, errOut syncBuffer
+	var out, errOut testenv.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
 	go func() {

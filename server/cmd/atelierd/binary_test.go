@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"io"
 	"net"
 	"net/http"
@@ -39,7 +38,7 @@ func TestBinaryServesAndStopsOnSIGTERM(t *testing.T) {
 
 	cmd := exec.Command(bin, "--listen", addr, "--model-dir", modelDir, "--metrics-listen", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "LD_LIBRARY_PATH=", "GOGC=") // Go's default target under the heap floor
-	var logs bytes.Buffer
+	var logs testenv.Buffer                                     // read while atelierd writes it
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
