@@ -9,7 +9,7 @@ PY := .venv/bin/python
 GO_PACKAGES := ./...
 export CI ?=
 
-.PHONY: all setup models retrain build serve demo screenshots dashboard-cost test test-cgo-free test-go test-cluster test-python lint proto proto-check bench bench-streams bench-reload bench-security bench-v2 bench-overhead bench-gc-memory bench-cpu-options soak clean fuzz
+.PHONY: all setup models retrain build serve demo screenshots dashboard-cost test test-cgo-free test-go test-race test-cluster test-python lint proto proto-check bench bench-streams bench-reload bench-security bench-v2 bench-overhead bench-gc-memory bench-cpu-options soak clean fuzz
 
 all: build
 
@@ -48,12 +48,19 @@ screenshots: models
 dashboard-cost: models build
 	@bench/dashboard.sh
 
-test: models build lint proto-check test-cgo-free test-go test-cluster test-python fuzz
+test: models build lint proto-check test-cgo-free test-go test-race test-cluster test-python fuzz
 	@echo "==> all tests passed"
 
 test-go:
 	@echo "==> go test"
 	@$(TFENV) go vet $(GO_PACKAGES) && go test -count=1 -timeout 30m $$(go list $(GO_PACKAGES) | grep -v /deploy/clustertest$$)
+
+# The data race detector over the packages whose goroutines the unit, client and
+# dashboard tests drive (the core, the server on fakes, the clients against real
+# servers); the binaries' own end-to-end tests stay in test-go.
+test-race:
+	@echo "==> go test -race"
+	@$(TFENV) go test -race -count=1 -timeout 20m ./internal/... ./server ./client/...
 
 # Three replicas on 127.0.0.2-4 behind an in-test DNS server, the Go client, the CLI
 # and the Python client under load while replicas drain, die and come back, and
