@@ -87,10 +87,12 @@ func (d *Dashboard) addAlert(a *pb.Alert) {
 	}
 	d.feed.alerts = append([]*alert{x}, d.feed.alerts[:min(len(d.feed.alerts), feedSize-1)]...)
 	d.hub.publish("alert", x)
+	// Once x is in the feed, alertDets may set its boxes: read them under the lock.
+	boxless := x.frame != nil && x.Dets == nil
 	d.feed.mu.Unlock()
 	d.log.Info("alert", "camera", x.Camera, "rule", x.Rule, "label", x.Label, "score", x.Score, "frame", x.FrameID,
 		"since_capture", time.Since(x.Time).Round(time.Millisecond))
-	if x.frame != nil && x.Dets == nil { // the frame's answer may have come in meanwhile
+	if boxless { // the frame's answer may have come in meanwhile (alertDets checks again)
 		if _, ds := d.camera(x.Camera).frameByID(x.FrameID); ds != nil {
 			d.alertDets(x.Camera, x.FrameID, ds)
 		}
