@@ -3,7 +3,6 @@ package models
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/atelier-vision/atelier/internal/precision"
 	"github.com/atelier-vision/atelier/internal/tensor"
+	"github.com/atelier-vision/atelier/internal/testenv"
 )
 
 // fakeEngine answers a classifier's or generator's contract with zeros and records
@@ -144,20 +144,18 @@ type managerFixture struct {
 	root   string
 	loader *fakeLoader
 	m      *Manager
-	log    *syncWriter
+	log    *testenv.Buffer
 }
 
 // logText returns what the manager has logged.
 func (f *managerFixture) logText() string {
-	f.log.mu.Lock()
-	defer f.log.mu.Unlock()
-	return f.log.w.(*strings.Builder).String()
+	return f.log.String()
 }
 
 // startManager starts a manager on root with a fake loader and WarmUp at batch 4.
 func startManager(t *testing.T, root, config string) (*managerFixture, error) {
 	t.Helper()
-	f := &managerFixture{t: t, root: root, loader: &fakeLoader{}, log: &syncWriter{w: &strings.Builder{}}}
+	f := &managerFixture{t: t, root: root, loader: &fakeLoader{}, log: &testenv.Buffer{}}
 	opts := ManagerOptions{Root: root, Load: f.loader.load, Settle: time.Millisecond,
 		Warm: func(ctx context.Context, m *Model) error { return WarmUp(ctx, m, 4) },
 		Log:  slog.New(slog.NewTextHandler(f.log, nil))}
@@ -229,14 +227,3 @@ func (f *managerFixture) waitStates(name, want string) {
 }
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
-
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
-}
