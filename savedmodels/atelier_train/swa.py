@@ -1,7 +1,8 @@
 """Stochastic weight averaging on top of a built classifier: a measured experiment.
 
     python -m atelier_train.swa [--start-from classifier/1] [--epochs 14] \
-        [--learning-rate 5e-4] [--plain-batch-norm] --out DIR
+        [--learning-rate 5e-4] [--erase-probability 0.5] [--label-smoothing 0.1] \
+        [--plain-batch-norm] --out DIR
 
 Loads the weights of a built embedded classifier, trains --epochs more epochs on the
 same augmented training split at a constant learning rate, averages the weights
@@ -60,13 +61,15 @@ def recompute_batch_norm(model, batches):
         l.momentum = m
 
 
-def average_weights(model, train, epochs, learning_rate, batch_norm_batches=None, callbacks=()):
+def average_weights(model, train, epochs, learning_rate, batch_norm_batches=None, callbacks=(),
+                    label_smoothing=0.1):
     """Trains `epochs` epochs at a constant learning rate, sets the model to the mean
     of the weights reached at the end of each and recomputes its batch-norm statistics
     on batch_norm_batches (default: train's images). The loss and optimizer are the
-    classifier's own; with 0 epochs only the statistics are recomputed."""
+    classifier's own (label_smoothing its 0.1 by default); with 0 epochs only the
+    statistics are recomputed."""
     model.compile(optimizer=keras.optimizers.AdamW(learning_rate, weight_decay=5e-4),
-                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1),
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
                   metrics=["accuracy"])
     average = [v.numpy() for v in model.trainable_variables]
 
@@ -98,6 +101,9 @@ def main():
     parser.add_argument("--epochs", type=int, default=14)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--erase-probability", type=float, default=0.5,
+                        help="random erasing's share of training images (the classifier's 0.5)")
+    parser.add_argument("--label-smoothing", type=float, default=0.1)
     parser.add_argument("--plain-batch-norm", action="store_true",
                         help="recompute batch-norm statistics on the training images as they "
                              "are, not augmented")
@@ -112,16 +118,19 @@ def main():
     classes = len(fashion_mnist.LABELS)
     train = (tf.data.Dataset.from_tensor_slices((x_train, tf.one_hot(y_train, classes)))
              .shuffle(len(x_train), seed=0).batch(args.batch_size)
-             .map(classifier._augment, num_parallel_calls=tf.data.AUTOTUNE)
+             .map(lambda x, y: classifier._augment(x, y, erase_probability=args.erase_probability),
+                  num_parallel_calls=tf.data.AUTOTUNE)
              .prefetch(tf.data.AUTOTUNE))
     model = classifier.build_embedded()
     load_exported_weights(model, args.start_from)
     start = time.time()
     plain = (x_train[i:i + 500] for i in range(0, len(x_train), 500)) if args.plain_batch_norm else None
-    average_weights(model, train, args.epochs, args.learning_rate, plain)
+    average_weights(model, train, args.epochs, args.learning_rate, plain,
+                    label_smoothing=args.label_smoothing)
     classifier.export_classifier(model, args.out, fashion_mnist.LABELS, flip_average=True)
     report = {"start_from": args.start_from, "epochs": args.epochs,
               "plain_batch_norm": args.plain_batch_norm,
+              "erase_probability": args.erase_probability, "label_smoothing": args.label_smoothing,
               "learning_rate": args.learning_rate, "seconds": round(time.time() - start, 1),
               "start_test_accuracy": test_accuracy(args.start_from, x_test, y_test),
               "test_accuracy": test_accuracy(args.out, x_test, y_test)}
