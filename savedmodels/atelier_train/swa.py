@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from . import classifier, fashion_mnist, progress
+from . import classifier, fashion_mnist, gan_eval, progress
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -86,12 +86,10 @@ def average_weights(model, train, epochs, learning_rate, batch_norm_batches=None
     recompute_batch_norm(model, batch_norm_batches or (images for images, _ in train))
 
 
-def test_accuracy(export_dir, x_test, y_test):
+def accuracy(export_dir, x_test, y_test):
     """The exported classifier's accuracy (its flip-averaged serving signature)."""
-    serve = tf.saved_model.load(export_dir).signatures["serving_default"]
-    predicted = np.concatenate([serve(images=tf.constant(x_test[i:i + 500]))["probabilities"]
-                                .numpy().argmax(axis=1) for i in range(0, len(x_test), 500)])
-    return float((predicted == y_test).mean())
+    serve = gan_eval.load(export_dir)["serving_default"]
+    return float((gan_eval.run_classifier(serve, "probabilities", x_test).argmax(axis=1) == y_test).mean())
 
 
 def main():
@@ -128,12 +126,9 @@ def main():
     average_weights(model, train, args.epochs, args.learning_rate, plain,
                     label_smoothing=args.label_smoothing)
     classifier.export_classifier(model, args.out, fashion_mnist.LABELS, flip_average=True)
-    report = {"start_from": args.start_from, "epochs": args.epochs,
-              "plain_batch_norm": args.plain_batch_norm,
-              "erase_probability": args.erase_probability, "label_smoothing": args.label_smoothing,
-              "learning_rate": args.learning_rate, "seconds": round(time.time() - start, 1),
-              "start_test_accuracy": test_accuracy(args.start_from, x_test, y_test),
-              "test_accuracy": test_accuracy(args.out, x_test, y_test)}
+    report = {**vars(args), "seconds": round(time.time() - start, 1),
+              "start_test_accuracy": accuracy(args.start_from, x_test, y_test),
+              "test_accuracy": accuracy(args.out, x_test, y_test)}
     print(json.dumps(report), flush=True)
 
 
