@@ -29,8 +29,8 @@ func (s *ClassifyServer) ClassifyStream(ss pb.ClassifyService_ClassifyStreamServ
 	if cfg.TopK != nil {
 		base.TopK = int(cfg.GetTopK())
 	}
-	// Check the request's ranges once, at the start, with a stand-in image.
-	if err := classify.Validate(classify.Request{TopK: base.TopK, Images: make([]imageio.Source, 1)}); err != nil {
+	// Check the request's ranges and model spec once, at the start, with a stand-in image.
+	if err := classify.Validate(classify.Request{Model: base.Model, TopK: base.TopK, Images: make([]imageio.Source, 1)}); err != nil {
 		return toStatus(err)
 	}
 	process := func(ctx context.Context, f stream.Frame) ([]classify.Prediction, stream.Observation, error) {

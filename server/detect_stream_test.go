@@ -152,6 +152,14 @@ func TestDetectStreamEnds(t *testing.T) {
 		{"unknown tiling", []*pb.DetectStreamRequest{config(&pb.DetectStreamConfig{Tiling: pb.Tiling(-1)})}, codes.InvalidArgument, "unknown tiling -1"},
 		{"bad options", []*pb.DetectStreamRequest{config(&pb.DetectStreamConfig{Options: &pb.StreamOptions{QueueSize: 100}})}, codes.InvalidArgument, "queue_size"},
 		{"unknown model", []*pb.DetectStreamRequest{config(&pb.DetectStreamConfig{Model: &pb.ModelSpec{Name: "missing"}}), frameOfWidth(1, 2)}, codes.NotFound, "missing"},
+		// A spec no version can match ends the stream at its config, rather than
+		// failing every frame alike.
+		{"version and label", []*pb.DetectStreamRequest{config(&pb.DetectStreamConfig{Model: &pb.ModelSpec{Version: 1, VersionLabel: "stable"}}), frameOfWidth(1, 2)},
+			codes.InvalidArgument, "set model.version or model.version_label, not both"},
+		{"negative classifier version", []*pb.DetectStreamRequest{config(&pb.DetectStreamConfig{Classifier: &pb.ModelSpec{Version: -1}}), frameOfWidth(1, 2)},
+			codes.InvalidArgument, "classifier.version -1 is negative"},
+		{"camera id too long", []*pb.DetectStreamRequest{config(&pb.DetectStreamConfig{Options: &pb.StreamOptions{CameraId: strings.Repeat("c", 300)}})},
+			codes.InvalidArgument, "camera_id of 300 bytes is over the limit of 256"},
 		{"config twice", []*pb.DetectStreamRequest{config(&pb.DetectStreamConfig{}), config(&pb.DetectStreamConfig{})}, codes.InvalidArgument, "not a frame"},
 		{"just a config", []*pb.DetectStreamRequest{config(&pb.DetectStreamConfig{})}, codes.OK, ""},
 	}

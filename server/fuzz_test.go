@@ -1,9 +1,11 @@
 package server
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -12,7 +14,9 @@ import (
 	"github.com/atelier-vision/atelier/internal/detect"
 	"github.com/atelier-vision/atelier/internal/generate"
 	"github.com/atelier-vision/atelier/internal/imageio"
+	"github.com/atelier-vision/atelier/internal/inference"
 	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
+	oip "github.com/atelier-vision/atelier/proto/triton"
 )
 
 // checkStatus holds every validation error to the API's rules: it maps to a status
@@ -150,6 +154,45 @@ func FuzzStreamOptions(f *testing.F) {
 			if o.QueueSize < 1 || len(o.Rules) != len(m.GetAlertRules()) {
 				t.Fatalf("valid options with defaults %+v", o)
 			}
+		}
+	})
+}
+
+// FuzzModelInferRequest feeds ModelInferRequest bytes to the V2 conversion and the
+// real inference core (a fake classifier and its image model): nothing may panic, and
+// every error is a request error of bounded size.
+func FuzzModelInferRequest(f *testing.F) {
+	s := &InferenceServer{Core: fakeInferenceCore(f)}
+	typed := tensorReq(pixels(2))
+	typed.Inputs[0].Contents, typed.RawInputContents = &oip.InferTensorContents{UintContents: toUint32(pixels(2))}, nil
+	params := tensorReq(pixels(3))
+	params.Parameters = map[string]*oip.InferParameter{"timeout": {ParameterChoice: &oip.InferParameter_Int64Param{Int64Param: 1000}}}
+	params.Outputs = []*oip.ModelInferRequest_InferRequestedOutputTensor{{Name: "probabilities"}}
+	for _, m := range []*oip.ModelInferRequest{
+		tensorReq(pixels(1)), typed, params,
+		{ModelName: "classifier_image", Inputs: []*oip.ModelInferRequest_InferInputTensor{{Name: "image", Datatype: "BYTES", Shape: []int64{2}}},
+			RawInputContents: [][]byte{inference.EncodeBytes([][]byte{[]byte("not a png"), {}})}},
+	} {
+		b, _ := proto.Marshal(m)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var m oip.ModelInferRequest
+		if proto.Unmarshal(data, &m) != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond) // the fake engine waits on a 255 pixel
+		defer cancel()
+		done := make(chan error, 1)
+		go func() {
+			_, err := s.infer(ctx, &m)
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			checkStatus(t, "ModelInferRequest", err)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the call outlived its 20 ms deadline by 5 s")
 		}
 	})
 }

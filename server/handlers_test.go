@@ -122,6 +122,77 @@ func TestClassifyPassesAnExplicitTopKToTheCore(t *testing.T) {
 	}
 }
 
+// TestClassifyStreamRefusesBadConfigs: a config out of range ends the stream with
+// InvalidArgument naming the field, before any frame reaches the core, even when
+// frames follow (the fake core would answer them all).
+func TestClassifyStreamRefusesBadConfigs(t *testing.T) {
+	fake := &fakeClassifier{}
+	conn, _ := serve(t, Cores{Classifier: fake})
+	client := pb.NewClassifyServiceClient(conn)
+	dress := []string{"Dress"}
+	tests := []struct {
+		name    string
+		config  *pb.ClassifyStreamConfig
+		message string
+	}{
+		{"version and label", &pb.ClassifyStreamConfig{Model: &pb.ModelSpec{Name: "m", Version: 2, VersionLabel: "stable"}},
+			"set model.version or model.version_label, not both"},
+		{"negative version", &pb.ClassifyStreamConfig{Model: &pb.ModelSpec{Version: -1}}, "model.version -1 is negative"},
+		{"top_k over the limit", &pb.ClassifyStreamConfig{TopK: proto.Int32(1001)}, "top_k 1001 is out of range 1..1000"},
+		{"rule name too long", &pb.ClassifyStreamConfig{Options: &pb.StreamOptions{AlertRules: []*pb.AlertRule{
+			{Name: strings.Repeat("n", 1000), Categories: dress}}}}, "name of 1000 bytes is over the limit of 256"},
+		{"category too long", &pb.ClassifyStreamConfig{Options: &pb.StreamOptions{AlertRules: []*pb.AlertRule{
+			{Categories: []string{strings.Repeat("d", 257)}}}}}, "category 0 of 257 bytes is over the limit of 256"},
+		{"a default rule name taken", &pb.ClassifyStreamConfig{Options: &pb.StreamOptions{AlertRules: []*pb.AlertRule{
+			{Name: "rule-2", Categories: dress}, {Categories: dress}}}}, `alert rule name "rule-2" is used twice`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			s, err := client.ClassifyStream(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Send(&pb.ClassifyStreamRequest{Message: &pb.ClassifyStreamRequest_Config{Config: tc.config}})
+			for i := range 3 {
+				s.Send(&pb.ClassifyStreamRequest{Message: &pb.ClassifyStreamRequest_Frame{Frame: &pb.StreamFrame{
+					FrameId: uint64(i), Image: &pb.Image{Data: &pb.Image_Encoded{Encoded: []byte("x")}}}}})
+			}
+			s.CloseSend()
+			var results int
+			for err == nil {
+				var m *pb.ClassifyStreamResponse
+				if m, err = s.Recv(); m.GetResult() != nil {
+					results++
+				}
+			}
+			if st := status.Convert(err); st.Code() != codes.InvalidArgument || !strings.Contains(st.Message(), tc.message) || results != 0 {
+				t.Fatalf("got %v after %d frame results, want InvalidArgument saying %q and none", err, results, tc.message)
+			}
+		})
+	}
+}
+
+// TestWatchAlertsRefusesAnOversizedFilter: more than 1000 camera ids or rules is
+// InvalidArgument naming the limit.
+func TestWatchAlertsRefusesAnOversizedFilter(t *testing.T) {
+	conn, _ := serve(t, Cores{})
+	client := pb.NewAlertServiceClient(conn)
+	many := make([]string, maxWatchFilter+1)
+	for _, req := range []*pb.WatchAlertsRequest{{CameraIds: many}, {Rules: many}} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		s, err := client.WatchAlerts(ctx, req)
+		if err == nil {
+			_, err = s.Recv()
+		}
+		cancel()
+		if st := status.Convert(err); st.Code() != codes.InvalidArgument || !strings.Contains(st.Message(), "1001 camera ids or rules is over the limit of 1000") {
+			t.Fatalf("got %v, want InvalidArgument naming the limit", err)
+		}
+	}
+}
+
 // panicky is a classify core that panics.
 type panicky struct{}
 

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/atelier-vision/atelier/internal/errkind"
@@ -14,12 +16,26 @@ import (
 // inferRequest converts a V2 request: raw or typed contents become the core's
 // little-endian bytes (or BYTES elements), and the timeout parameter (microseconds,
 // as Triton defines it) becomes a deadline. Other parameters tritonclient may set
-// (sequence_id, sequence_start, sequence_end, priority) are tolerated and ignored.
+// (sequence_id, sequence_start, sequence_end, priority) are tolerated and ignored;
+// those that would change the answer (shared memory, classification) are refused.
 func inferRequest(req *oip.ModelInferRequest) (inference.Request, time.Duration, error) {
 	out := inference.Request{Model: req.GetModelName(), Version: req.GetModelVersion()}
 	timeout, err := timeoutParam(req.GetParameters())
 	if err != nil {
 		return out, 0, err
+	}
+	if err := checkParams("", req.GetParameters(), requestParams); err != nil {
+		return out, 0, err
+	}
+	for _, in := range req.GetInputs() {
+		if err := checkParams(fmt.Sprintf("input %q: ", in.GetName()), in.GetParameters(), inputParams); err != nil {
+			return out, 0, err
+		}
+	}
+	for _, o := range req.GetOutputs() {
+		if err := checkParams(fmt.Sprintf("output %q: ", o.GetName()), o.GetParameters(), outputParams); err != nil {
+			return out, 0, err
+		}
 	}
 	raw := req.GetRawInputContents()
 	if len(raw) > 0 && len(raw) != len(req.GetInputs()) {
@@ -55,9 +71,23 @@ func inferRequest(req *oip.ModelInferRequest) (inference.Request, time.Duration,
 	return out, timeout, nil
 }
 
-// fromContents converts typed contents to the core's form, checking the count.
+// fromContents converts typed contents to the core's form, checking the count and
+// that no other contents field holds data the datatype would leave unread.
 func fromContents(ci *inference.Input, c *oip.InferTensorContents, n int64) error {
 	count := func(field string, got int) error {
+		for _, f := range []struct {
+			name string
+			n    int
+		}{
+			{"bool_contents", len(c.BoolContents)}, {"int_contents", len(c.IntContents)}, {"int64_contents", len(c.Int64Contents)},
+			{"uint_contents", len(c.UintContents)}, {"uint64_contents", len(c.Uint64Contents)}, {"fp32_contents", len(c.Fp32Contents)},
+			{"fp64_contents", len(c.Fp64Contents)}, {"bytes_contents", len(c.BytesContents)},
+		} {
+			if f.n > 0 && f.name != field {
+				return fmt.Errorf("%w: input %q: contents.%s is set, but a %s tensor is read from contents.%s only",
+					errkind.Invalid, ci.Name, f.name, ci.Datatype, field)
+			}
+		}
 		if int64(got) != n {
 			return fmt.Errorf("%w: input %q: contents.%s holds %d elements, want %d for %s shape %v",
 				errkind.Invalid, ci.Name, field, got, n, ci.Datatype, ci.Shape)
@@ -110,6 +140,67 @@ func fromContents(ci *inference.Input, c *oip.InferTensorContents, n int64) erro
 			errkind.Invalid, ci.Name, ci.Datatype)
 	}
 	return nil
+}
+
+// A paramRule says what a parameter may be: the types it may have (as tritonclient
+// and Triton type it; any, when empty), or why it is refused. A value of a type this
+// proto lacks (a newer tritonclient's uint64 priority) arrives unset and is tolerated.
+type paramRule struct {
+	types  []string
+	refuse string
+}
+
+const (
+	refuseShm   = "shared-memory tensors are not supported; send tensors in raw_input_contents or contents, and read raw_output_contents"
+	refuseClass = "Triton's classification output is not supported; request the probabilities (the _image model also answers label, score and class_index)"
+)
+
+// The parameters Atelier reads or tolerates, and those it refuses because ignoring
+// them would change the answer; any other parameter is accepted and ignored.
+var (
+	requestParams = map[string]paramRule{
+		"sequence_id":    {types: []string{"int64", "string"}},
+		"sequence_start": {types: []string{"bool"}}, "sequence_end": {types: []string{"bool"}},
+		"priority":           {types: []string{"int64"}},
+		"binary_data_output": {types: []string{"bool"}}, // HTTP's; gRPC answers are always raw
+	}
+	inputParams = map[string]paramRule{
+		"shared_memory_region": {refuse: refuseShm}, "shared_memory_byte_size": {refuse: refuseShm}, "shared_memory_offset": {refuse: refuseShm},
+	}
+	outputParams = map[string]paramRule{
+		"shared_memory_region": {refuse: refuseShm}, "shared_memory_byte_size": {refuse: refuseShm}, "shared_memory_offset": {refuse: refuseShm},
+		"classification": {refuse: refuseClass},
+		"binary_data":    {types: []string{"bool"}}, // HTTP's; gRPC answers are always raw
+	}
+)
+
+// checkParams holds parameters to their rules; where names the input or output they
+// belong to ("" for the request's own).
+func checkParams(where string, params map[string]*oip.InferParameter, rules map[string]paramRule) error {
+	for key, p := range params {
+		r, ok := rules[key]
+		switch {
+		case !ok:
+		case r.refuse != "":
+			return fmt.Errorf("%w: %sparameter %q is not supported: %s", errkind.Invalid, where, key, r.refuse)
+		case len(r.types) > 0 && p.GetParameterChoice() != nil && !slices.Contains(r.types, paramType(p)):
+			return fmt.Errorf("%w: %sparameter %q must be %s, got %s", errkind.Invalid, where, key, strings.Join(r.types, " or "), paramType(p))
+		}
+	}
+	return nil
+}
+
+// paramType names a parameter's type as the proto's oneof does.
+func paramType(p *oip.InferParameter) string {
+	switch p.GetParameterChoice().(type) {
+	case *oip.InferParameter_BoolParam:
+		return "bool"
+	case *oip.InferParameter_Int64Param:
+		return "int64"
+	case *oip.InferParameter_StringParam:
+		return "string"
+	}
+	return "unset"
 }
 
 // timeoutParam reads the timeout parameter, in microseconds; 0 means none.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -51,6 +52,19 @@ var labels10 = []string{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "
 // serveInference serves a two-version fake classifier through the real inference core.
 func serveInference(t *testing.T) oip.GRPCInferenceServiceClient {
 	t.Helper()
+	return oip.NewGRPCInferenceServiceClient(serveInferenceConn(t))
+}
+
+// serveInferenceConn is serveInference's connection, for calls of the test's own making.
+func serveInferenceConn(t *testing.T) *grpc.ClientConn {
+	t.Helper()
+	conn, _ := serve(t, Cores{Inference: fakeInferenceCore(t)})
+	return conn
+}
+
+// fakeInferenceCore is the real inference core over a two-version fake classifier.
+func fakeInferenceCore(t testing.TB) *inference.Server {
+	t.Helper()
 	sig := []tensor.Signature{{Name: models.ServingSignature,
 		Inputs:  []tensor.Info{{Key: "images", DType: tensor.Uint8, Shape: []int64{-1, 28, 28, 1}}},
 		Outputs: []tensor.Info{{Key: "probabilities", DType: tensor.Float32, Shape: []int64{-1, 10}}}}}
@@ -66,9 +80,7 @@ func serveInference(t *testing.T) oip.GRPCInferenceServiceClient {
 	if err != nil {
 		t.Fatal(err)
 	}
-	core := &inference.Server{Repo: repo, Prep: &prep.Preparer{Limits: imageio.DefaultLimits}}
-	conn, _ := serve(t, Cores{Inference: core})
-	return oip.NewGRPCInferenceServiceClient(conn)
+	return &inference.Server{Repo: repo, Prep: &prep.Preparer{Limits: imageio.DefaultLimits}}
 }
 
 // pixels returns a 28x28 grey image whose pixel j is (seed+j*20) mod 250.

@@ -153,6 +153,14 @@ func TestAdminRequestChecks(t *testing.T) {
 			_, err := c.LoadModel(ctx, &pb.LoadModelRequest{Model: &pb.ModelSpec{Name: "classifier"}})
 			return err
 		}, codes.InvalidArgument, "model.version must be a version number"},
+		{"load negative version", func() error {
+			_, err := c.LoadModel(ctx, &pb.LoadModelRequest{Model: &pb.ModelSpec{Name: "classifier", Version: -3}})
+			return err
+		}, codes.InvalidArgument, "model.version must be a version number >= 1, got -3"},
+		{"unload without model", func() error {
+			_, err := c.UnloadModel(ctx, &pb.UnloadModelRequest{})
+			return err
+		}, codes.InvalidArgument, "model.name is required"},
 		{"unload by label", func() error {
 			_, err := c.UnloadModel(ctx, &pb.UnloadModelRequest{Model: &pb.ModelSpec{Name: "classifier", VersionLabel: "stable"}})
 			return err
@@ -165,6 +173,10 @@ func TestAdminRequestChecks(t *testing.T) {
 			_, err := c.SetVersionLabels(ctx, &pb.SetVersionLabelsRequest{Name: "classifier"})
 			return err
 		}, codes.InvalidArgument, "version_labels is empty"},
+		{"describe a negative version", func() error {
+			_, err := c.GetModel(ctx, &pb.GetModelRequest{Model: &pb.ModelSpec{Name: "classifier", Version: -1}})
+			return err
+		}, codes.InvalidArgument, "model.version -1 is negative"},
 		{"status of an unknown model", func() error {
 			_, err := c.GetModelStatus(ctx, &pb.GetModelStatusRequest{Name: "nope"})
 			return err

@@ -36,6 +36,9 @@ func (s *ModelServer) GetModel(ctx context.Context, req *pb.GetModelRequest) (*p
 	if spec.Name == "" {
 		return nil, toStatus(errMissing("model.name"))
 	}
+	if err := spec.Check("model"); err != nil {
+		return nil, toStatus(err)
+	}
 	vs, err := s.Repo.Versions(spec.Name)
 	if err != nil {
 		return nil, toStatus(err)

@@ -45,7 +45,7 @@ type Result struct {
 	Predictions [][]Prediction
 }
 
-// Validate checks a request's counts and ranges without touching any model.
+// Validate checks a request's counts, ranges and model spec without touching any model.
 func Validate(req Request) error {
 	switch {
 	case len(req.Images) == 0:
@@ -55,7 +55,7 @@ func Validate(req Request) error {
 	case req.TopK < 1 || req.TopK > MaxTopK:
 		return fmt.Errorf("%w: top_k %d is out of range 1..%d", errkind.Invalid, req.TopK, MaxTopK)
 	}
-	return nil
+	return req.Model.Check("model")
 }
 
 // Classifier runs classification requests against the repository's classifiers.

@@ -2,6 +2,7 @@ package classify
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/atelier-vision/atelier/internal/errkind"
@@ -15,20 +16,26 @@ func TestValidate(t *testing.T) {
 		name string
 		req  Request
 		ok   bool
+		msg  string // what a refusal must say
 	}{
-		{"one image", Request{Images: img, TopK: 1}, true},
-		{"k unset", Request{Images: img}, false},
-		{"k at limit", Request{Images: img, TopK: MaxTopK}, true},
-		{"no images", Request{}, false},
-		{"too many images", Request{Images: make([]imageio.Source, MaxImages+1), TopK: 1}, false},
-		{"negative k", Request{Images: img, TopK: -1}, false},
-		{"absurd k", Request{Images: img, TopK: MaxTopK + 1}, false},
+		{"one image", Request{Images: img, TopK: 1}, true, ""},
+		{"k unset", Request{Images: img}, false, "top_k 0 is out of range"},
+		{"k at limit", Request{Images: img, TopK: MaxTopK}, true, ""},
+		{"no images", Request{}, false, "no images (send 1 to 64)"},
+		{"too many images", Request{Images: make([]imageio.Source, MaxImages+1), TopK: 1}, false, "65 images is over the limit of 64"},
+		{"negative k", Request{Images: img, TopK: -1}, false, "top_k -1"},
+		{"absurd k", Request{Images: img, TopK: MaxTopK + 1}, false, "top_k 1001 is out of range 1..1000"},
+		{"negative version", Request{Images: img, TopK: 1, Model: models.Spec{Version: -1}}, false, "model.version -1 is negative"},
+		{"version and label", Request{Images: img, TopK: 1, Model: models.Spec{Version: 2, Label: "stable"}}, false, "model.version or model.version_label"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			err := Validate(tc.req)
 			if tc.ok != (err == nil) || (err != nil && !errors.Is(err, errkind.Invalid)) {
 				t.Fatalf("got %v, want ok=%v", err, tc.ok)
+			}
+			if err != nil && !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("got %q, want it to say %q", err, tc.msg)
 			}
 		})
 	}

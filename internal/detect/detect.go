@@ -71,7 +71,7 @@ type Result struct {
 // from it and set what the client set.
 var Defaults = Request{MinScore: DefaultMinScore, MaxDetections: DefaultMaxDetections, TopK: DefaultTopK}
 
-// Validate checks a request's ranges without touching any model.
+// Validate checks a request's ranges and model specs without touching any model.
 func Validate(req Request) error {
 	switch {
 	case math.IsNaN(float64(req.MinScore)) || req.MinScore < 0 || req.MinScore > 1:
@@ -83,7 +83,12 @@ func Validate(req Request) error {
 	case req.Tiling < TilingAuto || req.Tiling > TilingOn:
 		return fmt.Errorf("%w: tiling %d is not one of auto, off, on", errkind.Invalid, int(req.Tiling))
 	}
-	return nil
+	if err := req.Model.Check("model"); err != nil {
+		return err
+	}
+	// Checked even when classification is skipped: the spec is wrong either way, and
+	// the repository's own message would name it "model".
+	return req.Classifier.Check("classifier")
 }
 
 // Detector runs detection requests against the repository's detectors and classifiers.

@@ -249,6 +249,8 @@ func TestDetectErrors(t *testing.T) {
 		{"detector as classifier", request(func(r *Request) { r.Classifier = models.Spec{Name: "detector"} }), models.ErrWrongRole},
 		{"unknown classifier version", request(func(r *Request) { r.Classifier = models.Spec{Name: "classifier", Version: 9} }), models.ErrNotFound},
 		{"no image", request(func(r *Request) { r.Image = imageio.Source{} }), imageio.ErrInvalidImage},
+		{"negative detector version", request(func(r *Request) { r.Model = models.Spec{Name: "detector", Version: -1} }), models.ErrInvalidSpec},
+		{"classifier version and label", request(func(r *Request) { r.Classifier = models.Spec{Version: 1, Label: "stable"} }), models.ErrInvalidSpec},
 	}
 	d, _ := fakeSetup(t, rows)
 	for _, tc := range tests {

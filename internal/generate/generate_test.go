@@ -155,6 +155,8 @@ func TestGenerateRefuses(t *testing.T) {
 		{"too many latents", Request{Category: "Dress", Latents: latents(65, 6)}, errkind.Invalid, "65 latents is over the limit of 64"},
 		{"unknown model", Request{Model: models.Spec{Name: "nope"}, Category: "Dress", Count: 1}, models.ErrNotFound, "no model named"},
 		{"not a generator", Request{Model: models.Spec{Name: "classifier"}, Category: "Dress", Count: 1}, models.ErrWrongRole, "is a classifier, not a generator"},
+		{"negative version", Request{Model: models.Spec{Name: "generator", Version: -1}, Category: "Dress", Count: 1}, errkind.Invalid, "model.version -1 is negative"},
+		{"version and label", Request{Model: models.Spec{Version: 1, Label: "stable"}, Category: "Dress", Count: 1}, errkind.Invalid, "set model.version or model.version_label, not both"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -241,6 +243,7 @@ func TestInterpolateRefuses(t *testing.T) {
 		{"short start latent", InterpolateRequest{Category: "Dress", Steps: 3, Start: Point{Latent: []float32{1}}}, "start.latent has 1 values, want 6"},
 		{"empty end latent", InterpolateRequest{Category: "Dress", Steps: 3, End: Point{Latent: []float32{}}}, "end.latent has 0 values, want 6"},
 		{"NaN end", InterpolateRequest{Category: "Dress", Steps: 3, End: Point{Latent: []float32{float32(math.NaN())}}}, "end.latent: value 0 is NaN"},
+		{"negative version", InterpolateRequest{Model: models.Spec{Version: -2}, Category: "Dress", Steps: 3}, "model.version -2 is negative"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -59,7 +59,7 @@ func Validate(req Request) error {
 			return fmt.Errorf("%w: latents[%d]: %w", errkind.Invalid, i, err)
 		}
 	}
-	return nil
+	return req.Model.Check("model")
 }
 
 // ValidateInterpolate checks an Interpolate request without touching any model.
@@ -78,7 +78,7 @@ func ValidateInterpolate(req InterpolateRequest) error {
 			return fmt.Errorf("%w: %s.latent: %w", errkind.Invalid, p.name, err)
 		}
 	}
-	return nil
+	return req.Model.Check("model")
 }
 
 func checkFinite(z []float32) error {

@@ -51,6 +51,19 @@ func pngBomb(t testing.TB, w, h uint32) []byte {
 	return data
 }
 
+// jpegBomb returns a small JPEG whose frame header (SOF0) claims w x h pixels.
+func jpegBomb(t testing.TB, w, h uint16) []byte {
+	data := encodeJPEG(t, testPattern(8, 8))
+	sof := bytes.Index(data, []byte{0xff, 0xc0})
+	if sof < 0 {
+		t.Fatal("no SOF0 marker")
+	}
+	// marker (2), length (2), precision (1), then height and width
+	binary.BigEndian.PutUint16(data[sof+5:], h)
+	binary.BigEndian.PutUint16(data[sof+7:], w)
+	return data
+}
+
 func TestDecodeGood(t *testing.T) {
 	grey := image.NewGray(image.Rect(0, 0, 5, 4))
 	for i := range grey.Pix {
@@ -117,6 +130,10 @@ func TestDecodeBad(t *testing.T) {
 		{"png bomb 100000x100000", pngBomb(t, 100000, 100000), ErrTooLarge},
 		{"png bomb 8000x8000", pngBomb(t, 8000, 8000), ErrTooLarge},
 		{"png zero width", pngBomb(t, 0, 10), ErrInvalidImage},
+		{"png sides past image/png's own bound", pngBomb(t, 1<<31-1, 1<<31-1), ErrInvalidImage},
+		{"jpeg bomb 65000x65000", jpegBomb(t, 65000, 65000), ErrTooLarge},
+		{"jpeg over the pixel limit 8000x8000", jpegBomb(t, 8000, 8000), ErrTooLarge},
+		{"jpeg zero height", jpegBomb(t, 10, 0), ErrInvalidImage},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -140,6 +157,10 @@ func TestFromRGB(t *testing.T) {
 		{"one byte over", 2*3*3 + 1, 2, 3, ErrInvalidImage},
 		{"zero size", 0, 0, 0, ErrInvalidImage},
 		{"too wide", 3, 9000, 1, ErrTooLarge},
+		// The API's uint32 sides, at their largest: refused before width*height*3.
+		{"sides of 2^32-1", 3, 1<<32 - 1, 1<<32 - 1, ErrTooLarge},
+		{"zero width", 0, 0, 5, ErrInvalidImage},
+		{"over the pixel limit", 3, 8000, 8000, ErrTooLarge},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

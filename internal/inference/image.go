@@ -2,6 +2,7 @@ package inference
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 
@@ -115,6 +116,9 @@ func (s *Server) classifyImages(ctx context.Context, m *models.Model, files [][]
 		req.Images = append(req.Images, imageio.Source{Encoded: f})
 	}
 	res, err := s.classifier().Classify(ctx, req)
+	if errors.Is(err, errkind.Invalid) {
+		return nil, fmt.Errorf("input %q: %w", InputImage, err) // as detectImages names it
+	}
 	if err != nil {
 		return nil, err
 	}

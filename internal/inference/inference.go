@@ -123,10 +123,19 @@ func hasImageModel(r models.Role) bool {
 	return r == models.RoleClassifier || r == models.RoleDetector
 }
 
-// resolve finds the model version a V2 name and version string ask for.
+// resolve finds the model version a V2 name and version string ask for; a malformed
+// version is refused whether or not the model exists.
 func (s *Server) resolve(name, version string) (target, error) {
 	if name == "" {
 		return target{}, fmt.Errorf("%w: model name is required (models: %s)", errkind.Invalid, strings.Join(s.Names(), ", "))
+	}
+	var want int64
+	if version != "" {
+		v, err := strconv.ParseInt(version, 10, 64)
+		if err != nil || v <= 0 {
+			return target{}, fmt.Errorf("%w: model_version %q is not a positive integer", errkind.Invalid, version)
+		}
+		want = v
 	}
 	t := target{kind: kindTensor, name: name}
 	vs, err := s.Repo.Versions(name)
@@ -142,19 +151,15 @@ func (s *Server) resolve(name, version string) (target, error) {
 	}
 	t.versions = vs
 	t.model = vs[0]
-	if version != "" {
-		v, err := strconv.ParseInt(version, 10, 64)
-		if err != nil || v <= 0 {
-			return target{}, fmt.Errorf("%w: model_version %q is not a positive integer", errkind.Invalid, version)
-		}
+	if want != 0 {
 		t.model = nil
 		for _, m := range vs {
-			if m.Version == v {
+			if m.Version == want {
 				t.model = m
 			}
 		}
 		if t.model == nil {
-			return target{}, fmt.Errorf("%w: model %q has no version %d (loaded: %s)", models.ErrNotFound, name, v, versionList(vs))
+			return target{}, fmt.Errorf("%w: model %q has no version %d (loaded: %s)", models.ErrNotFound, name, want, versionList(vs))
 		}
 	}
 	return t, nil

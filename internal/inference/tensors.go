@@ -16,6 +16,10 @@ import (
 // bounds its bytes first, this catches shapes whose product overflows.
 const MaxElements = 1 << 31
 
+// MaxRank bounds the dimensions of one input's shape (TensorFlow's own limit is 254),
+// so a shape of millions of dimensions is refused before anything walks or prints it.
+const MaxRank = 32
+
 // The V2 datatypes Atelier's signatures use.
 const (
 	TypeUint8 = "UINT8"
@@ -63,9 +67,12 @@ func invalid(input, format string, args ...any) error {
 	return fmt.Errorf("%w: input %q: %s", errkind.Invalid, input, fmt.Sprintf(format, args...))
 }
 
-// Elements checks a request shape (every dimension >= 0, the product at most
-// MaxElements) and returns its element count.
+// Elements checks a request shape (at most MaxRank dimensions, each >= 0, the
+// product at most MaxElements) and returns its element count.
 func Elements(input string, shape []int64) (int64, error) {
+	if len(shape) > MaxRank {
+		return 0, invalid(input, "shape has %d dimensions, over %d", len(shape), MaxRank)
+	}
 	n := int64(1)
 	for i, d := range shape {
 		if d < 0 {

@@ -3,6 +3,7 @@ package inference
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/atelier-vision/atelier/internal/errkind"
@@ -21,6 +22,8 @@ func TestElements(t *testing.T) {
 		{"negative", []int64{2, -1}, 0, true},
 		{"overflow", []int64{1 << 40, 1 << 40}, 0, true},
 		{"just over the limit", []int64{MaxElements + 1}, 0, true},
+		{"rank at the limit", slices.Repeat([]int64{1}, MaxRank), 1, false},
+		{"rank over the limit", slices.Repeat([]int64{1}, MaxRank+1), 0, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

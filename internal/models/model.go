@@ -16,7 +16,8 @@ var ErrNotFound = errkind.New(errkind.NotFound, "model not found")
 // asked to classify).
 var ErrWrongRole = errkind.New(errkind.FailedPrecondition, "model has the wrong role")
 
-// ErrInvalidSpec marks a model spec that asks for a version two ways at once.
+// ErrInvalidSpec marks a model spec that no version can match: one that asks for a
+// version two ways at once, or for a negative version.
 var ErrInvalidSpec = errkind.New(errkind.Invalid, "invalid model spec")
 
 // Spec names a model and a version; version 0 means the newest available one, and a
@@ -36,6 +37,21 @@ func (s Spec) String() string {
 		return s.Name + "@latest"
 	}
 	return fmt.Sprintf("%s:%d", s.Name, s.Version)
+}
+
+// Check refuses a spec that is wrong whatever the repository holds: a negative
+// version, or a version asked for both by number and by label. field is the spec's
+// name in the request ("model", "classifier"), for the message. The cores call it
+// when they validate a request, so that a stream's config is refused at once rather
+// than failing every frame alike.
+func (s Spec) Check(field string) error {
+	switch {
+	case s.Version < 0:
+		return fmt.Errorf("%w: %s.version %d is negative (0 means the newest version)", ErrInvalidSpec, field, s.Version)
+	case s.Version != 0 && s.Label != "":
+		return fmt.Errorf("%w: set %s.version or %s.version_label, not both", ErrInvalidSpec, field, field)
+	}
+	return nil
 }
 
 // Model is one loaded version of a model.

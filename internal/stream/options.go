@@ -17,6 +17,10 @@ const (
 	MinSummaryInterval = 10 * time.Millisecond
 	MaxRules           = 16
 	MaxCategories      = 64
+	// MaxNameBytes bounds a camera id, a rule's name and a watched category: they are
+	// echoed in every summary and alert, and an alert goes to every watcher, whose
+	// client refuses a message over its limit (4 MiB by default) and loses its watch.
+	MaxNameBytes = 256
 	// Depth is how many frames of one stream are processed at once.
 	Depth = 4
 	// MaxPendingSkips bounds the skip reports in the queue; beyond it the receive loop
@@ -99,6 +103,8 @@ func (o Options) Validate() error {
 	switch {
 	case o.Policy != PolicyBlock && o.Policy != PolicyLatest:
 		return bad("unknown frame policy %d", o.Policy)
+	case len(o.CameraID) > MaxNameBytes:
+		return bad("camera_id of %d bytes is over the limit of %d", len(o.CameraID), MaxNameBytes)
 	case o.QueueSize < 0 || o.QueueSize > MaxQueueSize:
 		return bad("queue_size %d is out of range 1..%d (0 means %d)", o.QueueSize, MaxQueueSize, DefaultQueueSize)
 	case o.TallyWindow < 0 || o.TallyWindow > MaxTallyWindow:
@@ -111,6 +117,8 @@ func (o Options) Validate() error {
 	names := map[string]bool{}
 	for i, r := range o.Rules {
 		switch {
+		case len(r.Name) > MaxNameBytes: // before the messages below echo it
+			return bad("alert rule %d: name of %d bytes is over the limit of %d", i, len(r.Name), MaxNameBytes)
 		case len(r.Categories) == 0 || len(r.Categories) > MaxCategories:
 			return bad("alert rule %d (%q) needs 1 to %d categories, has %d", i, r.Name, MaxCategories, len(r.Categories))
 		case math.IsNaN(float64(r.MinScore)) || r.MinScore < 0 || r.MinScore > 1:
@@ -122,9 +130,12 @@ func (o Options) Validate() error {
 		case r.Name != "" && names[r.Name]:
 			return bad("alert rule name %q is used twice", r.Name)
 		}
-		for _, c := range r.Categories {
-			if c == "" {
+		for j, c := range r.Categories {
+			switch {
+			case c == "":
 				return bad("alert rule %d (%q) has an empty category", i, r.Name)
+			case len(c) > MaxNameBytes:
+				return bad("alert rule %d (%q): category %d of %d bytes is over the limit of %d", i, r.Name, j, len(c), MaxNameBytes)
 			}
 		}
 		names[r.Name] = true

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -130,6 +131,16 @@ func TestOptionsValidate(t *testing.T) {
 		{"negative cooldown", Options{Rules: []Rule{{Categories: dress, Cooldown: -time.Second}}}, "cooldown"},
 		{"same name twice", Options{Rules: []Rule{{Name: "a", Categories: dress}, {Name: "a", Categories: dress}}}, "twice"},
 		{"too many rules", Options{Rules: make([]Rule, MaxRules+1)}, "alert rules"},
+		{"score NaN", Options{Rules: []Rule{{Categories: dress, MinScore: float32(math.NaN())}}}, "min_score NaN is outside [0, 1]"},
+		{"negative score", Options{Rules: []Rule{{Categories: dress, MinScore: -0.5}}}, "min_score -0.5"},
+		{"too many categories", Options{Rules: []Rule{{Categories: make([]string, MaxCategories+1)}}}, "needs 1 to 64 categories, has 65"},
+		// The session validates after WithDefaults: an unnamed rule may not take the
+		// default name of another rule's explicit one.
+		{"a default name taken", Options{Rules: []Rule{{Name: "rule-2", Categories: dress}, {Categories: dress}}}.WithDefaults(), `"rule-2" is used twice`},
+		{"long camera id", Options{CameraID: strings.Repeat("c", MaxNameBytes+1)}, "camera_id of 257 bytes is over the limit of 256"},
+		{"camera id at the limit", Options{CameraID: strings.Repeat("c", MaxNameBytes)}, ""},
+		{"long rule name", Options{Rules: []Rule{{Name: strings.Repeat("r", 1<<20), Categories: dress}}}, "alert rule 0: name of 1048576 bytes is over the limit of 256"},
+		{"long category", Options{Rules: []Rule{{Categories: []string{"Dress", strings.Repeat("d", MaxNameBytes+1)}}}}, "category 1 of 257 bytes is over the limit of 256"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -185,7 +185,8 @@ type ModelSpec struct {
 	// name is the model's name, the folder name in the model repository
 	// (for example "classifier"). Empty means the server's default model for the RPC.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// version selects one loaded version; 0 means the newest available version.
+	// version selects one loaded version; 0 means the newest available version, and a
+	// negative one is INVALID_ARGUMENT.
 	Version int64 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
 	// version_label selects the version a label names (for example "stable" or
 	// "canary"; see ModelService.SetVersionLabels and the --model-config file). Set at

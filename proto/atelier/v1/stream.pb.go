@@ -151,7 +151,7 @@ func (x *StreamFrame) GetImage() *Image {
 // bytes and the decoded pixels of the 4 frames in flight.
 type StreamOptions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// camera_id names the camera; alerts and summaries carry it.
+	// camera_id names the camera, up to 256 bytes; alerts and summaries carry it.
 	CameraId string `protobuf:"bytes,1,opt,name=camera_id,json=cameraId,proto3" json:"camera_id,omitempty"`
 	// policy chooses backpressure or dropping stale frames.
 	Policy FramePolicy `protobuf:"varint,2,opt,name=policy,proto3,enum=atelier.v1.FramePolicy" json:"policy,omitempty"`
@@ -250,9 +250,11 @@ func (x *StreamOptions) GetAlertRules() []*AlertRule {
 // again until the run breaks. Skipped and failed frames neither extend nor break a run.
 type AlertRule struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// name identifies the rule in alerts; empty means "rule-N" for the N-th rule.
+	// name identifies the rule in alerts, up to 256 bytes; empty means "rule-N" for the
+	// N-th rule.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// categories are the watched labels (for example "Dress"), 1 to 64 of them.
+	// categories are the watched labels (for example "Dress"), 1 to 64 of them, each up
+	// to 256 bytes.
 	Categories []string `protobuf:"bytes,2,rep,name=categories,proto3" json:"categories,omitempty"`
 	// min_score is the lowest score that counts as seeing the category, in [0, 1].
 	MinScore float32 `protobuf:"fixed32,3,opt,name=min_score,json=minScore,proto3" json:"min_score,omitempty"`

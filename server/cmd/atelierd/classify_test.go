@@ -190,6 +190,9 @@ func TestClassifyBadInput(t *testing.T) {
 		{"unknown model", &pb.ClassifyRequest{Images: one(encoded(good)), Model: &pb.ModelSpec{Name: "no-such-model"}}, codes.NotFound, `no model named "no-such-model"`},
 		{"unknown version", &pb.ClassifyRequest{Images: one(encoded(good)), Model: &pb.ModelSpec{Name: "classifier", Version: 99}}, codes.NotFound, "no version 99"},
 		{"second image bad", &pb.ClassifyRequest{Images: []*pb.Image{encoded(good), encoded([]byte{0xff, 0xd8, 0xff})}}, codes.InvalidArgument, "image 1"},
+		{"negative version", &pb.ClassifyRequest{Images: one(encoded(good)), Model: &pb.ModelSpec{Name: "classifier", Version: -1}}, codes.InvalidArgument, "model.version -1 is negative"},
+		{"raw sides of 2^32-1", &pb.ClassifyRequest{Images: one(&pb.Image{Data: &pb.Image_Raw{Raw: &pb.RawImage{Rgb: make([]byte, 3), Width: math.MaxUint32, Height: math.MaxUint32}}})},
+			codes.InvalidArgument, "exceeds the limit of 8192 pixels a side"},
 	}
 	for i := range tests[11].req.Images {
 		tests[11].req.Images[i] = encoded(good)

@@ -107,6 +107,11 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	if c.GCHeapFloorMiB < 0 || c.GCHeapFloorMiB > 1<<16 {
 		return c, fmt.Errorf("--gc-heap-floor-mib %d is outside 0..65536", c.GCHeapFloorMiB)
 	}
+	// Below 1 every image would be refused as too large, and the server would serve
+	// nothing while looking healthy.
+	if c.MaxPixels < 1 {
+		return c, fmt.Errorf("--max-pixels %d must be at least 1", c.MaxPixels)
+	}
 	if c.MaxMessageBytes < 1<<20 {
 		return c, fmt.Errorf("--max-message-bytes %d is below 1 MiB", c.MaxMessageBytes)
 	}

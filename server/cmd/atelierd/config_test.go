@@ -21,6 +21,8 @@ func TestConfigRefuses(t *testing.T) {
 		{nil, map[string]string{"ATELIER_GRPC_STREAM_WORKERS": "two"}, "$ATELIER_GRPC_STREAM_WORKERS=\"two\""},
 		{[]string{"--gc-heap-floor-mib", "-1"}, nil, "--gc-heap-floor-mib -1 is outside 0..65536"},
 		{nil, map[string]string{"ATELIER_GC_HEAP_FLOOR_MIB": "100000"}, "--gc-heap-floor-mib 100000 is outside 0..65536"},
+		{[]string{"--max-pixels", "0"}, nil, "--max-pixels 0 must be at least 1"},
+		{nil, map[string]string{"ATELIER_MAX_PIXELS": "-5"}, "--max-pixels -5 must be at least 1"},
 	} {
 		_, err := parseConfig(tc.args, func(k string) string { return tc.env[k] })
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

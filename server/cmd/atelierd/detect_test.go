@@ -231,6 +231,9 @@ func TestDetectBadInput(t *testing.T) {
 		{"unknown detector version", &pb.DetectRequest{Image: good, Model: &pb.ModelSpec{Name: "detector", Version: 99}}, codes.NotFound, "no version 99"},
 		{"classifier as detector", &pb.DetectRequest{Image: good, Model: &pb.ModelSpec{Name: "classifier"}}, codes.FailedPrecondition, "is a classifier, not a detector"},
 		{"detector as classifier", &pb.DetectRequest{Image: good, Classifier: &pb.ModelSpec{Name: "detector"}}, codes.FailedPrecondition, "is a detector, not a classifier"},
+		{"classifier version and label", &pb.DetectRequest{Image: good, Classifier: &pb.ModelSpec{Version: 1, VersionLabel: "stable"}},
+			codes.InvalidArgument, "set classifier.version or classifier.version_label, not both"},
+		{"negative detector version", &pb.DetectRequest{Image: good, Model: &pb.ModelSpec{Version: -1}}, codes.InvalidArgument, "model.version -1 is negative"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

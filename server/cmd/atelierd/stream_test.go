@@ -283,6 +283,9 @@ func TestClassifyStreamProtocolErrors(t *testing.T) {
 		{"rule without categories", []*pb.ClassifyStreamRequest{opts(&pb.StreamOptions{AlertRules: []*pb.AlertRule{{Name: "x"}}})}, codes.InvalidArgument, "categories"},
 		{"rule score above 1", []*pb.ClassifyStreamRequest{opts(&pb.StreamOptions{AlertRules: []*pb.AlertRule{{Categories: watched, MinScore: 1.5}}})}, codes.InvalidArgument, "min_score"},
 		{"unknown model", []*pb.ClassifyStreamRequest{config(&pb.ClassifyStreamConfig{Model: &pb.ModelSpec{Name: "no-such-model"}}), frame}, codes.NotFound, "no-such-model"},
+		{"model version and label", []*pb.ClassifyStreamRequest{config(&pb.ClassifyStreamConfig{Model: &pb.ModelSpec{Version: 1, VersionLabel: "stable"}}), frame},
+			codes.InvalidArgument, "set model.version or model.version_label, not both"},
+		{"camera id too long", []*pb.ClassifyStreamRequest{opts(&pb.StreamOptions{CameraId: strings.Repeat("c", 4096)})}, codes.InvalidArgument, "camera_id of 4096 bytes"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
