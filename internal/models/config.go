@@ -119,6 +119,9 @@ func ReadConfig(path string) (Config, error) {
 func ParseConfig(name string, r io.Reader) (Config, error) {
 	c := Config{Models: map[string]ModelConfig{}}
 	var cur string
+	// A second policy or precision line would silently win over the first; a
+	// hand-edited file more likely means one of them, so both are refused.
+	hasPolicy := map[string]bool{}
 	s := bufio.NewScanner(r)
 	for line := 1; s.Scan(); line++ {
 		text, _, _ := strings.Cut(s.Text(), "#")
@@ -143,10 +146,14 @@ func ParseConfig(name string, r io.Reader) (Config, error) {
 			if cur == "" {
 				return c, bad("`policy` before any `model NAME` line")
 			}
+			if hasPolicy[cur] {
+				return c, bad("model %q has a second policy (the first: %s)", cur, c.Models[cur].Policy)
+			}
 			p, err := parsePolicy(f[1:])
 			if err != nil {
 				return c, bad("%v", err)
 			}
+			hasPolicy[cur] = true
 			mc := c.Models[cur]
 			mc.Policy = p
 			c.Models[cur] = mc
@@ -174,6 +181,9 @@ func ParseConfig(name string, r io.Reader) (Config, error) {
 			}
 			if len(f) != 2 {
 				return c, bad("want `precision auto`, `precision fp32` or `precision bf16`")
+			}
+			if first := c.Models[cur].Precision; first != "" {
+				return c, bad("model %q has a second precision (the first: %s)", cur, first)
 			}
 			p, err := precision.ParseSetting(f[1])
 			if err != nil {
@@ -223,6 +233,9 @@ func parsePolicy(args []string) (Policy, error) {
 			v, err := strconv.ParseInt(a, 10, 64)
 			if err != nil || v <= 0 {
 				return Policy{}, fmt.Errorf("policy specific: %q is not a positive version number", a)
+			}
+			if slices.Contains(p.Versions, v) {
+				return Policy{}, fmt.Errorf("policy specific: version %d appears twice", v)
 			}
 			p.Versions = append(p.Versions, v)
 		}

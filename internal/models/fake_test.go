@@ -227,3 +227,10 @@ func (f *managerFixture) waitStates(name, want string) {
 }
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
+
+// isClosed reports whether Close has begun.
+func (m *Manager) isClosed() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.closed
+}

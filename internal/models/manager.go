@@ -62,7 +62,10 @@ type Manager struct {
 	failures map[string]int64
 	closed   bool
 	stop     chan struct{}
-	wg       sync.WaitGroup
+	// ctx bounds the warm-ups; Close cancels it, so shutdown does not wait for one.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 // managed is one model's versions and hand-made choices.
@@ -105,9 +108,10 @@ func NewManager(opts ManagerOptions) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	return &Manager{opts: opts, repo: newRepository(), cfg: cfg, models: map[string]*managed{},
 		wake: make(chan struct{}, 1), changed: make(chan struct{}), failures: map[string]int64{},
-		stop: make(chan struct{})}, nil
+		stop: make(chan struct{}), ctx: ctx, cancel: cancel}, nil
 }
 
 // Repository returns the routing table the request paths use.
@@ -130,9 +134,8 @@ func (m *Manager) Start(ctx context.Context) error {
 			ErrNoModels, m.opts.Root, m.failureSummary())
 	}
 	m.mu.Lock()
-	cfg := m.cfg
-	m.mu.Unlock()
-	return m.applyLabels(cfg)
+	defer m.mu.Unlock()
+	return m.applyLabels(m.cfg)
 }
 
 func (m *Manager) failureSummary() string {
@@ -173,18 +176,23 @@ func (m *Manager) Reload(ctx context.Context, wait bool) error {
 	if err != nil {
 		return err
 	}
+	// Versions leave routing only under m.mu (retire), so checking the labels and
+	// switching to the new config under it is one step: a labelled version cannot go
+	// between the check and the switch, and a refused config changes nothing.
+	m.mu.Lock()
 	for name, mc := range cfg.Models {
 		if err := m.repo.CheckLabels(name, mc.Labels); err != nil {
+			m.mu.Unlock()
 			return fmt.Errorf("%w: %s: %v", ErrConfig, m.opts.ConfigPath, err)
 		}
 	}
-	m.mu.Lock()
 	m.cfg = cfg
 	for _, mm := range m.models {
 		mm.labels = cloneLabels(cfg.Model(mm.name).Labels)
 	}
+	err = m.applyLabels(cfg)
 	m.mu.Unlock()
-	if err := m.applyLabels(cfg); err != nil {
+	if err != nil {
 		return err
 	}
 	pending, err := m.scan(false)
@@ -207,7 +215,8 @@ func (m *Manager) Reload(ctx context.Context, wait bool) error {
 	return nil
 }
 
-// applyLabels publishes the config's labels (replacing each model's labels).
+// applyLabels publishes the config's labels (replacing each model's labels); the
+// caller holds m.mu.
 func (m *Manager) applyLabels(cfg Config) error {
 	for _, name := range m.repo.Names() {
 		if err := m.repo.setLabels(name, cfg.Model(name).Labels, true); err != nil {
@@ -299,7 +308,9 @@ func (m *Manager) reconcile() {
 				want[n] = true
 			}
 		}
-		settled := true
+		// settled: no version the policy wants is still on its way; served: one of
+		// them is AVAILABLE.
+		settled, served := true, false
 		for n, v := range mm.versions {
 			v.aspired = want[n]
 			if v.aspired && (v.state == 0 || v.state == StateFailed) {
@@ -314,9 +325,15 @@ func (m *Manager) reconcile() {
 			if v.aspired && (v.state == StateLoading || v.state == StateWarming) {
 				settled = false
 			}
+			served = served || v.aspired && v.state == StateAvailable
 		}
 		for n, v := range mm.versions {
-			if v.state == StateAvailable && !v.aspired && (settled || mm.evicted[n]) {
+			// A version the policy no longer wants goes once a wanted one serves in its
+			// place. A policy that picks nothing loadable (`specific 9` with no folder 9,
+			// or 9 FAILED) leaves the serving versions alone, so a typo in the config never
+			// takes a model down; a folder removed from disk or a version unloaded by
+			// hand still goes.
+			if v.state == StateAvailable && !v.aspired && (settled && (served || !v.onDisk) || mm.evicted[n]) {
 				m.retire(v)
 			}
 			if !v.onDisk && (v.state == 0 || v.state == StateFailed) {
@@ -382,7 +399,7 @@ func (m *Manager) loader() {
 	defer m.wg.Done()
 	for {
 		m.mu.Lock()
-		for len(m.queue) == 0 {
+		for len(m.queue) == 0 && !m.closed {
 			m.mu.Unlock()
 			select {
 			case <-m.stop:
@@ -390,6 +407,12 @@ func (m *Manager) loader() {
 			case <-m.wake:
 			}
 			m.mu.Lock()
+		}
+		if m.closed {
+			// At shutdown the queued versions would only be loaded, warmed up and
+			// closed again: leave them.
+			m.mu.Unlock()
+			return
 		}
 		v := m.queue[0]
 		m.queue = m.queue[1:]
@@ -422,13 +445,21 @@ func (m *Manager) loadOne(v *version, spec Spec, dir, fp string, setting precisi
 		m.mu.Unlock()
 	}
 	if err == nil && m.opts.Warm != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		ctx, cancel := context.WithTimeout(m.ctx, 10*time.Minute)
 		err = m.opts.Warm(ctx, model)
 		cancel()
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	switch {
+	case m.closed:
+		// Close cut the warm-up short (or came while it ran): the version never
+		// failed, so no FAILED state, log line or failure count.
+		if model != nil {
+			model.Engine.Close()
+		}
+		m.setState(v, 0, nil)
+		return
 	case err != nil:
 		if model != nil {
 			model.Engine.Close()
@@ -484,6 +515,7 @@ func (m *Manager) Close() {
 	}
 	m.closed = true
 	close(m.stop)
+	m.cancel()
 	m.mu.Unlock()
 	m.wg.Wait()
 	m.repo.Close()

@@ -4,11 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/atelier-vision/atelier/internal/precision"
 )
 
 func TestDefaultPolicyServesTheNewestOnly(t *testing.T) {
@@ -44,6 +49,43 @@ func TestPolicies(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPolicyThatPicksNothingLeavesServingAlone: a policy that names no loadable
+// version (a typo, a version not copied yet, one that fails) must not take the model
+// down; the versions serving stay until one the policy wants is AVAILABLE.
+func TestPolicyThatPicksNothingLeavesServingAlone(t *testing.T) {
+	root := t.TempDir()
+	writeVersion(t, root, "classifier/1", "classifier", tenLabels...)
+	writeVersion(t, root, "classifier/2", "classifier", tenLabels...)
+	f := mustStart(t, root, "model classifier\n  policy latest 1\n")
+	reload := func(config string) {
+		t.Helper()
+		os.WriteFile(f.m.opts.ConfigPath, []byte(config), 0o644)
+		if err := f.m.Reload(context.Background(), true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reload("model classifier\n  policy specific 9\n") // no folder 9
+	if got := f.states("classifier"); got != "2:AVAILABLE" {
+		t.Fatalf("policy specific 9 without a folder 9: got %q, want 2 still serving", got)
+	}
+	writeVersion(t, root, "classifier/9", "garbage") // 9 arrives broken
+	f.poll()
+	if got := f.states("classifier"); got != "9:FAILED 2:AVAILABLE" {
+		t.Fatalf("policy specific 9 with 9 broken: got %q, want 2 still serving", got)
+	}
+	if _, err := f.m.Repository().Get(Spec{Name: "classifier"}, RoleClassifier); err != nil {
+		t.Fatalf("the model went out of service: %v", err)
+	}
+	time.Sleep(10 * time.Millisecond) // a new modification time
+	writeVersion(t, root, "classifier/9", "classifier", tenLabels...)
+	f.poll()
+	f.waitStates("classifier", "9:AVAILABLE")
+	// An explicit removal still empties the model.
+	os.RemoveAll(filepath.Join(root, "classifier"))
+	f.poll()
+	f.waitStates("classifier", "")
 }
 
 // TestNewVersionTakesOverAndTheOldOneDrains holds a call on version 1 while version 2
@@ -308,5 +350,64 @@ func TestOnDiskListsUnloadedVersionsToo(t *testing.T) {
 		if g := fmt.Sprint(got[name]); g != w {
 			t.Errorf("%s: got versions %s, want %s", name, g, w)
 		}
+	}
+}
+
+// TestCloseDoesNotLoadTheQueue: Close (at shutdown) stops after the load in progress
+// instead of loading, warming and publishing every queued version first, and it cuts
+// a warm-up short.
+func TestCloseDoesNotLoadTheQueue(t *testing.T) {
+	root := t.TempDir()
+	writeVersion(t, root, "classifier/1", "classifier", tenLabels...)
+	fl := &fakeLoader{}
+	gate, started := make(chan struct{}), make(chan string, 10)
+	var loads atomic.Int32
+	m, err := NewManager(ManagerOptions{Root: root, Settle: time.Millisecond, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Load: func(dir string, s precision.Setting) (Loaded, error) {
+			if !strings.HasSuffix(dir, filepath.Join("classifier", "1")) {
+				loads.Add(1)
+				started <- dir
+				<-gate
+			}
+			return fl.load(dir, s)
+		},
+		Warm: func(ctx context.Context, m *Model) error {
+			if m.Name == "warm" {
+				<-ctx.Done() // a warm-up that only Close ends
+				return ctx.Err()
+			}
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"warm", "b", "c", "d"} {
+		writeVersion(t, root, name+"/1", "classifier", tenLabels...)
+	}
+	for range 2 {
+		if _, err := m.scan(false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-started // the first of the four queued loads is under way
+	closed := make(chan struct{})
+	go func() {
+		m.Close()
+		close(closed)
+	}()
+	for !m.isClosed() {
+		time.Sleep(time.Millisecond)
+	}
+	close(gate)
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close still waits after 5s")
+	}
+	if n := loads.Load(); n != 1 {
+		t.Fatalf("%d versions loaded after Close began, want only the one already loading", n)
 	}
 }

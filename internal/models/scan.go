@@ -15,8 +15,9 @@ import (
 //     at two scans in a row, one poll apart.
 //
 // A folder moved into place with a rename is complete at once, so it is loaded at the
-// next poll; a folder copied in place is loaded once the copy has stood still for a
-// poll. A half-copied folder is never loaded.
+// second scan that sees it (the first only notes its files: the server cannot tell a
+// rename from a copy); a folder copied in place is loaded once the copy has stood
+// still for a poll. A half-copied folder is never loaded.
 
 // diskVersion is one version folder as a scan found it.
 type diskVersion struct {

@@ -44,6 +44,10 @@ type config struct {
 // overhead per request").
 const defaultGCHeapFloorMiB = 64
 
+// minPollInterval is the shortest --model-poll-interval, the settle time of an
+// explicit rescan (models.ManagerOptions.Settle).
+const minPollInterval = 250 * time.Millisecond
+
 // parseConfig reads flags from args, with defaults taken from the environment.
 func parseConfig(args []string, getenv func(string) string) (config, error) {
 	var c config
@@ -52,7 +56,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "address for /metrics and /debug/pprof/ over HTTP, e.g. :9500 (empty: off)")
 	fs.StringVar(&c.ModelDir, "model-dir", "savedmodels", "model repository: <name>/<version>/saved_model.pb")
 	fs.StringVar(&c.ModelConfig, "model-config", "", "model config file: version policy and labels per model (docs/RELOAD.md; empty: latest 1, no labels)")
-	fs.DurationVar(&c.PollInterval, "model-poll-interval", 5*time.Second, "how often --model-dir is rescanned for new and removed versions (0: only on SIGHUP and ReloadRepository)")
+	fs.DurationVar(&c.PollInterval, "model-poll-interval", 5*time.Second, "how often --model-dir is rescanned for new and removed versions (at least 250ms; 0: only on SIGHUP and ReloadRepository)")
 	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", 64<<20, "largest request accepted, in bytes")
 	fs.IntVar(&c.StreamWorkers, "grpc-stream-workers", 0, "goroutines kept to run calls, reused so a call's stack is already grown (0: a new goroutine per call, grpc-go's default)")
 	fs.IntVar(&c.MaxPixels, "max-pixels", 50_000_000, "largest decoded image accepted, in pixels")
@@ -100,6 +104,12 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	}
 	if c.PollInterval < 0 {
 		return c, fmt.Errorf("--model-poll-interval %v is negative (0 turns polling off)", c.PollInterval)
+	}
+	// A version folder counts as complete once it is unchanged over one poll: polls
+	// closer than an explicit rescan's two looks would take a copy that pauses between
+	// two files for a finished one, and rescan the folder without rest.
+	if c.PollInterval > 0 && c.PollInterval < minPollInterval {
+		return c, fmt.Errorf("--model-poll-interval %v is below %v (0 turns polling off)", c.PollInterval, minPollInterval)
 	}
 	if c.StreamWorkers < 0 || c.StreamWorkers > 1024 {
 		return c, fmt.Errorf("--grpc-stream-workers %d is outside 0..1024", c.StreamWorkers)

@@ -17,6 +17,7 @@ func TestConfigRefuses(t *testing.T) {
 		{nil, map[string]string{"ATELIER_GRPC_STREAM_WORKERS": "5000"}, "--grpc-stream-workers 5000 is outside 0..1024"},
 		{[]string{"--max-message-bytes", "1000"}, nil, "--max-message-bytes 1000 is below 1 MiB"},
 		{[]string{"--model-poll-interval", "-1s"}, nil, "--model-poll-interval -1s is negative"},
+		{[]string{"--model-poll-interval", "1ms"}, nil, "--model-poll-interval 1ms is below 250ms"},
 		{[]string{"--log-format", "xml"}, nil, "--log-format must be text or json"},
 		{nil, map[string]string{"ATELIER_GRPC_STREAM_WORKERS": "two"}, "$ATELIER_GRPC_STREAM_WORKERS=\"two\""},
 		{[]string{"--gc-heap-floor-mib", "-1"}, nil, "--gc-heap-floor-mib -1 is outside 0..65536"},
