@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"net"
 	"strconv"
@@ -49,7 +48,7 @@ type guard struct {
 // caller is who a call comes from, as far as the guard knows.
 type caller struct {
 	key   string // the admission key: "token:NAME" or "peer:HOST"; empty without admission control
-	token string // the bearer token, kept to re-check it on every stream message
+	token string // the bearer token the call is admitted with, kept to re-check it on every stream message
 	need  auth.Role
 }
 
@@ -78,13 +77,19 @@ func (g *guard) admit(ctx context.Context, method string) (context.Context, call
 			"admin RPCs are off on this server; start atelierd with --auth-tokens-file holding an admin token to turn them on")
 	}
 	if g.Tokens != nil {
-		c.token = bearer(metadata.ValueFromIncomingContext(ctx, "authorization"))
+		tokens, err := bearers(metadata.ValueFromIncomingContext(ctx, "authorization"))
+		if err != nil {
+			return ctx, c, err
+		}
+		c.token = g.strongest(tokens)
 		id, err := g.check(c, method)
+		// A known token refused for its role is named too: the access log then says
+		// which client tried an RPC beyond its role.
+		noteCaller(ctx, id.Fingerprint)
 		if err != nil {
 			return ctx, c, err
 		}
 		c.key = "token:" + id.Name
-		noteCaller(ctx, id.Fingerprint)
 	}
 	if ok, wait := g.Admission.Allow(c.key); !ok {
 		secs := strconv.FormatInt(int64(math.Ceil(wait.Seconds())), 10)
@@ -169,15 +174,47 @@ func (s *guardedStream) SendMsg(m any) error {
 	return s.ServerStream.SendMsg(m)
 }
 
-// bearer returns the token of an "authorization: Bearer <token>" header, given the
-// header's values.
-func bearer(values []string) string {
+// maxAuthValues bounds the authorization headers of one call.
+const maxAuthValues = 4
+
+// bearers returns the tokens of a call's "authorization: Bearer <token>" headers,
+// given the headers' values; the scheme's case does not matter (RFC 9110). A value of
+// any other form is refused rather than skipped, and the error never echoes it: it
+// may be a token.
+func bearers(values []string) ([]string, error) {
+	if len(values) > maxAuthValues {
+		return nil, status.Errorf(codes.Unauthenticated, "%d authorization headers, more than %d", len(values), maxAuthValues)
+	}
+	tokens := make([]string, 0, len(values))
 	for _, v := range values {
+		tok := ""
 		if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
-			return strings.TrimSpace(v[7:])
+			tok = strings.TrimSpace(v[7:])
+		}
+		if tok == "" {
+			return nil, status.Error(codes.Unauthenticated, `an authorization header is not "Bearer <token>"`)
+		}
+		tokens = append(tokens, tok)
+	}
+	return tokens, nil
+}
+
+// strongest returns the known token of the highest role among tokens, or the first
+// one when none is known ("" when there are none). A call may carry two: a client's
+// own token and an admin token added for one call (the Go CLI sends the first from
+// --token and the second from --admin-token-file; the Python client the other way
+// round). The call gets the role it was given, whatever the order of the headers.
+func (g *guard) strongest(tokens []string) string {
+	best, role := "", auth.RoleNone
+	for _, tok := range tokens {
+		if id, ok := g.Tokens.Lookup(tok); ok && id.Role > role {
+			best, role = tok, id.Role
 		}
 	}
-	return ""
+	if best == "" && len(tokens) > 0 {
+		return tokens[0]
+	}
+	return best
 }
 
 // peerHost is the caller's address without its port.
@@ -207,19 +244,4 @@ func noteCaller(ctx context.Context, fingerprint string) {
 	if n, ok := ctx.Value(noteKey{}).(*callNote); ok {
 		n.fingerprint = fingerprint
 	}
-}
-
-// Describe returns the security settings for the start-up log line.
-func (s Security) Describe() string {
-	var parts []string
-	if s.Tokens != nil {
-		parts = append(parts, "tokens "+s.Tokens.Path())
-	} else {
-		parts = append(parts, "no auth")
-	}
-	if s.Admission != nil {
-		c := s.Admission.Config()
-		parts = append(parts, fmt.Sprintf("rate %g/s burst %d, max streams %d", c.Rate, c.Burst, c.MaxStreams))
-	}
-	return strings.Join(parts, ", ")
 }

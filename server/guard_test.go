@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -75,13 +77,20 @@ func TestRoleMatrix(t *testing.T) {
 	tokens := openTokens(t, tokenFile(t, inferToken+" infer", adminToken+" admin ops"))
 	// Under the default rules reflection needs admin, so every cell of the matrix is used.
 	opts := Options{Security: Security{Tokens: tokens, Rules: auth.DefaultRules}}
-	conn, logs := serveWith(t, opts, Cores{Classifier: &fakeClassifier{}})
-	srv := New(Options{Log: discardLog()}, nil, Cores{})
+	cores := Cores{Classifier: &fakeClassifier{}, Inference: noInference{}, Models: &fakeControl{}}
+	conn, srv, logs := serveRepo(t, opts, nil, cores)
 	methods := 0
 	for svc, info := range srv.GRPC.GetServiceInfo() {
 		for _, m := range info.Methods {
 			method := "/" + svc + "/" + m.Name
 			need := auth.Required(opts.Security.Rules, method)
+			// The table is checked against a list written out here, so that a rule
+			// that moves a method to another role, or a new method, is seen.
+			if want, listed := wantRoles[method]; !listed {
+				t.Errorf("%s is registered but not in wantRoles: decide its role", method)
+			} else if need != want {
+				t.Errorf("%s needs %v, want %v", method, need, want)
+			}
 			streaming := m.IsClientStream || m.IsServerStream
 			methods++
 			for _, tc := range []struct {
@@ -119,8 +128,8 @@ func TestRoleMatrix(t *testing.T) {
 	if got := auth.Required(opts.Security.Rules, "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"); got != auth.RoleAdmin {
 		t.Fatalf("reflection needs %v, want admin", got)
 	}
-	if methods < 12 {
-		t.Fatalf("only %d methods registered", methods)
+	if methods != len(wantRoles) {
+		t.Fatalf("%d methods registered, %d in wantRoles", methods, len(wantRoles))
 	}
 	if strings.Contains(logs.String(), inferToken) || strings.Contains(logs.String(), adminToken) {
 		t.Fatal("a token appears in the log")
@@ -128,6 +137,52 @@ func TestRoleMatrix(t *testing.T) {
 	if !strings.Contains(logs.String(), "token="+auth.Fingerprint(inferToken)) {
 		t.Fatalf("the access log does not name the infer token by its fingerprint:\n%s", logs.String())
 	}
+}
+
+// wantRoles is the role of every RPC the server registers, under auth.DefaultRules
+// (where reflection needs admin).
+var wantRoles = map[string]auth.Role{
+	"/grpc.health.v1.Health/Check":                                   auth.Public,
+	"/grpc.health.v1.Health/List":                                    auth.Public,
+	"/grpc.health.v1.Health/Watch":                                   auth.Public,
+	"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      auth.RoleAdmin,
+	"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": auth.RoleAdmin,
+	"/atelier.v1.ClassifyService/Classify":                           auth.RoleInfer,
+	"/atelier.v1.ClassifyService/ClassifyStream":                     auth.RoleInfer,
+	"/atelier.v1.DetectService/Detect":                               auth.RoleInfer,
+	"/atelier.v1.DetectService/DetectStream":                         auth.RoleInfer,
+	"/atelier.v1.GenerateService/Generate":                           auth.RoleInfer,
+	"/atelier.v1.GenerateService/Interpolate":                        auth.RoleInfer,
+	"/atelier.v1.AlertService/WatchAlerts":                           auth.RoleInfer,
+	"/atelier.v1.ModelService/ListModels":                            auth.RoleInfer,
+	"/atelier.v1.ModelService/GetModel":                              auth.RoleInfer,
+	"/atelier.v1.ModelService/GetModelStatus":                        auth.RoleInfer,
+	"/atelier.v1.ModelService/ReloadRepository":                      auth.RoleAdmin,
+	"/atelier.v1.ModelService/LoadModel":                             auth.RoleAdmin,
+	"/atelier.v1.ModelService/UnloadModel":                           auth.RoleAdmin,
+	"/atelier.v1.ModelService/SetVersionLabels":                      auth.RoleAdmin,
+	"/inference.GRPCInferenceService/ServerLive":                     auth.Public,
+	"/inference.GRPCInferenceService/ServerReady":                    auth.Public,
+	"/inference.GRPCInferenceService/ModelReady":                     auth.RoleInfer,
+	"/inference.GRPCInferenceService/ServerMetadata":                 auth.RoleInfer,
+	"/inference.GRPCInferenceService/ModelMetadata":                  auth.RoleInfer,
+	"/inference.GRPCInferenceService/ModelInfer":                     auth.RoleInfer,
+	"/inference.GRPCInferenceService/ModelStreamInfer":               auth.RoleInfer,
+	"/inference.GRPCInferenceService/ModelConfig":                    auth.RoleInfer,
+	"/inference.GRPCInferenceService/ModelStatistics":                auth.RoleInfer,
+	"/inference.GRPCInferenceService/RepositoryIndex":                auth.RoleAdmin,
+	"/inference.GRPCInferenceService/RepositoryModelLoad":            auth.RoleAdmin,
+	"/inference.GRPCInferenceService/RepositoryModelUnload":          auth.RoleAdmin,
+	// Not implemented (Unimplemented for whoever may call them); the settings RPCs
+	// would change the server, so they move to admin if they are ever implemented.
+	"/inference.GRPCInferenceService/SystemSharedMemoryStatus":     auth.RoleInfer,
+	"/inference.GRPCInferenceService/SystemSharedMemoryRegister":   auth.RoleInfer,
+	"/inference.GRPCInferenceService/SystemSharedMemoryUnregister": auth.RoleInfer,
+	"/inference.GRPCInferenceService/CudaSharedMemoryStatus":       auth.RoleInfer,
+	"/inference.GRPCInferenceService/CudaSharedMemoryRegister":     auth.RoleInfer,
+	"/inference.GRPCInferenceService/CudaSharedMemoryUnregister":   auth.RoleInfer,
+	"/inference.GRPCInferenceService/TraceSetting":                 auth.RoleInfer,
+	"/inference.GRPCInferenceService/LogSettings":                  auth.RoleInfer,
 }
 
 func TestRequiredRoles(t *testing.T) {
@@ -347,5 +402,191 @@ func TestRateLimitPerPeerWithoutTokens(t *testing.T) {
 		if code := call(context.Background(), conn, "/grpc.health.v1.Health/Check", false); code == codes.ResourceExhausted {
 			t.Fatal("health was rate limited")
 		}
+	}
+}
+
+// TestAuthorizationHeaderForms: the forms an attacker or a confused client may send.
+// Only "Bearer <token>" headers are read; a call carrying two tokens (a client's own
+// and an admin token for one call) gets the stronger one's role whatever their order.
+func TestAuthorizationHeaderForms(t *testing.T) {
+	tokens := openTokens(t, tokenFile(t, inferToken+" infer", adminToken+" admin"))
+	conn, logs := serveWith(t, Options{Security: Security{Tokens: tokens}}, Cores{Classifier: &fakeClassifier{}, Models: &fakeControl{}})
+	const (
+		inferMethod = "/atelier.v1.ModelService/ListModels"
+		adminMethod = "/atelier.v1.ModelService/ReloadRepository"
+	)
+	huge := "Bearer " + strings.Repeat("a", 64<<10)
+	for _, tc := range []struct {
+		name   string
+		values []string
+		method string
+		want   codes.Code
+	}{
+		{"bearer", []string{"Bearer " + inferToken}, inferMethod, codes.OK},
+		{"lower-case scheme", []string{"bearer " + inferToken}, inferMethod, codes.OK},
+		{"upper-case scheme", []string{"BEARER " + inferToken}, inferMethod, codes.OK},
+		{"spaces around the token", []string{"Bearer   " + inferToken + "  "}, inferMethod, codes.OK},
+		{"empty", []string{""}, inferMethod, codes.Unauthenticated},
+		{"scheme without a token", []string{"Bearer"}, inferMethod, codes.Unauthenticated},
+		{"scheme and a space", []string{"Bearer "}, inferMethod, codes.Unauthenticated},
+		{"no scheme", []string{inferToken}, inferMethod, codes.Unauthenticated},
+		{"another scheme", []string{"Basic " + inferToken}, inferMethod, codes.Unauthenticated},
+		{"huge", []string{huge}, inferMethod, codes.Unauthenticated},
+		{"infer then admin", []string{"Bearer " + inferToken, "Bearer " + adminToken}, adminMethod, codes.OK},
+		{"admin then infer", []string{"Bearer " + adminToken, "Bearer " + inferToken}, adminMethod, codes.OK},
+		{"unknown then infer", []string{"Bearer not-a-token-0123456789", "Bearer " + inferToken}, inferMethod, codes.OK},
+		{"two infer tokens on an admin rpc", []string{"Bearer " + inferToken, "Bearer " + inferToken}, adminMethod, codes.PermissionDenied},
+		// A proxy may vouch for the first header while this server reads another:
+		// a header of another form is refused, not skipped.
+		{"another scheme then an admin token", []string{"Basic dXNlcjpwdw==", "Bearer " + adminToken}, adminMethod, codes.Unauthenticated},
+		{"many headers", []string{"Bearer " + adminToken, "Bearer " + adminToken, "Bearer " + adminToken, "Bearer " + adminToken, "Bearer " + adminToken}, adminMethod, codes.Unauthenticated},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			md := metadata.MD{}
+			for _, v := range tc.values {
+				md.Append("authorization", v)
+			}
+			ctx, cancel := context.WithTimeout(metadata.NewOutgoingContext(context.Background(), md), 5*time.Second)
+			defer cancel()
+			err := conn.Invoke(ctx, tc.method, &emptypb.Empty{}, &emptypb.Empty{})
+			got := status.Code(err)
+			if tc.want == codes.OK {
+				if got == codes.Unauthenticated || got == codes.PermissionDenied {
+					t.Fatalf("got %v, want it let in", err)
+				}
+			} else if got != tc.want {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+			if msg := status.Convert(err).Message(); len(msg) > 256 || strings.Contains(msg, inferToken) || strings.Contains(msg, adminToken) {
+				t.Fatalf("the status message (%d bytes) echoes the header: %.100q", len(msg), msg)
+			}
+		})
+	}
+	if strings.Contains(logs.String(), inferToken) || strings.Contains(logs.String(), adminToken) {
+		t.Fatal("a token appears in the log")
+	}
+	// The refusal of a known token for its role names that token.
+	denied := regexp.MustCompile(`method=` + regexp.QuoteMeta(adminMethod) + ` code=PermissionDenied .*token=` + auth.Fingerprint(inferToken))
+	if !denied.MatchString(logs.String()) {
+		t.Fatalf("no access line names the infer token refused an admin RPC:\n%s", logs.String())
+	}
+}
+
+// TestBearers: the header forms gRPC-Go's client cannot send (it refuses non-ASCII
+// values), straight to the parser.
+func TestBearers(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		values []string
+		want   []string
+		ok     bool
+	}{
+		{"none", nil, []string{}, true},
+		{"one", []string{"Bearer abc"}, []string{"abc"}, true},
+		{"non-ascii token", []string{"Bearer tökén-ünïcode-0123456789"}, []string{"tökén-ünïcode-0123456789"}, true},
+		{"non-ascii scheme", []string{"Bëarer abc"}, nil, false},
+		{"tab after the scheme", []string{"Bearer\tabc"}, nil, false},
+		{"a control character only", []string{"Bearer \x00"}, []string{"\x00"}, true},
+	} {
+		got, err := bearers(tc.values)
+		if (err == nil) != tc.ok || tc.ok && !slices.Equal(got, tc.want) {
+			t.Errorf("%s: bearers(%q) = %q, %v; want %q, ok %v", tc.name, tc.values, got, err, tc.want, tc.ok)
+		}
+	}
+}
+
+// TestRevokedTokenEndsEveryStream: on every streaming RPC that needs a token, a
+// stream opened with a token that is then removed from the file fails its next
+// message with UNAUTHENTICATED, whatever the handler does with it.
+func TestRevokedTokenEndsEveryStream(t *testing.T) {
+	path := tokenFile(t, inferToken+" infer", adminToken+" admin")
+	tokens := openTokens(t, path)
+	admitted := make(chan string, 1)
+	// An interceptor inside the guard's: it runs once the guard has let the stream in.
+	signal := grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, next grpc.StreamHandler) error {
+		admitted <- info.FullMethod
+		return next(srv, ss)
+	})
+	opts := Options{Security: Security{Tokens: tokens, Rules: auth.DefaultRules}, GRPC: []grpc.ServerOption{signal}}
+	cores := Cores{Classifier: &fakeClassifier{}, Detector: fakeDetector{}, Generator: &fakeGenerator{}, Inference: noInference{}, Models: &fakeControl{}}
+	conn, srv, _ := serveRepo(t, opts, nil, cores)
+	streams := 0
+	for svc, info := range srv.GRPC.GetServiceInfo() {
+		for _, m := range info.Methods {
+			method := "/" + svc + "/" + m.Name
+			need := auth.Required(opts.Security.Rules, method)
+			if !(m.IsClientStream || m.IsServerStream) || need == auth.Public {
+				continue
+			}
+			streams++
+			t.Run(strings.TrimPrefix(method, "/"), func(t *testing.T) {
+				token := map[auth.Role]string{auth.RoleInfer: inferToken, auth.RoleAdmin: adminToken}[need]
+				os.WriteFile(path, []byte(inferToken+" infer\n"+adminToken+" admin\n"), 0o600)
+				if err := tokens.Reload(); err != nil {
+					t.Fatal(err)
+				}
+				ctx, cancel := context.WithTimeout(withToken(context.Background(), token), 5*time.Second)
+				defer cancel()
+				s, err := conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}, method)
+				if err != nil {
+					t.Fatal(err)
+				}
+				select {
+				case got := <-admitted:
+					if got != method {
+						t.Fatalf("admitted %s, want %s", got, method)
+					}
+				case <-ctx.Done():
+					t.Fatal("the stream was not let in")
+				}
+				// Remove the token (keep one line: a file without tokens is refused).
+				os.WriteFile(path, []byte("other-token-0123456789abcdef infer\n"), 0o600)
+				if err := tokens.Reload(); err != nil {
+					t.Fatal(err)
+				}
+				s.SendMsg(&emptypb.Empty{})
+				s.CloseSend()
+				for err == nil {
+					err = s.RecvMsg(&emptypb.Empty{})
+				}
+				if status.Code(err) != codes.Unauthenticated {
+					t.Fatalf("after the token was removed: got %v, want Unauthenticated", err)
+				}
+			})
+		}
+	}
+	if streams < 7 {
+		t.Fatalf("only %d streaming RPCs checked", streams)
+	}
+}
+
+// TestStreamRateLimitSaysWhenToRetry: opening a stream counts against the rate, and a
+// refused one carries the retry-after trailers as a refused unary call does.
+func TestStreamRateLimitSaysWhenToRetry(t *testing.T) {
+	tokens := openTokens(t, tokenFile(t, inferToken+" infer"))
+	adm := admission.New(admission.Config{Rate: 0.5, Burst: 1})
+	conn, _ := serveWith(t, Options{Security: Security{Tokens: tokens, Admission: adm}}, Cores{Classifier: &fakeClassifier{}})
+	client := pb.NewAlertServiceClient(conn)
+	ctx, cancel := context.WithTimeout(withToken(context.Background(), inferToken), 5*time.Second)
+	defer cancel()
+	first, err := client.WatchAlerts(ctx, &pb.WatchAlertsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.Header(); err != nil {
+		t.Fatalf("first stream: %v", err)
+	}
+	second, err := client.WatchAlerts(ctx, &pb.WatchAlertsRequest{})
+	if err == nil {
+		_, err = second.Recv()
+	}
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("second stream over the rate: got %v, want ResourceExhausted", err)
+	}
+	if got := second.Trailer().Get(RetryAfterHeader); len(got) != 1 || got[0] != "2" {
+		t.Fatalf("retry-after trailer %q, want [2]", got)
+	}
+	if got := second.Trailer().Get(RetryAfterMSHeader); len(got) != 1 {
+		t.Fatalf("retry-after-ms trailer %q, want one value", got)
 	}
 }

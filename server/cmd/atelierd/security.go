@@ -32,6 +32,7 @@ type securityConfig struct {
 	MaxConcurrentStreams uint
 	MaxConnectionAge     time.Duration
 	MaxConnectionGrace   time.Duration
+	MaxHeaderBytes       int
 	ReloadInterval       time.Duration
 }
 
@@ -49,6 +50,10 @@ func (s *securityConfig) flags(fs *flag.FlagSet) {
 	fs.UintVar(&s.MaxConcurrentStreams, "max-concurrent-streams", 1000, "calls and streams at once on one connection")
 	fs.DurationVar(&s.MaxConnectionAge, "max-connection-age", 0, "ask clients to reconnect after this long, so they rebalance across replicas (0: never)")
 	fs.DurationVar(&s.MaxConnectionGrace, "max-connection-age-grace", 5*time.Minute, "how long calls on an aged connection may go on before it is closed")
+	// gRPC-Go would take 16 MiB of headers per call, held while the call lasts and
+	// decoded before any token is checked: 64 streams of a caller, or an open health
+	// Watch per stream, could pin a gigabyte. gRPC's C core refuses more than 16 KiB.
+	fs.IntVar(&s.MaxHeaderBytes, "max-header-bytes", 64<<10, "largest total size of one call's metadata (headers); a bigger call is refused")
 	fs.DurationVar(&s.ReloadInterval, "reload-interval", filewatch.DefaultInterval, "how often the TLS and token files are checked for changes")
 }
 
@@ -64,6 +69,9 @@ func (s securityConfig) validate() error {
 	default:
 		return fmt.Errorf("--reflection must be open, token or off, not %q", s.Reflection)
 	}
+	if s.MaxHeaderBytes < 4<<10 || s.MaxHeaderBytes > 16<<20 {
+		return fmt.Errorf("--max-header-bytes %d is outside 4096..16777216", s.MaxHeaderBytes)
+	}
 	if s.ReloadInterval <= 0 || s.KeepaliveMinTime < 0 || s.MaxConnectionAge < 0 || s.MaxConnectionGrace < 0 {
 		return fmt.Errorf("--reload-interval must be positive and the keepalive and connection-age durations not negative")
 	}
@@ -76,7 +84,7 @@ func (s securityConfig) logAttrs() []any {
 		"rate_burst", s.Admission.Burst, "max_streams_per_caller", s.Admission.MaxStreams,
 		"keepalive_min_time", s.KeepaliveMinTime, "max_concurrent_streams", s.MaxConcurrentStreams,
 		"max_connection_age", s.MaxConnectionAge, "max_connection_age_grace", s.MaxConnectionGrace,
-		"reload_interval", s.ReloadInterval}
+		"max_header_bytes", s.MaxHeaderBytes, "reload_interval", s.ReloadInterval}
 }
 
 // security is the configuration made live: the reloading TLS files and token file,
@@ -122,6 +130,9 @@ func newSecurity(cfg securityConfig, log *slog.Logger) (*security, error) {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: cfg.KeepaliveMinTime, PermitWithoutStream: true}),
 		grpc.MaxConcurrentStreams(uint32(min(cfg.MaxConcurrentStreams, 1<<31))),
 	)
+	if cfg.MaxHeaderBytes > 0 {
+		s.grpc = append(s.grpc, grpc.MaxHeaderListSize(uint32(cfg.MaxHeaderBytes)))
+	}
 	if cfg.MaxConnectionAge > 0 {
 		s.grpc = append(s.grpc, grpc.KeepaliveParams(keepalive.ServerParameters{
 			MaxConnectionAge: cfg.MaxConnectionAge, MaxConnectionAgeGrace: cfg.MaxConnectionGrace,

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/atelier-vision/atelier/internal/certs"
 	"github.com/atelier-vision/atelier/internal/testcerts"
@@ -155,5 +156,55 @@ func TestMaxConnectionAge(t *testing.T) {
 	}
 	if n := lis.n.Load(); n < 3 {
 		t.Fatalf("%d connections in 2s with a 200ms maximum age, want several", n)
+	}
+}
+
+// TestMaxHeaderBytes: a call whose metadata is over --max-header-bytes is refused
+// before it reaches a handler (health here, which needs no token); a normal one passes.
+func TestMaxHeaderBytes(t *testing.T) {
+	c, err := parseConfig(nil, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Security.MaxHeaderBytes != 64<<10 {
+		t.Fatalf("default --max-header-bytes %d, want 65536", c.Security.MaxHeaderBytes)
+	}
+	if _, err := parseConfig([]string{"--max-header-bytes", "100"}, func(string) string { return "" }); err == nil {
+		t.Fatal("--max-header-bytes 100 was accepted")
+	}
+	sec, err := newSecurity(c.Security, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpc.NewServer(sec.grpc...)
+	healthpb.RegisterHealthServer(s, health.NewServer())
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(lis)
+	defer s.Stop()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	h := healthpb.NewHealthClient(conn)
+	for _, tc := range []struct {
+		name  string
+		bytes int
+		ok    bool
+	}{
+		{"a token's worth", 600, true},
+		{"a megabyte", 1 << 20, false},
+		{"a normal call after the refusal", 600, true},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+strings.Repeat("a", tc.bytes))
+		_, err := h.Check(ctx, &healthpb.HealthCheckRequest{})
+		cancel()
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: got %v, want ok %v", tc.name, err, tc.ok)
+		}
 	}
 }
