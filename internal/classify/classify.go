@@ -74,6 +74,20 @@ func (c *Classifier) Classify(ctx context.Context, req Request) (Result, error) 
 		return Result{}, err
 	}
 	defer release()
+	return c.ClassifyOn(ctx, m, req)
+}
+
+// ClassifyOn is Classify on a classifier version the caller already holds (from
+// Repository.Acquire), whatever req.Model says; a caller that has to answer from the
+// version it resolved uses it, since asking the repository again could find that
+// version retired in between.
+func (c *Classifier) ClassifyOn(ctx context.Context, m *models.Model, req Request) (Result, error) {
+	if err := Validate(req); err != nil {
+		return Result{}, err
+	}
+	if m.Role != models.RoleClassifier {
+		return Result{}, fmt.Errorf("%w: model %q is a %s, not a %s", models.ErrWrongRole, m.Name, m.Role, models.RoleClassifier)
+	}
 	h, w, ch, err := m.ImageShape()
 	if err != nil {
 		return Result{}, err

@@ -103,8 +103,8 @@ func (s *Server) inferImage(ctx context.Context, m *models.Model, req Request) (
 	return res, nil
 }
 
-// classifyImages answers through the classify core with every class, so the numbers
-// are Classify's own.
+// classifyImages answers through the classify core with every class, on the version
+// the caller holds, so the numbers are Classify's own.
 func (s *Server) classifyImages(ctx context.Context, m *models.Model, files [][]byte) (map[string]Output, error) {
 	p, _ := m.Output(OutputProbs)
 	if len(p.Shape) != 2 || p.Shape[1] <= 0 || p.Shape[1] > classify.MaxTopK {
@@ -115,7 +115,7 @@ func (s *Server) classifyImages(ctx context.Context, m *models.Model, files [][]
 	for _, f := range files {
 		req.Images = append(req.Images, imageio.Source{Encoded: f})
 	}
-	res, err := s.classifier().Classify(ctx, req)
+	res, err := s.classifier().ClassifyOn(ctx, m, req)
 	if errors.Is(err, errkind.Invalid) {
 		return nil, fmt.Errorf("input %q: %w", InputImage, err) // as detectImages names it
 	}

@@ -215,23 +215,29 @@ func (s *Server) Infer(ctx context.Context, req Request) (Response, error) {
 	if err != nil {
 		return Response{}, err
 	}
+	// Hold the version while it runs, so a reload drains this call before it unloads
+	// the version. Without a version asked for, hold the newest at this moment: the one
+	// resolve saw may have left routing since, and asking for it by number would fail
+	// a call that a version switch should not touch.
+	spec := models.Spec{Name: t.model.Name}
+	if req.Version != "" {
+		spec.Version = t.model.Version
+	}
+	m, release, err := s.Repo.Acquire(spec, t.model.Role)
+	if err != nil {
+		return Response{}, err
+	}
+	defer release()
 	var outs []Output
 	if t.kind == kindImage {
-		outs, err = s.inferImage(ctx, t.model, req)
+		outs, err = s.inferImage(ctx, m, req)
 	} else {
-		// Hold the version while it runs, so a reload drains this call before it
-		// unloads the version.
-		m, release, aerr := s.Repo.Acquire(models.Spec{Name: t.name, Version: t.model.Version}, t.model.Role)
-		if aerr != nil {
-			return Response{}, aerr
-		}
 		outs, err = inferTensor(ctx, m, req)
-		release()
 	}
 	if err != nil {
 		return Response{}, err
 	}
-	return Response{Model: req.Model, Version: strconv.FormatInt(t.model.Version, 10), Outputs: outs}, nil
+	return Response{Model: req.Model, Version: strconv.FormatInt(m.Version, 10), Outputs: outs}, nil
 }
 
 // classifier returns a classify core over the same repository and preparer, so the

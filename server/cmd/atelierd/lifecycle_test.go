@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/atelier-vision/atelier/internal/testenv"
 	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
+	oip "github.com/atelier-vision/atelier/proto/triton"
 )
 
 // These integration tests run the model lifecycle on real TensorFlow with the built
@@ -204,6 +206,59 @@ func TestVersionFlipsUnderLoad(t *testing.T) {
 	for i, s := range seen {
 		if len(s) == 0 || s[len(s)-1] != 2 || (len(s) == 2 && s[0] != 1) || len(s) > 2 {
 			t.Errorf("client %d saw versions %v, want 1 then 2 (or only 2)", i, s)
+		}
+	}
+}
+
+// TestOpenInferenceProtocolThroughVersionFlips is TestVersionFlipsUnderLoad for
+// ModelInfer without a model_version: four clients call the generator's tensor model
+// while versions 2 and 3 are dropped in. No call fails, and each answer names the
+// version that ran, moving only forward.
+func TestOpenInferenceProtocolThroughVersionFlips(t *testing.T) {
+	root := lifecycleRepo(t, "generator/1")
+	_, conn := serveLifecycle(t, root)
+	v2 := oip.NewGRPCInferenceServiceClient(conn)
+	z := make([]float32, 64)
+	req := &oip.ModelInferRequest{ModelName: "generator", Inputs: []*oip.ModelInferRequest_InferInputTensor{
+		{Name: "z", Datatype: "FP32", Shape: []int64{1, 64}, Contents: &oip.InferTensorContents{Fp32Contents: z}},
+		{Name: "labels", Datatype: "INT32", Shape: []int64{1}, Contents: &oip.InferTensorContents{IntContents: []int32{3}}},
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var calls, failures int
+	var seen [4][]string
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				resp, err := v2.ModelInfer(ctxFor(t, time.Minute), req)
+				mu.Lock()
+				calls++
+				if err != nil {
+					failures++
+					t.Errorf("client %d: %v", i, err)
+				} else if v := resp.ModelVersion; len(seen[i]) == 0 || seen[i][len(seen[i])-1] != v {
+					seen[i] = append(seen[i], v)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, v := range []string{"2", "3"} {
+		time.Sleep(300 * time.Millisecond)
+		dropVersion(t, root, "generator", v)
+		reload(t, conn)
+		waitStates(t, conn, "generator", "AVAILABLE@"+v)
+	}
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	wg.Wait()
+	t.Logf("%d calls, %d failed; versions per client: %v", calls, failures, seen)
+	for i, s := range seen {
+		if len(s) == 0 || s[len(s)-1] != "3" || !slices.IsSorted(s) {
+			t.Errorf("client %d saw versions %v, want them rising to 3", i, s)
 		}
 	}
 }
