@@ -61,6 +61,9 @@ func (d *Dashboard) watchAlerts(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		if err == nil {
+			err = errServerEnded // not "OK: " on the page
+		}
 		wait := b.next()
 		d.feed.mu.Lock()
 		d.feed.watching, d.feed.problem = false, describe(err)

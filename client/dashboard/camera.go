@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"context"
+	"errors"
 	"iter"
 	"sync"
 	"time"
@@ -51,6 +52,9 @@ type det struct {
 	Label string     `json:"label,omitempty"`
 	Score float32    `json:"score"`
 }
+
+// errServerEnded is a stream or a watch that atelierd ended without an error.
+var errServerEnded = errors.New("atelierd ended the call")
 
 func newCamera(d *Dashboard, c Camera, rules []*pb.AlertRule) *camera {
 	return &camera{Camera: c, d: d, rules: rules, wake: make(chan struct{}, 1), dets: map[uint64][]det{}, state: camStarting}
@@ -122,7 +126,15 @@ func (c *camera) stream(ctx context.Context) {
 			return
 		}
 		if err == nil {
-			continue // the source went down; the stream ended cleanly
+			c.mu.Lock()
+			down := c.sourceErr != ""
+			c.mu.Unlock()
+			if down {
+				continue // the source went down; the stream ended cleanly
+			}
+			// atelierd ended the stream while frames were coming: retry with backoff,
+			// as after an error, not at once and again and again.
+			err = errServerEnded
 		}
 		wait := b.next()
 		msg := describe(err)

@@ -143,8 +143,22 @@ func lineOf(data []byte, offset int64) int {
 	return 1 + bytes.Count(data[:min(int(offset), len(data))], []byte("\n"))
 }
 
-// Check validates the configuration: distinct camera names, and rules that name
-// known cameras, have categories, scores in [0, 1] and at most 16 per camera.
+// maxHistory bounds --history: every page gets the whole history when it opens, one
+// sample a second.
+const maxHistory = 24 * time.Hour
+
+// atelierd's limits on a rule's name or category and on a tally window
+// (stream.MaxNameBytes, stream.MaxTallyWindow).
+const (
+	maxName        = 256
+	maxTallyWindow = 24 * time.Hour
+)
+
+// Check validates the configuration: distinct camera names, rates, scores and
+// durations in range, and rules that name known cameras, have categories, scores in
+// [0, 1] and at most 16 per camera. It refuses at start-up whatever atelierd would
+// refuse in every stream (a tally window over 24 h, a negative cooldown, a score
+// above 1): let through, each camera would retry a stream that can never open.
 func (c Config) Check() error {
 	if len(c.Cameras) == 0 {
 		return errors.New("no camera: give at least one --camera NAME=SOURCE")
@@ -156,8 +170,18 @@ func (c Config) Check() error {
 		}
 		seen[cam.Name] = true
 	}
-	if c.FPS <= 0 || c.FPS > 60 || c.ViewFPS <= 0 || c.ViewFPS > 30 {
+	inUnit := func(v float64) bool { return v >= 0 && v <= 1 } // false for NaN too
+	switch {
+	case !(c.FPS > 0 && c.FPS <= 60) || !(c.ViewFPS > 0 && c.ViewFPS <= 30):
 		return fmt.Errorf("--fps must be in (0, 60] and --view-fps in (0, 30], not %v and %v", c.FPS, c.ViewFPS)
+	case !inUnit(c.MinScore) || !inUnit(c.AlertScore):
+		return fmt.Errorf("--min-score and --alert-score must be in [0, 1], not %v and %v", c.MinScore, c.AlertScore)
+	case c.Cooldown < 0:
+		return fmt.Errorf("--cooldown %v is negative", c.Cooldown)
+	case c.TallyWindow <= 0 || c.TallyWindow > maxTallyWindow:
+		return fmt.Errorf("--tally-window must be in (0, %v], not %v", maxTallyWindow, c.TallyWindow)
+	case c.History < time.Second || c.History > maxHistory:
+		return fmt.Errorf("--history must be in [1s, %v], not %v", maxHistory, c.History)
 	}
 	return CheckRules(c.Rules, c.Cameras)
 }
@@ -174,9 +198,13 @@ func CheckRules(rules []Rule, cameras []Camera) error {
 		switch {
 		case r.Name == "":
 			return fmt.Errorf("rule %d has no name", i+1)
+		case len(r.Name) > maxName:
+			return fmt.Errorf("rule %d: a name of %d bytes is over the limit of %d", i+1, len(r.Name), maxName)
 		case len(r.Categories) == 0 || len(r.Categories) > 64:
 			return fmt.Errorf("%s needs 1 to 64 categories, has %d", what, len(r.Categories))
-		case r.MinScore != nil && (*r.MinScore < 0 || *r.MinScore > 1):
+		case slices.ContainsFunc(r.Categories, func(c string) bool { return c == "" || len(c) > maxName }):
+			return fmt.Errorf("%s: a category is empty or over %d bytes", what, maxName)
+		case r.MinScore != nil && !(*r.MinScore >= 0 && *r.MinScore <= 1):
 			return fmt.Errorf("%s: min_score %v is outside [0, 1]", what, *r.MinScore)
 		case r.Camera != "" && !slices.Contains(names, r.Camera):
 			return fmt.Errorf("%s names camera %q, which is not one of the cameras (%s)", what, r.Camera, strings.Join(names, ", "))

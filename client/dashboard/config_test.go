@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -124,6 +125,18 @@ func TestConfigCheck(t *testing.T) {
 		{"twice", func(c *Config) { c.Cameras = append(c.Cameras, Camera{"door", "b.mp4"}) }, "given twice"},
 		{"fps", func(c *Config) { c.FPS = 0 }, "--fps"},
 		{"view fps", func(c *Config) { c.ViewFPS = 100 }, "--view-fps"},
+		{"fps NaN", func(c *Config) { c.FPS = math.NaN() }, "--fps"},
+		{"alert score above 1", func(c *Config) { c.AlertScore = 1.5 }, "--alert-score"},
+		{"min score NaN", func(c *Config) { c.MinScore = math.NaN() }, "--min-score"},
+		{"negative cooldown", func(c *Config) { c.Cooldown = -time.Second }, "--cooldown"},
+		{"no tally window", func(c *Config) { c.TallyWindow = 0 }, "--tally-window"},
+		{"tally window over a day", func(c *Config) { c.TallyWindow = 25 * time.Hour }, "--tally-window"},
+		{"negative history", func(c *Config) { c.History = -time.Minute }, "--history"},
+		{"history under a second", func(c *Config) { c.History = time.Millisecond }, "--history"},
+		{"rule name too long", func(c *Config) {
+			c.Rules = []Rule{{Name: strings.Repeat("x", 257), Categories: []string{"Dress"}}}
+		}, "over the limit of 256"},
+		{"empty category", func(c *Config) { c.Rules = []Rule{{Name: "dress", Categories: []string{"Dress", ""}}} }, "a category is empty"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := base

@@ -41,6 +41,7 @@ type Dashboard struct {
 	feed       feed
 	hub        hub
 	frameBytes atomic.Uint64 // JPEG bytes sent to pages
+	boot       int64         // when New ran, Unix nanoseconds: this process's id for the pages
 
 	mu      sync.Mutex
 	typeOf  map[string]string // fine category -> coarse garment type, as detections show
@@ -62,7 +63,7 @@ func New(c *client.Client, cfg Config) (*Dashboard, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	d := &Dashboard{cfg: cfg, client: c, log: cfg.Log, typeOf: map[string]string{}}
+	d := &Dashboard{cfg: cfg, client: c, log: cfg.Log, typeOf: map[string]string{}, boot: time.Now().UnixNano()}
 	d.conn.up = make(chan struct{})
 	for _, cam := range cfg.Cameras {
 		d.cameras = append(d.cameras, newCamera(d, cam, cfg.rulesFor(cam.Name)))
@@ -293,6 +294,11 @@ type hello struct {
 	State   state             `json:"state"`
 	ViewFPS float64           `json:"view_fps"`
 	Window  string            `json:"tally_window"`
+	// HistoryS is how many seconds of samples the charts keep (--history).
+	HistoryS float64 `json:"history_s"`
+	// Boot tells one dashboard process from the next: a page that reconnects to a new
+	// one starts afresh (alert numbers start again at 1, the cameras may differ).
+	Boot int64 `json:"boot,string"`
 }
 
 // ruleView is one camera's rule, for the page.
@@ -307,7 +313,7 @@ type ruleView struct {
 
 func (d *Dashboard) hello(now time.Time) hello {
 	h := hello{Addr: d.cfg.Addr, Problem: d.cfg.RulesProblem, Types: map[string]string{}, ViewFPS: d.cfg.ViewFPS,
-		Window: d.cfg.TallyWindow.String(), State: d.snapshot(now, false)}
+		Window: d.cfg.TallyWindow.String(), HistoryS: d.cfg.History.Seconds(), Boot: d.boot, State: d.snapshot(now, false)}
 	for t, c := range palette.ByType {
 		h.Types[t] = palette.Hex(c)
 	}

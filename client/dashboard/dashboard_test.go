@@ -260,5 +260,42 @@ func TestUnknownFramesAre404(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("GET %s: %d, want 200", path, resp.StatusCode)
 		}
+		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
+			t.Errorf("GET %s: Content-Security-Policy %q, want default-src 'self'", path, csp)
+		}
+	}
+}
+
+// TestServerEndingCallsIsBackedOff: when atelierd ends a camera's stream and the alert
+// watch without an error while the camera's frames keep coming, the dashboard tries
+// again with backoff (not in a tight loop) and the page says what happened.
+func TestServerEndingCallsIsBackedOff(t *testing.T) {
+	fake := startFake(t, "")
+	fake.ending.Store(true)
+	c := fastClient(t, fake.addr)
+	defer c.Close()
+	cfg := DefaultConfig()
+	cfg.Addr, cfg.Cameras, cfg.Rules = fake.addr, []Camera{{"door", writeFrames(t, 5)}}, DefaultRules
+	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	d, err := New(c, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { d.Run(ctx); close(ran) }()
+	time.Sleep(3 * time.Second)
+	s := d.snapshot(time.Now(), false)
+	cancel()
+	<-ran
+	// Backoff from 0.5 s, doubling: about 3 attempts in 3 s; without it, one a frame.
+	if n := len(fake.streamConfigs()); n < 2 || n > 6 {
+		t.Errorf("%d streams opened in 3 s, want 2 to 6", n)
+	}
+	if got, want := s.Cameras["door"].Problem, "atelierd ended the call"; got != want {
+		t.Errorf("the camera's problem is %q, want %q", got, want)
+	}
+	if got, want := s.Alerts.Problem, "atelierd ended the call"; got != want {
+		t.Errorf("the alert feed's problem is %q, want %q", got, want)
 	}
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -27,6 +29,9 @@ type fakeServer struct {
 
 	addr string
 	srv  *grpc.Server
+
+	// ending makes DetectStream and WatchAlerts end at once, without an error.
+	ending atomic.Bool
 
 	mu       sync.Mutex
 	watchers map[chan *pb.Alert]bool
@@ -67,6 +72,9 @@ func (f *fakeServer) DetectStream(s pb.DetectService_DetectStreamServer) error {
 	f.mu.Lock()
 	f.configs = append(f.configs, cfg)
 	f.mu.Unlock()
+	if f.ending.Load() {
+		return nil
+	}
 	var seen uint64
 	for {
 		m, err := s.Recv()
@@ -122,9 +130,15 @@ func (f *fakeServer) WatchAlerts(req *pb.WatchAlertsRequest, s pb.AlertService_W
 	if err := s.SendHeader(metadata.MD{}); err != nil {
 		return err
 	}
+	if f.ending.Load() {
+		return nil
+	}
 	for {
 		select {
 		case a := <-ch:
+			if len(req.CameraIds) > 0 && !slices.Contains(req.CameraIds, a.CameraId) {
+				continue // as atelierd: only the cameras asked for
+			}
 			if err := s.Send(&pb.WatchAlertsResponse{Alert: a}); err != nil {
 				return err
 			}

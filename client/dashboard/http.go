@@ -1,9 +1,11 @@
 package dashboard
 
 import (
+	"context"
 	"embed"
 	"encoding/json"
 	"io/fs"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,6 +14,24 @@ import (
 
 //go:embed web
 var web embed.FS
+
+// The page's HTTP limits. There is no server-wide WriteTimeout, which would cut the
+// event stream; each write has its own deadline instead, so a browser that vanished
+// without closing its connection (a phone off the Wi-Fi) or that stops reading gives
+// up its goroutine and buffers after writeTimeout, not after the kernel's minutes of
+// retransmission. Variables so that tests can shorten them.
+var (
+	writeTimeout = 10 * time.Second
+	idleTimeout  = 60 * time.Second
+)
+
+// HTTPServer returns a server for the page: Handler, the limits above, a 10 s limit on
+// a request's headers and 64 KiB of them (the page sends no bodies). Requests' contexts
+// derive from base, so ending base ends the event streams and lets Shutdown finish.
+func (d *Dashboard) HTTPServer(base context.Context) *http.Server {
+	return &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idleTimeout,
+		MaxHeaderBytes: 64 << 10, BaseContext: func(net.Listener) context.Context { return base }}
+}
 
 // Handler serves the page, its assets, the event stream and the frames:
 //
@@ -52,7 +72,15 @@ func (d *Dashboard) Handler() http.Handler {
 		}
 		d.serveFrame(w, r, d.alertFrame(seq))
 	})
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Names, rules and labels reach the page only as text; should one ever reach it
+		// as markup, the browser still runs no script but the page's own, and nothing
+		// is fetched from elsewhere. Inline styles stay: the page sets colours with them.
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // jpegID reads "123.jpg".
@@ -78,6 +106,9 @@ func (d *Dashboard) serveFrame(w http.ResponseWriter, r *http.Request, f *frame)
 	w.Header().Set("Content-Type", "image/jpeg")
 	w.Header().Set("Cache-Control", "private, max-age=3600, immutable") // a frame id never changes its picture
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	rc := http.NewResponseController(w)
+	rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	defer rc.SetWriteDeadline(time.Time{}) // the server keeps a deadline past the request otherwise
 	if n, _ := w.Write(b); n > 0 {
 		d.frameBytes.Add(uint64(n))
 	}
@@ -85,11 +116,6 @@ func (d *Dashboard) serveFrame(w http.ResponseWriter, r *http.Request, f *frame)
 
 // serveEvents streams events to one page until it goes or the server stops.
 func (d *Dashboard) serveEvents(w http.ResponseWriter, r *http.Request) {
-	fl, ok := w.(http.Flusher)
-	if !ok {
-		http.Error(w, "streaming is not supported here", http.StatusInternalServerError)
-		return
-	}
 	events, cancel := d.hub.subscribe()
 	defer cancel()
 	h := w.Header()
@@ -100,9 +126,18 @@ func (d *Dashboard) serveEvents(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	w.Write([]byte("retry: 1000\n"))
-	w.Write(first)
-	fl.Flush()
+	rc := http.NewResponseController(w)
+	defer rc.SetWriteDeadline(time.Time{}) // the server keeps a deadline past the request otherwise
+	send := func(msg []byte) bool {
+		rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if _, err := w.Write(msg); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	if !send(append([]byte("retry: 1000\n"), first...)) {
+		return
+	}
 	ping := time.NewTicker(15 * time.Second)
 	defer ping.Stop()
 	for {
@@ -111,13 +146,13 @@ func (d *Dashboard) serveEvents(w http.ResponseWriter, r *http.Request) {
 			if !ok {
 				return // too slow: the browser reconnects and starts afresh
 			}
-			if _, err := w.Write(msg); err != nil {
+			if !send(msg) {
 				return
 			}
-			fl.Flush()
 		case <-ping.C:
-			w.Write([]byte(": ping\n\n"))
-			fl.Flush()
+			if !send([]byte(": ping\n\n")) {
+				return
+			}
 		case <-r.Context().Done():
 			return
 		}

@@ -2,11 +2,15 @@ package dashboard
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -99,4 +103,71 @@ func TestPageShowsProblems(t *testing.T) {
 	if want := "cannot reach atelierd at " + dead; !strings.Contains(log2.String(), want) {
 		t.Errorf("the log lacks %q:\n%s", want, log2.String())
 	}
+}
+
+// TestPageFollowsTheDashboard, in chromium against a stand-in server: a new alert is
+// highlighted, sound and notifications are off by default, a rule's name that is
+// markup stays text; the charts keep no more than --history; and a page left open
+// while the dashboard is restarted with other cameras shows the new ones and their
+// alerts, although the new process numbers its alerts from 1 again.
+func TestPageFollowsTheDashboard(t *testing.T) {
+	ctx := browser(t, 1280, 800)
+	fake := startFake(t, "")
+	// A rule name that is markup: the page shows it as text and runs nothing.
+	hostile := `<img src=x onerror="window.pwned=1">`
+	newDashboard := func(camera string) http.Handler {
+		cfg := DefaultConfig()
+		cfg.Addr, cfg.FPS, cfg.History = fake.addr, 20, 3*time.Second
+		cfg.Rules = []Rule{{Name: hostile, Categories: []string{"Dress"}}}
+		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		cfg.Cameras = []Camera{{camera, writeFrames(t, 5)}}
+		c, err := client.New(cfg.Addr, ClientOptions()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := New(c, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		ran := make(chan struct{})
+		go func() { d.Run(ctx); close(ran) }()
+		t.Cleanup(func() { cancel(); <-ran; c.Close() })
+		return d.Handler()
+	}
+	var current atomic.Value
+	current.Store(newDashboard("old"))
+	web := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		current.Load().(http.Handler).ServeHTTP(w, r)
+	}))
+	base, stop := context.WithCancel(context.Background())
+	web.Config.BaseContext = func(net.Listener) context.Context { return base } // so that Close does not wait for the page
+	web.Start()
+	t.Cleanup(func() { stop(); web.Close() })
+	if err := chromedp.Do(ctx, chromedp.Navigate(web.URL)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "alerts from the first dashboard", 10*time.Second, `document.querySelectorAll('.alert[data-camera="old"]').length >= 3`)
+	if !eval[bool](t, ctx, `document.querySelector(".alert.new .badge") !== null`) {
+		t.Error("no new alert is highlighted")
+	}
+	if eval[bool](t, ctx, `document.querySelector("#sound").checked || document.querySelector("#notify").checked`) {
+		t.Error("sound or notifications are on by default")
+	}
+	if got := eval[string](t, ctx, `document.querySelector(".alert .meta").textContent`); !strings.Contains(got, "rule "+hostile) {
+		t.Errorf("an alert's text is %q, want it to show the rule's name %q as text", got, hostile)
+	}
+	if eval[bool](t, ctx, `window.pwned === 1 || document.querySelector("#alerts img:not([src^='api/alerts/'])") !== null`) {
+		t.Error("a rule's name was taken as markup")
+	}
+	time.Sleep(6 * time.Second) // six samples and more since the page opened
+	if n := eval[float64](t, ctx, `+document.querySelector("#store-chart").dataset.points`); n < 1 || n > 4 {
+		t.Errorf("the store chart holds %v samples, want 1 to 4 (3 s of history, one a second)", n)
+	}
+
+	current.Store(newDashboard("new"))
+	web.CloseClientConnections() // the old process is gone; the page reconnects to the new one
+	waitFor(t, ctx, "the new dashboard's camera, and only it", 10*time.Second,
+		`document.querySelector('.tile[data-camera="new"]') !== null && document.querySelector('.tile[data-camera="old"]') === null`)
+	waitFor(t, ctx, "the new dashboard's first alert", 5*time.Second, `document.querySelector('.alert[data-camera="new"][data-seq="1"]') !== null`)
 }

@@ -99,8 +99,7 @@ func dashboardCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error 
 		}
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second,
-			BaseContext: func(net.Listener) context.Context { return ctx }}
+		srv := d.HTTPServer(ctx)
 		logger.Info("dashboard", "url", pageURL(ln.Addr()), "atelierd", a.addr, "config", d.String(),
 			"fps", cfg.FPS, "view_fps", cfg.ViewFPS, "tally_window", cfg.TallyWindow)
 		fmt.Fprintf(a.env.stdout, "dashboard: %s\n", pageURL(ln.Addr()))

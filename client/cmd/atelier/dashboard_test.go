@@ -27,6 +27,8 @@ func TestDashboardUsageErrors(t *testing.T) {
 		{"rule syntax", []string{"dashboard", "--camera", "door=a.mp4", "--rule", "dress"}, "want [CAMERA:]NAME=CATEGORY"},
 		{"rule for an unknown camera", []string{"dashboard", "--camera", "door=a.mp4", "--rule", "till:dress=Dress"}, `names camera "till"`},
 		{"fps", []string{"dashboard", "--camera", "door=a.mp4", "--fps", "0"}, "--fps must be in (0, 60]"},
+		{"alert score", []string{"dashboard", "--camera", "door=a.mp4", "--alert-score", "2"}, "--alert-score must be in [0, 1]"},
+		{"negative history", []string{"dashboard", "--camera", "door=a.mp4", "--history", "-1m"}, "--history must be in [1s, 24h0m0s]"},
 		{"arguments", []string{"dashboard", "--camera", "door=a.mp4", "a.mp4"}, "unexpected arguments"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -249,6 +249,12 @@ function updateHealth(st) {
 // ---- events ----
 
 function onHello(h) {
+  if (page.hello && page.hello.boot !== h.boot) {
+    // Another dashboard process (restarted, perhaps with other cameras): its alerts
+    // count from 1 again and would pass for ones already shown. Start afresh.
+    location.reload();
+    return;
+  }
   page.hello = h;
   page.history = h.history || [];
   page.types = h.types;
@@ -265,10 +271,10 @@ function onHello(h) {
 }
 
 function onState(st, record) {
-  if (record) {
+  if (record) { // keep --history, as the dashboard does
     page.history.push(st.sample);
-    const keep = 3600;
-    if (page.history.length > keep) page.history.splice(0, page.history.length - keep);
+    const from = st.sample.t - 1000 * page.hello.history_s;
+    page.history = page.history.filter(s => s.t > from);
   }
   page.colors = st.colors || {};
   page.order = st.order || [];
