@@ -136,6 +136,22 @@ func (c *cluster) publish(ips ...string) {
 	c.dns.Set(service, addrs...)
 }
 
+// up returns the replicas whose process runs, in the order of ips: what the
+// endpoints controller lists once a pod is gone.
+func (c *cluster) up() []string {
+	var out []string
+	for _, ip := range ips {
+		if r := c.replicas[ip]; r != nil {
+			select {
+			case <-r.exited:
+			default:
+				out = append(out, ip)
+			}
+		}
+	}
+	return out
+}
+
 // classified snapshots every live replica's count of answered Classify calls.
 func (c *cluster) classified() map[string]int {
 	c.t.Helper()

@@ -26,7 +26,7 @@ func comeBack(t *testing.T, c *cluster, l *goLoad, back ...string) {
 	const window, limit = time.Second, 10 * time.Second
 	first := map[string]time.Duration{}
 	var share time.Duration
-	for share == 0 && time.Since(added) < limit+window {
+	for share == 0 && time.Since(added) < limit {
 		time.Sleep(100 * time.Millisecond)
 		now := time.Now()
 		calls := l.since(now.Add(-window))
@@ -50,7 +50,7 @@ func comeBack(t *testing.T, c *cluster, l *goLoad, back ...string) {
 			share = now.Sub(added)
 		}
 	}
-	if share == 0 || share > limit+window {
+	if share == 0 || share > limit {
 		t.Fatalf("the replicas that came back had no fair share %v after the Service listed them, want within %v", limit, limit)
 	}
 	from := time.Now()

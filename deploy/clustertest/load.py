@@ -33,6 +33,9 @@ def main() -> None:
                 except AtelierError as e:
                     with lock:
                         failures.append(f"{e.code.name}: {e.details}")
+                except Exception as e:  # anything else would end the thread unseen
+                    with lock:
+                        failures.append(f"{type(e).__name__}: {e}")
 
         ts = [threading.Thread(target=work) for _ in range(threads)]
         for t in ts:

@@ -8,6 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
 	"github.com/atelier-vision/atelier/client"
 )
 
@@ -102,11 +106,10 @@ func spread(t *testing.T, c *cluster, l *goLoad) (cliRate float64) {
 // victim once it is gone (after SIGKILL, a second later: endpoints lag).
 //
 // bare, a Go client without retries, runs beside them as a control: what the
-// callers would have seen without the retry policy. Its failures are reported, not
-// judged.
+// callers would have seen without the retry policy. After SIGKILL its failures are
+// reported, not judged; after SIGTERM it must lose none.
 func stopOne(t *testing.T, c *cluster, l, bare *goLoad, victim string, sig syscall.Signal, cliRate float64) {
 	const phase = 4500 * time.Millisecond
-	others := without(ips, victim)
 	files := int(cliRate * phase.Seconds())
 	dir := c.images(files)
 	py := c.pythonLoad(c.target, phase.Seconds(), 2)
@@ -126,12 +129,19 @@ func stopOne(t *testing.T, c *cluster, l, bare *goLoad, victim string, sig sysca
 	}
 	time.Sleep(1500 * time.Millisecond)
 
+	var drained func() bool
+	if sig == syscall.SIGTERM {
+		drained = watchDrain(t, c.replicas[victim].addr)
+	}
 	killed := time.Now()
 	took := c.replicas[victim].stop(sig)
 	if sig == syscall.SIGKILL {
 		time.Sleep(time.Second)
 	}
-	c.publish(others...)
+	// Only the replicas still up: the one stopped in the phase before is gone too,
+	// and a dead address in the answer would leave it to reconnect backoff, not DNS,
+	// when it comes back.
+	c.publish(c.up()...)
 	<-goDone
 	<-bareDone
 	_, bareFailed := tally(bare.since(from))
@@ -163,6 +173,22 @@ func stopOne(t *testing.T, c *cluster, l, bare *goLoad, victim string, sig sysca
 	again := retried(calls)
 	if int64(len(again)) > retries {
 		t.Errorf("%d calls took more than one attempt, but only %d retries were counted", len(again), retries)
+	}
+	// A drain loses nothing by itself: the retry policy would hide a server that
+	// dropped its in-flight calls on SIGTERM, so the control client without it must
+	// lose none, and the retrying client must have needed no retry on UNAVAILABLE (a
+	// transparent retry of a stream the GOAWAY refused is gRPC's own, and fine).
+	if sig == syscall.SIGTERM {
+		if !drained() {
+			t.Errorf("%s did not say NOT_SERVING on grpc.health.v1 before it went away", victim)
+		}
+		if len(bareFailed) > 0 {
+			t.Errorf("the control client without retries: %d of %d calls failed during a graceful drain, want 0; first: %v",
+				len(bareFailed), len(bare.since(from)), bareFailed[0])
+		}
+		if n := retries - transparent; n > 0 {
+			t.Errorf("the Go client retried %d calls during a graceful drain, want 0", n)
+		}
 	}
 	t.Logf("measured: %s on one of three replicas under load: Go %d calls, %d failed, %d retries (%d transparent) in %d calls, "+
 		"slowest retried call %v, p99 %v, longest call %v; the control client without retries: %d of %d calls failed; Python %d calls, %d failed; CLI %d files, exit %v; the replica took %v to exit; calls per replica %v",
@@ -200,4 +226,47 @@ func exitCode(err error) string {
 		return "0"
 	}
 	return err.Error()
+}
+
+// watchDrain watches the health of the server at addr, which must be SERVING, and
+// returns a function that says whether it turned NOT_SERVING before the stream
+// ended (waiting up to 5 s). The watch ends at NOT_SERVING, so that it does not hold
+// up the server's graceful stop.
+func watchDrain(t *testing.T, addr string) (notServing func() bool) {
+	t.Helper()
+	conn, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w, err := healthpb.NewHealthClient(conn).Watch(ctx, &healthpb.HealthCheckRequest{})
+	var first *healthpb.HealthCheckResponse
+	if err == nil {
+		first, err = w.Recv()
+	}
+	if err != nil || first.Status != healthpb.HealthCheckResponse_SERVING {
+		cancel()
+		conn.Close()
+		t.Fatalf("health of %s before the drain: %v, %v; want SERVING", addr, first, err)
+	}
+	saw := make(chan bool, 1)
+	go func() {
+		defer conn.Close()
+		defer cancel()
+		for {
+			r, err := w.Recv()
+			if err != nil || r.Status == healthpb.HealthCheckResponse_NOT_SERVING {
+				saw <- err == nil
+				return
+			}
+		}
+	}()
+	return func() bool {
+		select {
+		case ok := <-saw:
+			return ok
+		case <-time.After(5 * time.Second):
+			return false
+		}
+	}
 }

@@ -22,6 +22,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -244,6 +245,14 @@ func TestServingRuntimeMatchesBinary(t *testing.T) {
 		}
 		if args["metrics-public"] != "true" {
 			t.Error("scraping is on but --metrics-public is not: without TLS the metrics bind to loopback")
+		}
+	}
+	// TensorFlow's default, one thread per core, counts the node's cores, not the
+	// pod's: on a large node dozens of threads would contend for the CPU request.
+	cores := c.Resources.Requests.Cpu().Value()
+	for _, name := range []string{"intra-op-threads", "inter-op-threads"} {
+		if n, err := strconv.ParseInt(args[name], 10, 64); err != nil || n == 0 || n > cores {
+			t.Errorf("--%s=%q, want 1..%d, the CPU request, not TensorFlow's one per node core", name, args[name], cores)
 		}
 	}
 	mounts := map[string]bool{}

@@ -1,6 +1,7 @@
 package kubernetes_test
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -233,6 +234,25 @@ func TestDeploymentMatchesBinary(t *testing.T) {
 	t.Run("resource requests", func(t *testing.T) {
 		if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() {
 			t.Errorf("requests %v want cpu and memory", c.Resources.Requests)
+		}
+	})
+	t.Run("TensorFlow's threads fit the CPU request", func(t *testing.T) {
+		// 0 is TensorFlow's default, one thread per core of the node: 64 threads
+		// contending for a 2-CPU request on a large node.
+		env := map[string]string{}
+		for _, e := range c.EnvFrom {
+			if cm := s.configMaps[e.ConfigMapRef.Name]; cm != nil {
+				maps.Copy(env, cm.Data)
+			}
+		}
+		cores := c.Resources.Requests.Cpu().Value() // rounded up to whole cores
+		intra, err1 := strconv.ParseInt(env["ATELIER_INTRA_OP_THREADS"], 10, 64)
+		inter, err2 := strconv.ParseInt(env["ATELIER_INTER_OP_THREADS"], 10, 64)
+		if err1 != nil || intra != cores {
+			t.Errorf("ATELIER_INTRA_OP_THREADS=%q, want the CPU request, %d", env["ATELIER_INTRA_OP_THREADS"], cores)
+		}
+		if err2 != nil || inter == 0 || inter > cores {
+			t.Errorf("ATELIER_INTER_OP_THREADS=%q, want 1..%d (or -1), not TensorFlow's one per node core", env["ATELIER_INTER_OP_THREADS"], cores)
 		}
 	})
 	t.Run("scrape annotations name the metrics port", func(t *testing.T) {

@@ -3,9 +3,11 @@ package kubernetes_test
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -31,8 +33,17 @@ func TestProbesAnswer(t *testing.T) {
 			t.Setenv(k, v)
 		}
 	}
-	metrics := servertest.FreeLoopback(t)
-	extra := servertest.PodArgs(t, c.Args, metrics, map[string]func(string) string{
+	// Prometheus scrapes the pod's IP, not its loopback: the metrics listen on the
+	// args' host (a wildcard in the pod) at a free port, and are scraped through
+	// 127.0.0.2, an address of this machine that 127.0.0.1 is not. A server that
+	// binds its metrics to 127.0.0.1 (atelierd does without TLS, unless
+	// --metrics-public) fails here as it would fail Prometheus in the cluster.
+	host, _, err := net.SplitHostPort(servertest.ParseArgs(t, c.Args)["metrics-listen"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(servertest.FreeLoopback(t))
+	extra := servertest.PodArgs(t, c.Args, net.JoinHostPort(host, port), map[string]func(string) string{
 		"model-config": func(value string) string { // the ConfigMap's file, as the pod would see it
 			file := filepath.Join(t.TempDir(), filepath.Base(value))
 			if err := os.WriteFile(file, []byte(s.configMaps["atelier-model-config"].Data[filepath.Base(value)]), 0o644); err != nil {
@@ -60,7 +71,7 @@ func TestProbesAnswer(t *testing.T) {
 	}
 
 	a := d.Spec.Template.Annotations
-	resp, err := http.Get("http://" + metrics + a["prometheus.io/path"])
+	resp, err := http.Get("http://" + net.JoinHostPort("127.0.0.2", port) + a["prometheus.io/path"])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,6 +80,21 @@ func TestProbesAnswer(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "atelier_rpc_total") {
 		t.Errorf("GET %s: %s, want Prometheus text with atelier_rpc_total:\n%s", a["prometheus.io/path"], resp.Status, body)
 	}
+
+	// The memory request is what the scheduler sets aside for a replica: one that
+	// needs more at rest, every model loaded, would be squeezed by its neighbours.
+	var rss int64
+	for _, l := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(l, "process_resident_memory_bytes "); ok {
+			rss, _ = strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		}
+	}
+	req := c.Resources.Requests.Memory()
+	if rss <= 0 || rss > req.Value() {
+		t.Errorf("resident memory with the models loaded is %d bytes, want some, and within the request of %v", rss, req)
+	}
+	t.Logf("measured: resident memory with the ConfigMap's models loaded: %.0f MiB (request %v, limit %v)",
+		float64(rss)/(1<<20), req, c.Resources.Limits.Memory())
 }
 
 func TestMain(m *testing.M) { os.Exit(servertest.Main(m)) }
