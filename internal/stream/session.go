@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"time"
@@ -135,13 +136,35 @@ func (s *Session[R]) receive(ctx context.Context, q *queue) (err error) {
 		if err != nil {
 			return err
 		}
-		if f.Captured.IsZero() {
-			f.Captured = time.Now()
+		if now := time.Now(); f.Captured.IsZero() {
+			f.Captured = now
+		} else if f.Err == nil {
+			f.Err = checkCaptured(f, now)
 		}
 		if q.push(ctx, f) != nil {
 			return nil
 		}
 	}
+}
+
+// MaxCaptureAhead is how far past the server's clock a frame's capture time may be.
+// Tallies slide with the newest capture time and cooldowns count from the last alert's,
+// so one frame stamped in the future (a camera whose clock is wrong, or set to local
+// time and sent as UTC) would leave every later frame out of the tally, and its rules
+// quiet, until real time caught up. A few minutes cover clocks without NTP.
+const MaxCaptureAhead = 5 * time.Minute
+
+// checkCaptured refuses a capture time from the future or from before 1970 (tally
+// buckets count nanoseconds since 1970 in 64 bits).
+func checkCaptured(f Frame, now time.Time) error {
+	switch {
+	case f.Captured.Before(time.Unix(0, 0)):
+		return fmt.Errorf("%w: frame %d: capture_time %s is before 1970", errkind.Invalid, f.ID, f.Captured.UTC().Format(time.RFC3339Nano))
+	case f.Captured.Sub(now) > MaxCaptureAhead:
+		return fmt.Errorf("%w: frame %d: capture_time %s is %v ahead of the server's clock, more than %v",
+			errkind.Invalid, f.ID, f.Captured.UTC().Format(time.RFC3339Nano), f.Captured.Sub(now).Round(time.Second), MaxCaptureAhead)
+	}
+	return nil
 }
 
 // dispatch takes items from the queue in order and starts processing each frame once

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -365,5 +366,47 @@ func TestAPanicInRecvEndsTheStreamWithIt(t *testing.T) {
 	var p *errkind.Panic
 	if !errors.As(err, &p) {
 		t.Fatalf("got %v, want the recovered panic", err)
+	}
+}
+
+// TestCaptureTimesFromTheFutureAreRefused sends, among frames stamped now, one from
+// two hours ahead and one from 1969: each is answered with INVALID_ARGUMENT naming
+// capture_time, and the frames after the future one still count in the tally and
+// fire the rule, which one frame from the future would otherwise stop.
+func TestCaptureTimesFromTheFutureAreRefused(t *testing.T) {
+	ctx := context.Background()
+	rec := &recorder{}
+	s := &Session[string]{
+		Options: Options{Policy: PolicyBlock, QueueSize: 2, TallyWindow: time.Hour, SummaryInterval: time.Hour,
+			Rules: []Rule{{Name: "dress", Categories: []string{"Dress"}, MinConsecutive: 1, Cooldown: time.Minute}}},
+		Recv: feed(ctx, 10, func(f *Frame) {
+			switch f.ID {
+			case 3:
+				f.Captured = f.Captured.Add(2 * time.Hour)
+			case 5:
+				f.Captured = time.Date(1969, 12, 31, 23, 0, 0, 0, time.UTC)
+			}
+		}),
+		Process: labelled(func() time.Duration { return 0 }),
+		Sink:    rec,
+	}
+	if err := s.Run(ctx); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	for _, r := range rec.results {
+		bad := r.FrameID == 3 || r.FrameID == 5
+		if got := r.Err != nil; got != bad {
+			t.Errorf("frame %d: got error %v, want one: %v", r.FrameID, r.Err, bad)
+		}
+		if bad && (!errors.Is(r.Err, errkind.Invalid) || !strings.Contains(r.Err.Error(), "capture_time")) {
+			t.Errorf("frame %d: got %v, want INVALID_ARGUMENT naming capture_time", r.FrameID, r.Err)
+		}
+	}
+	last := rec.summaries[len(rec.summaries)-1]
+	if last.Frames != 8 {
+		t.Errorf("tally: got %d frames, want the 8 good ones", last.Frames)
+	}
+	if len(rec.alerts) != 1 || rec.alerts[0].FrameID != 2 {
+		t.Errorf("alerts: got %+v, want one on frame 2", rec.alerts)
 	}
 }

@@ -83,7 +83,8 @@ type StreamFrame struct {
 	// frame_id identifies the frame; results carry it back. Ids should increase.
 	FrameId uint64 `protobuf:"varint,1,opt,name=frame_id,json=frameId,proto3" json:"frame_id,omitempty"`
 	// capture_time is when the camera took the frame; tallies, alert cooldowns and alerts
-	// use it. Unset means the time the server received the frame.
+	// use it. Unset means the time the server received the frame. A time before 1970 or
+	// more than 5 minutes ahead of the server's clock fails the frame (INVALID_ARGUMENT).
 	CaptureTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=capture_time,json=captureTime,proto3" json:"capture_time,omitempty"`
 	// image is the frame itself.
 	Image         *Image `protobuf:"bytes,3,opt,name=image,proto3" json:"image,omitempty"`
