@@ -15,6 +15,9 @@ import (
 // Classifier is the core that ClassifyService calls; *classify.Classifier in production.
 type Classifier interface {
 	Classify(ctx context.Context, req classify.Request) (classify.Result, error)
+	// Labels names the classifier spec asks for now, with its labels, for the check of
+	// a stream's alert rules at its start.
+	Labels(spec models.Spec) (map[string][]string, error)
 }
 
 // ClassifyServer implements atelier.v1.ClassifyService.

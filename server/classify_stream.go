@@ -33,6 +33,16 @@ func (s *ClassifyServer) ClassifyStream(ss pb.ClassifyService_ClassifyStreamServ
 	if err := classify.Validate(classify.Request{Model: base.Model, TopK: base.TopK, Images: make([]imageio.Source, 1)}); err != nil {
 		return toStatus(err)
 	}
+	// Alert rules watch for the labels of the version serving at the start.
+	if len(opts.Rules) > 0 {
+		labels, err := s.Core.Labels(base.Model)
+		if err == nil {
+			err = opts.CheckCategories(labels)
+		}
+		if err != nil {
+			return toStatus(err)
+		}
+	}
 	process := func(ctx context.Context, f stream.Frame) ([]classify.Prediction, stream.Observation, error) {
 		req := base
 		req.Images = []imageio.Source{f.Image}

@@ -14,6 +14,9 @@ import (
 // Detector is the core that DetectService calls; *detect.Detector in production.
 type Detector interface {
 	Detect(ctx context.Context, req detect.Request) (detect.Result, error)
+	// Labels names the detector and classifier req asks for now, with their labels,
+	// for the check of a stream's alert rules at its start.
+	Labels(req detect.Request) (map[string][]string, error)
 }
 
 // DetectServer implements atelier.v1.DetectService.

@@ -26,6 +26,16 @@ func (s *DetectServer) DetectStream(ss pb.DetectService_DetectStreamServer) erro
 	if err != nil {
 		return toStatus(err)
 	}
+	// Alert rules watch for the labels of the versions serving at the start.
+	if len(opts.Rules) > 0 {
+		labels, err := s.Core.Labels(base)
+		if err == nil {
+			err = opts.CheckCategories(labels)
+		}
+		if err != nil {
+			return toStatus(err)
+		}
+	}
 	process := func(ctx context.Context, f stream.Frame) (detect.Result, stream.Observation, error) {
 		req := base
 		req.Image = f.Image

@@ -43,6 +43,14 @@ func (fakeDetector) Detect(_ context.Context, req detect.Request) (detect.Result
 	return detect.Result{}, nil
 }
 
+func (fakeDetector) Labels(req detect.Request) (map[string][]string, error) {
+	labels := map[string][]string{"detector:1": {"top", "bottom", "full-body", "footwear", "bag"}}
+	if !req.SkipClassification {
+		labels["classifier:1"] = []string{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"}
+	}
+	return labels, nil
+}
+
 // dialDetect serves the fake detect core and the alert hub.
 func dialDetect(t *testing.T, hub *stream.Hub) *grpc.ClientConn {
 	conn, _ := serve(t, Cores{Detector: fakeDetector{}, Alerts: hub})

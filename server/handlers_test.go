@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +38,15 @@ func (f *fakeClassifier) Classify(_ context.Context, req classify.Request) (clas
 		res.Predictions = append(res.Predictions, []classify.Prediction{{Label: "Dress", Index: 3, Score: 0.75}})
 	}
 	return res, nil
+}
+
+// Labels answers as a classifier of the Fashion-MNIST labels would; the model
+// "unlabelled" has none.
+func (f *fakeClassifier) Labels(spec models.Spec) (map[string][]string, error) {
+	if spec.Name == "unlabelled" {
+		return map[string][]string{"unlabelled:1": nil}, nil
+	}
+	return map[string][]string{"fake:3": {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"}}, nil
 }
 
 // dial serves the fake classify core and returns a client of it.
@@ -145,6 +155,9 @@ func TestClassifyStreamRefusesBadConfigs(t *testing.T) {
 			{Categories: []string{strings.Repeat("d", 257)}}}}}, "category 0 of 257 bytes is over the limit of 256"},
 		{"a default rule name taken", &pb.ClassifyStreamConfig{Options: &pb.StreamOptions{AlertRules: []*pb.AlertRule{
 			{Name: "rule-2", Categories: dress}, {Categories: dress}}}}, `alert rule name "rule-2" is used twice`},
+		{"a category the model does not name", &pb.ClassifyStreamConfig{Options: &pb.StreamOptions{AlertRules: []*pb.AlertRule{
+			{Name: "dresses", Categories: []string{"Dress", "Dres"}}}}},
+			`alert rule 0 ("dresses"): no model of this stream names the category "Dres" (fake:3: T-shirt/top, Trouser,`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -194,7 +207,7 @@ func TestWatchAlertsRefusesAnOversizedFilter(t *testing.T) {
 }
 
 // panicky is a classify core that panics.
-type panicky struct{}
+type panicky struct{ *fakeClassifier }
 
 func (panicky) Classify(context.Context, classify.Request) (classify.Result, error) {
 	panic("core blew up at /secret/path")
@@ -231,5 +244,60 @@ func TestInternalErrorsAreLoggedOnceAndHidden(t *testing.T) {
 				t.Fatalf("got %d error lines, want 1:\n%s", got, logs)
 			}
 		})
+	}
+}
+
+// TestStreamRulesWatchWhatTheModelsName starts streams whose rules watch for labels
+// the models name, and one on a model without labels (whose classes are class_N),
+// and checks each stream answers its frame; the refusals are in the tests above.
+func TestStreamRulesWatchWhatTheModelsName(t *testing.T) {
+	conn, _ := serve(t, Cores{Classifier: &fakeClassifier{}, Detector: fakeDetector{}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	classifyWith := func(model string, cats ...string) error {
+		s, err := pb.NewClassifyServiceClient(conn).ClassifyStream(ctx)
+		if err != nil {
+			return err
+		}
+		s.Send(&pb.ClassifyStreamRequest{Message: &pb.ClassifyStreamRequest_Config{Config: &pb.ClassifyStreamConfig{
+			Model: &pb.ModelSpec{Name: model}, Options: &pb.StreamOptions{AlertRules: []*pb.AlertRule{{Categories: cats}}}}}})
+		s.Send(&pb.ClassifyStreamRequest{Message: &pb.ClassifyStreamRequest_Frame{Frame: &pb.StreamFrame{
+			Image: &pb.Image{Data: &pb.Image_Encoded{Encoded: []byte("x")}}}}})
+		s.CloseSend()
+		for {
+			if _, err := s.Recv(); err != nil {
+				return err
+			}
+		}
+	}
+	for _, tc := range []struct {
+		model string
+		cats  []string
+	}{{"", []string{"Dress", "Ankle boot"}}, {"unlabelled", []string{"class_3"}}} {
+		if err := classifyWith(tc.model, tc.cats...); err != io.EOF {
+			t.Errorf("ClassifyStream on %q watching %q: got %v, want the stream to run", tc.model, tc.cats, err)
+		}
+	}
+	detectWith := func(skip bool, cats ...string) error {
+		s, err := pb.NewDetectServiceClient(conn).DetectStream(ctx)
+		if err != nil {
+			return err
+		}
+		s.Send(&pb.DetectStreamRequest{Message: &pb.DetectStreamRequest_Config{Config: &pb.DetectStreamConfig{
+			SkipClassification: skip, Options: &pb.StreamOptions{AlertRules: []*pb.AlertRule{{Categories: cats}}}}}})
+		s.CloseSend()
+		for {
+			if _, err := s.Recv(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := detectWith(false, "full-body", "Dress"); err != io.EOF {
+		t.Errorf("DetectStream watching a garment type and a category: got %v, want the stream to run", err)
+	}
+	// Without classification the crops get no fine category: only garment types can fire.
+	err := detectWith(true, "Dress")
+	if st := status.Convert(err); st.Code() != codes.InvalidArgument || !strings.Contains(st.Message(), `"Dress" (detector:1: top, bottom, full-body, footwear, bag)`) {
+		t.Errorf("DetectStream without classification watching Dress: got %v, want InvalidArgument naming the detector's labels", err)
 	}
 }

@@ -97,6 +97,8 @@ func (benchToken) RequireTransportSecurity() bool { return false }
 // benchClassifier answers every image with one fixed prediction (safe for concurrent use).
 type benchClassifier struct{}
 
+func (*benchClassifier) Labels(models.Spec) (map[string][]string, error) { return nil, nil }
+
 func (*benchClassifier) Classify(_ context.Context, req classify.Request) (classify.Result, error) {
 	res := classify.Result{Model: models.Spec{Name: "fake", Version: 1}}
 	for range req.Images {

@@ -77,6 +77,16 @@ func (c *Classifier) Classify(ctx context.Context, req Request) (Result, error) 
 	return c.ClassifyOn(ctx, m, req)
 }
 
+// Labels returns the name and version of the classifier spec names now, and its
+// labels: what a stream's alert rules can watch for.
+func (c *Classifier) Labels(spec models.Spec) (map[string][]string, error) {
+	m, err := c.Repo.Get(spec, models.RoleClassifier)
+	if err != nil {
+		return nil, err
+	}
+	return map[string][]string{m.Spec().String(): m.Labels}, nil
+}
+
 // ClassifyOn is Classify on a classifier version the caller already holds (from
 // Repository.Acquire), whatever req.Model says; a caller that has to answer from the
 // version it resolved uses it, since asking the repository again could find that

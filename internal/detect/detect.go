@@ -101,6 +101,25 @@ type Detector struct {
 	KeepBackground bool
 }
 
+// Labels returns, by name and version, the labels of the detector req names now and
+// of its classifier (unless classification is skipped): the garment types and fine
+// categories a stream's alert rules can watch for.
+func (d *Detector) Labels(req Request) (map[string][]string, error) {
+	dm, err := d.Repo.Get(req.Model, models.RoleDetector)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]string{dm.Spec().String(): dm.Labels}
+	if !req.SkipClassification {
+		cm, err := d.Repo.Get(req.Classifier, models.RoleClassifier)
+		if err != nil {
+			return nil, err
+		}
+		out[cm.Spec().String()] = cm.Labels
+	}
+	return out, nil
+}
+
 // Detect validates req, finds the garments in its image and classifies each one.
 func (d *Detector) Detect(ctx context.Context, req Request) (Result, error) {
 	if err := Validate(req); err != nil {

@@ -3,6 +3,8 @@ package stream
 import (
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/atelier-vision/atelier/internal/errkind"
@@ -93,6 +95,50 @@ func (o Options) WithDefaults() Options {
 	}
 	o.Rules = rules
 	return o
+}
+
+// CheckCategories refuses an alert rule whose category none of the stream's models
+// names: a typo ("Dres") would give a rule that never fires, silently. labels holds
+// the labels of each model that names what a frame shows, by the model's name and
+// version ("classifier:1"); a model without labels names its classes class_N, and then
+// any category passes.
+func (o Options) CheckCategories(labels map[string][]string) error {
+	known := map[string]bool{}
+	var models []string
+	for m, ls := range labels {
+		if len(ls) == 0 {
+			return nil
+		}
+		for _, l := range ls {
+			known[l] = true
+		}
+		models = append(models, m)
+	}
+	if len(models) == 0 {
+		return nil
+	}
+	slices.Sort(models)
+	for i, r := range o.Rules {
+		for _, c := range r.Categories {
+			if !known[c] {
+				var names []string
+				for _, m := range models {
+					names = append(names, fmt.Sprintf("%s: %s", m, listed(labels[m], 32)))
+				}
+				return fmt.Errorf("%w: alert rule %d (%q): no model of this stream names the category %q (%s)",
+					errkind.Invalid, i, r.Name, c, strings.Join(names, "; "))
+			}
+		}
+	}
+	return nil
+}
+
+// listed joins up to n labels, saying how many more there are.
+func listed(labels []string, n int) string {
+	if len(labels) <= n {
+		return strings.Join(labels, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(labels[:n], ", "), len(labels)-n)
 }
 
 // Validate checks the options' ranges; it accepts zero values that WithDefaults fills.

@@ -1,12 +1,15 @@
 package stream
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/atelier-vision/atelier/internal/errkind"
 )
 
 // TestRuleFiresOncePerAppearance plays sequences of frames, one a second: 'D' shows a
@@ -150,6 +153,42 @@ func TestOptionsValidate(t *testing.T) {
 			}
 			if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 				t.Fatalf("got %v, want an error mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestCheckCategories(t *testing.T) {
+	rules := func(cats ...string) Options { return Options{Rules: []Rule{{Name: "r", Categories: cats}}} }
+	many := make([]string, 40)
+	for i := range many {
+		many[i] = fmt.Sprintf("c%d", i)
+	}
+	tests := []struct {
+		name   string
+		opts   Options
+		labels map[string][]string
+		want   string // "" for no error
+	}{
+		{"named by the classifier", rules("Dress"), map[string][]string{"classifier:1": {"Coat", "Dress"}}, ""},
+		{"named by either model", rules("bag", "Dress"), map[string][]string{"detector:1": {"bag"}, "classifier:1": {"Dress"}}, ""},
+		{"a typo", rules("Dress", "Dres"), map[string][]string{"classifier:1": {"Coat", "Dress"}},
+			`alert rule 0 ("r"): no model of this stream names the category "Dres" (classifier:1: Coat, Dress)`},
+		{"case matters", rules("dress"), map[string][]string{"classifier:1": {"Dress"}}, `the category "dress"`},
+		{"models listed in order", rules("x"), map[string][]string{"detector:1": {"bag"}, "classifier:1": {"Dress"}},
+			"(classifier:1: Dress; detector:1: bag)"},
+		{"a long list is cut", rules("x"), map[string][]string{"m:1": many}, "c31 and 8 more)"},
+		{"a model without labels takes any category", rules("class_3"), map[string][]string{"m:1": nil}, ""},
+		{"no rules", Options{}, map[string][]string{"m:1": {"a"}}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.opts.CheckCategories(tc.labels)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("got %v, want no error", err)
+			case tc.want != "" && (!errors.Is(err, errkind.Invalid) || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("got %v, want INVALID_ARGUMENT containing %q", err, tc.want)
 			}
 		})
 	}

@@ -255,7 +255,9 @@ type AlertRule struct {
 	// N-th rule.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// categories are the watched labels (for example "Dress"), 1 to 64 of them, each up
-	// to 256 bytes.
+	// to 256 bytes, each a label of a model of the stream at its start (the classifier's
+	// for ClassifyStream; for DetectStream the detector's garment types or, unless
+	// classification is skipped, the classifier's categories), or INVALID_ARGUMENT.
 	Categories []string `protobuf:"bytes,2,rep,name=categories,proto3" json:"categories,omitempty"`
 	// min_score is the lowest score that counts as seeing the category, in [0, 1].
 	MinScore float32 `protobuf:"fixed32,3,opt,name=min_score,json=minScore,proto3" json:"min_score,omitempty"`
