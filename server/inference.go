@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/atelier-vision/atelier/internal/batching"
 	"github.com/atelier-vision/atelier/internal/inference"
 	oip "github.com/atelier-vision/atelier/proto/triton"
 )
@@ -105,6 +106,11 @@ func (s *InferenceServer) infer(ctx context.Context, req *oip.ModelInferRequest)
 	creq, timeout, err := inferRequest(req)
 	if err != nil {
 		return nil, err
+	}
+	if p, ok, err := priorityParam(req.GetParameters()); err != nil {
+		return nil, err
+	} else if ok {
+		ctx = batching.WithPriority(ctx, p)
 	}
 	if timeout > 0 {
 		var cancel context.CancelFunc

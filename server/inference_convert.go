@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/atelier-vision/atelier/internal/batching"
 	"github.com/atelier-vision/atelier/internal/errkind"
 	"github.com/atelier-vision/atelier/internal/inference"
 	oip "github.com/atelier-vision/atelier/proto/triton"
@@ -15,8 +16,9 @@ import (
 
 // inferRequest converts a V2 request: raw or typed contents become the core's
 // little-endian bytes (or BYTES elements), and the timeout parameter (microseconds,
-// as Triton defines it) becomes a deadline. Other parameters tritonclient may set
-// (sequence_id, sequence_start, sequence_end, priority) are tolerated and ignored;
+// as Triton defines it) becomes a deadline; priority is read by priorityParam. Other
+// parameters tritonclient may set (sequence_id, sequence_start, sequence_end) are
+// tolerated and ignored;
 // those that would change the answer (shared memory, classification) are refused.
 func inferRequest(req *oip.ModelInferRequest) (inference.Request, time.Duration, error) {
 	out := inference.Request{Model: req.GetModelName(), Version: req.GetModelVersion()}
@@ -144,7 +146,7 @@ func fromContents(ci *inference.Input, c *oip.InferTensorContents, n int64) erro
 
 // A paramRule says what a parameter may be: the types it may have (as tritonclient
 // and Triton type it; any, when empty), or why it is refused. A value of a type this
-// proto lacks (a newer tritonclient's uint64 priority) arrives unset and is tolerated.
+// proto lacks arrives unset and is tolerated.
 type paramRule struct {
 	types  []string
 	refuse string
@@ -161,8 +163,8 @@ var (
 	requestParams = map[string]paramRule{
 		"sequence_id":    {types: []string{"int64", "string"}},
 		"sequence_start": {types: []string{"bool"}}, "sequence_end": {types: []string{"bool"}},
-		"priority":           {types: []string{"int64"}},
-		"binary_data_output": {types: []string{"bool"}}, // HTTP's; gRPC answers are always raw
+		"priority":           {types: []string{"uint64", "int64"}}, // priorityParam
+		"binary_data_output": {types: []string{"bool"}},            // HTTP's; gRPC answers are always raw
 	}
 	inputParams = map[string]paramRule{
 		"shared_memory_region": {refuse: refuseShm}, "shared_memory_byte_size": {refuse: refuseShm}, "shared_memory_offset": {refuse: refuseShm},
@@ -199,8 +201,38 @@ func paramType(p *oip.InferParameter) string {
 		return "int64"
 	case *oip.InferParameter_StringParam:
 		return "string"
+	case *oip.InferParameter_DoubleParam:
+		return "double"
+	case *oip.InferParameter_Uint64Param:
+		return "uint64"
 	}
 	return "unset"
+}
+
+// priorityParam reads Triton's priority parameter: levels start at 1, the highest,
+// and Atelier has three (1 high, 2 normal, 3 low, as x-atelier-priority names them).
+// As in Triton, 0 and a level past the last mean the default: the call's own priority
+// (its x-atelier-priority, or normal). ok is false when the call should keep it.
+func priorityParam(params map[string]*oip.InferParameter) (p batching.Priority, ok bool, err error) {
+	var level uint64
+	switch v := params["priority"].GetParameterChoice().(type) {
+	case *oip.InferParameter_Uint64Param: // tritonclient's
+		level = v.Uint64Param
+	case *oip.InferParameter_Int64Param:
+		if v.Int64Param < 0 {
+			return 0, false, fmt.Errorf("%w: parameter \"priority\" is %d; levels start at 1, the highest (0: the default)", errkind.Invalid, v.Int64Param)
+		}
+		level = uint64(v.Int64Param)
+	}
+	switch level {
+	case 1:
+		return batching.High, true, nil
+	case 2:
+		return batching.Normal, true, nil
+	case 3:
+		return batching.Low, true, nil
+	}
+	return 0, false, nil
 }
 
 // timeoutParam reads the timeout parameter, in microseconds; 0 means none.

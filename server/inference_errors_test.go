@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/binary"
 	"hash/crc32"
 	"io"
@@ -9,10 +10,16 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/atelier-vision/atelier/internal/batching"
+	"github.com/atelier-vision/atelier/internal/imageio"
 	"github.com/atelier-vision/atelier/internal/inference"
+	"github.com/atelier-vision/atelier/internal/models"
+	"github.com/atelier-vision/atelier/internal/prep"
+	"github.com/atelier-vision/atelier/internal/tensor"
 	oip "github.com/atelier-vision/atelier/proto/triton"
 )
 
@@ -396,5 +403,85 @@ func TestUnservedRPCsAreUnimplemented(t *testing.T) {
 		if status.Code(err) != codes.Unimplemented || !strings.Contains(status.Convert(err).Message(), rpc) {
 			t.Errorf("%s: got %v, want Unimplemented naming the RPC", rpc, err)
 		}
+	}
+}
+
+// priorityEngine is fakeEngine that records the batching priority of each call.
+type priorityEngine struct {
+	fakeEngine
+	seen chan batching.Priority
+}
+
+func (e priorityEngine) Run(ctx context.Context, sig string, in map[string]*tensor.Tensor, out []string) (map[string]*tensor.Tensor, error) {
+	e.seen <- batching.PriorityFrom(ctx)
+	return e.fakeEngine.Run(ctx, sig, in, out)
+}
+
+// TestModelInferPriority checks Triton's priority parameter reaches the batcher: 1,
+// 2 and 3 are high, normal and low, as tritonclient (uint64) or as int64; 0 and levels
+// past 3 keep the call's own priority (its x-atelier-priority), as Triton falls back to
+// the default level; a negative level or another type is INVALID_ARGUMENT.
+func TestModelInferPriority(t *testing.T) {
+	eng := priorityEngine{seen: make(chan batching.Priority, 1)}
+	m, err := models.NewModel(models.Spec{Name: "classifier", Version: 1}, "", eng, []tensor.Signature{{Name: models.ServingSignature,
+		Inputs:  []tensor.Info{{Key: "images", DType: tensor.Uint8, Shape: []int64{-1, 28, 28, 1}}},
+		Outputs: []tensor.Info{{Key: "probabilities", DType: tensor.Float32, Shape: []int64{-1, 10}}}}}, labels10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := models.NewRepository(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, _ := serve(t, Cores{Inference: &inference.Server{Repo: repo, Prep: &prep.Preparer{Limits: imageio.DefaultLimits}}})
+	c := oip.NewGRPCInferenceServiceClient(conn)
+	u64 := func(v uint64) *oip.InferParameter {
+		return &oip.InferParameter{ParameterChoice: &oip.InferParameter_Uint64Param{Uint64Param: v}}
+	}
+	i64 := func(v int64) *oip.InferParameter {
+		return &oip.InferParameter{ParameterChoice: &oip.InferParameter_Int64Param{Int64Param: v}}
+	}
+	tests := []struct {
+		name   string
+		param  *oip.InferParameter // nil: none
+		header string              // x-atelier-priority; "" for none
+		want   batching.Priority
+		err    string
+	}{
+		{"none", nil, "", batching.Normal, ""},
+		{"header only", nil, "low", batching.Low, ""},
+		{"uint64 1", u64(1), "low", batching.High, ""},
+		{"uint64 2", u64(2), "high", batching.Normal, ""},
+		{"uint64 3", u64(3), "", batching.Low, ""},
+		{"int64 1", i64(1), "", batching.High, ""},
+		{"0 keeps the header's", u64(0), "high", batching.High, ""},
+		{"past the last level keeps the header's", u64(7), "low", batching.Low, ""},
+		{"negative", i64(-1), "", 0, `parameter "priority" is -1`},
+		{"a double", &oip.InferParameter{ParameterChoice: &oip.InferParameter_DoubleParam{DoubleParam: 1}}, "", 0, `parameter "priority" must be uint64 or int64, got double`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req := tensorReq(pixels(3))
+			if tc.param != nil {
+				req.Parameters = map[string]*oip.InferParameter{"priority": tc.param}
+			}
+			ctx := ctxT(t)
+			if tc.header != "" {
+				ctx = metadata.AppendToOutgoingContext(ctx, PriorityHeader, tc.header)
+			}
+			_, err := c.ModelInfer(ctx, req)
+			if tc.err != "" {
+				if st := status.Convert(err); st.Code() != codes.InvalidArgument || !strings.Contains(st.Message(), tc.err) {
+					t.Fatalf("got %v, want InvalidArgument saying %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := <-eng.seen; got != tc.want {
+				t.Fatalf("the model ran at priority %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

@@ -70,10 +70,13 @@ def test_infer_uint8_tensor_equals_classify(triton, client, fashion_test):
     batch = images[:N]
     inp = grpcclient.InferInput("images", [N, 28, 28, 1], "UINT8")
     inp.set_data_from_numpy(batch[..., None])
-    got = triton.infer("classifier", [inp]).as_numpy("probabilities")
     want = classify_probs(client, [encode(p, "PNG") for p in batch])
-    assert got.shape == want.shape
-    assert np.abs(got - want).max() <= 1e-6
+    # tritonclient sends a priority as a uint64 parameter; 1 and 3 are Atelier's high
+    # and low (server/inference_errors_test.go checks they reach the batcher).
+    for priority in (0, 1, 3):
+        got = triton.infer("classifier", [inp], priority=priority).as_numpy("probabilities")
+        assert got.shape == want.shape
+        assert np.abs(got - want).max() <= 1e-6
 
 
 def test_infer_jpeg_batch_equals_classify(triton, client, fashion_test):
