@@ -99,7 +99,12 @@ func WithToken(token string) Option {
 // bearerToken is a token as per-call credentials.
 type bearerToken string
 
-func (t bearerToken) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+// GetRequestMetadata adds the token unless the call carries one of its own (an
+// AdminContext), so that a call sends one token, the one it was given.
+func (t bearerToken) GetRequestMetadata(ctx context.Context, _ ...string) (map[string]string, error) {
+	if md, _ := metadata.FromOutgoingContext(ctx); len(md.Get("authorization")) > 0 {
+		return nil, nil
+	}
 	return map[string]string{"authorization": "Bearer " + string(t)}, nil
 }
 

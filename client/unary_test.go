@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/atelier-vision/atelier/client"
@@ -201,6 +202,35 @@ func TestDeadlines(t *testing.T) {
 					t.Fatalf("server saw %v left, want about %v", left, tc.want)
 				}
 			})
+		}
+	}
+}
+
+// TestOneTokenPerCall checks a client with its own token sends it on every call, and
+// sends only the AdminContext's token on a call that carries one: the server then sees
+// one authorization header, the one the call was given.
+func TestOneTokenPerCall(t *testing.T) {
+	n := serveStubs(t, nil, "127.0.0.1:1")
+	s := n.stubs["127.0.0.1:1"]
+	seen := make(chan []string, 1)
+	s.classify = func(ctx context.Context, _ *pb.ClassifyRequest) (*pb.ClassifyResponse, error) {
+		md, _ := metadata.FromIncomingContext(ctx)
+		seen <- md.Get("authorization")
+		return &pb.ClassifyResponse{}, nil
+	}
+	c := newClient(t, n, "127.0.0.1:1", client.WithToken("infer-token"))
+	for _, tc := range []struct {
+		ctx  context.Context
+		want string
+	}{
+		{context.Background(), "Bearer infer-token"},
+		{client.AdminContext(context.Background(), "admin-token"), "Bearer admin-token"},
+	} {
+		if _, err := c.Classify(tc.ctx, &pb.ClassifyRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		if got := <-seen; len(got) != 1 || got[0] != tc.want {
+			t.Errorf("the server saw authorization %q, want only %q", got, tc.want)
 		}
 	}
 }

@@ -10,7 +10,7 @@ import grpc
 import numpy as np
 import pytest
 
-from atelier import AtelierError, GeneratedImage, stream_options
+from atelier import AtelierClient, AtelierError, GeneratedImage, stream_options
 from atelier.v1 import model_service_pb2 as model_pb
 from conftest import ROOT, missing
 
@@ -132,3 +132,14 @@ def test_stream_options(policy, ok):
     o = stream_options("door", policy, queue_size=4, summary_every=2.5, alerts={"dresses": ["Dress"]})
     assert (o.camera_id, o.queue_size, o.summary_interval.seconds, o.summary_interval.nanos) == ("door", 4, 2, 500_000_000)
     assert [(r.name, list(r.categories), r.min_score) for r in o.alert_rules] == [("dresses", ["Dress"], 0.5)]
+
+
+def test_a_call_sends_one_token():
+    """The client's token goes on every call, but an admin call's own token replaces it
+    (and the priority stays), so the server sees one authorization header."""
+    from atelier.client import _CallDetails, _MetadataInterceptor
+    i = _MetadataInterceptor([("authorization", "Bearer infer"), ("x-atelier-priority", "high")])
+    plain = i._details(_CallDetails("/m", None, None, None, None, None)).metadata
+    admin = i._details(_CallDetails("/m", None, AtelierClient._admin("admin"), None, None, None)).metadata
+    assert plain == [("authorization", "Bearer infer"), ("x-atelier-priority", "high")]
+    assert admin == [("authorization", "Bearer admin"), ("x-atelier-priority", "high")]

@@ -174,13 +174,17 @@ class _CallDetails(collections.namedtuple(
 
 class _MetadataInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
                            grpc.StreamUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):
-    """Adds fixed metadata (the bearer token, the priority) to every call."""
+    """Adds fixed metadata (the bearer token, the priority) to every call, except the
+    keys a call sets itself: an admin call's token replaces the client's, so that the
+    call sends one token, the one it was given."""
 
     def __init__(self, metadata: list[tuple[str, str]]):
         self._metadata = metadata
 
     def _details(self, d):
-        md = list(d.metadata or []) + self._metadata
+        own = list(d.metadata or [])
+        keys = {k for k, _ in own}
+        md = own + [(k, v) for k, v in self._metadata if k not in keys]
         return _CallDetails(d.method, d.timeout, md, d.credentials, d.wait_for_ready, d.compression)
 
     def intercept_unary_unary(self, continuation, details, request):
