@@ -233,7 +233,9 @@ func TestServingRuntimeMatchesBinary(t *testing.T) {
 	if got := servertest.PortOf(t, "listen", args["listen"]); got != grpcPort {
 		t.Errorf("--listen port %d, containerPort h2c %d", got, grpcPort)
 	}
-	for name, p := range map[string]*corev1.Probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
+	// The startup probe holds liveness off while the models load (liveness alone would
+	// restart a replica whose models take over its initial delay).
+	for name, p := range map[string]*corev1.Probe{"startup": c.StartupProbe, "readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
 		if problem := manifest.GRPCProbeProblem(name, p, grpcPort); problem != "" {
 			t.Error(problem)
 		}
