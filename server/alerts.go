@@ -24,7 +24,6 @@ type AlertServer struct {
 // response headers are sent until the client cancels. A watcher that falls a whole
 // buffer behind is cut off with ResourceExhausted rather than stalling the cameras.
 func (s *AlertServer) WatchAlerts(req *pb.WatchAlertsRequest, ss pb.AlertService_WatchAlertsServer) error {
-	const method = "WatchAlerts"
 	ctx := ss.Context()
 	if n := max(len(req.GetCameraIds()), len(req.GetRules())); n > maxWatchFilter {
 		return toStatus(fmt.Errorf("%w: %d camera ids or rules is over the limit of %d", errkind.Invalid, n, maxWatchFilter))

@@ -15,7 +15,8 @@ import (
 // order through the same classify core as Classify (so the frames of every stream
 // share the model's batches with unary calls), with tallies and alerts.
 func (s *ClassifyServer) ClassifyStream(ss pb.ClassifyService_ClassifyStreamServer) error {
-	const method = "ClassifyStream"
+	// Frame errors are logged under the name the access log gives the call.
+	const method = pb.ClassifyService_ClassifyStream_FullMethodName
 	ctx := ss.Context()
 	cfg, err := firstConfig(ss.Recv, (*pb.ClassifyStreamRequest).GetConfig)
 	if err != nil {

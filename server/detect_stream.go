@@ -12,7 +12,7 @@ import (
 // then frames, each answered in order through the same detect core as Detect (so
 // the frames' crops share the classifier's batches with every other request).
 func (s *DetectServer) DetectStream(ss pb.DetectService_DetectStreamServer) error {
-	const method = "DetectStream"
+	const method = pb.DetectService_DetectStream_FullMethodName
 	ctx := ss.Context()
 	cfg, err := firstConfig(ss.Recv, (*pb.DetectStreamRequest).GetConfig)
 	if err != nil {

@@ -81,7 +81,8 @@ func errMissing(field string) error {
 	return fmt.Errorf("%w: %s is required", errkind.Invalid, field)
 }
 
-// logInternal logs an internal error that does not end the call (a stream frame's).
+// logInternal logs an internal error that does not end the call (a stream frame's);
+// method is the call's full method name, as the access log line names it.
 func logInternal(ctx context.Context, log *slog.Logger, method string, err error) {
 	var ie *internalError
 	if errors.As(err, &ie) {

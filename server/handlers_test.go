@@ -301,3 +301,49 @@ func TestStreamRulesWatchWhatTheModelsName(t *testing.T) {
 		t.Errorf("DetectStream without classification watching Dress: got %v, want InvalidArgument naming the detector's labels", err)
 	}
 }
+
+// TestFrameInternalErrorsNameTheCall: a frame's internal error is logged once, under
+// the same full method name as the call's access log line, and hidden from the client.
+func TestFrameInternalErrorsNameTheCall(t *testing.T) {
+	conn, logs := serve(t, Cores{Classifier: &fakeClassifier{err: errors.New("tf: /secret/path exploded")}})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := pb.NewClassifyServiceClient(conn).ClassifyStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := &pb.StreamFrame{FrameId: 1, Image: &pb.Image{Data: &pb.Image_Encoded{Encoded: []byte("x")}}}
+	for _, m := range []*pb.ClassifyStreamRequest{
+		{Message: &pb.ClassifyStreamRequest_Config{Config: &pb.ClassifyStreamConfig{}}},
+		{Message: &pb.ClassifyStreamRequest_Frame{Frame: frame}},
+	} {
+		if err := s.Send(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.CloseSend()
+	resp, err := s.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fe := resp.GetResult().GetError(); codes.Code(fe.GetCode()) != codes.Internal || strings.Contains(fe.GetMessage(), "secret") {
+		t.Fatalf("got frame error %v, want Internal without internals", fe)
+	}
+	for _, err = s.Recv(); err == nil; _, err = s.Recv() {
+	}
+	if err != io.EOF {
+		t.Fatalf("the stream ended with %v, want OK", err)
+	}
+	// The access log line is written after the stream ends; give it a moment.
+	method := "method=" + pb.ClassifyService_ClassifyStream_FullMethodName
+	deadline := time.Now().Add(2 * time.Second)
+	for !strings.Contains(logs.String(), method+" code=OK") && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := strings.Count(logs.String(), "/secret/path exploded"); n != 1 {
+		t.Fatalf("the cause is in the log %d times, want once:\n%s", n, logs)
+	}
+	if !strings.Contains(logs.String(), `msg="internal error" `+method+" ") {
+		t.Fatalf("the frame's internal error is not logged under %s:\n%s", method, logs)
+	}
+}

@@ -67,7 +67,7 @@ func (s *InferenceServer) streamAnswer(ctx context.Context, req *oip.ModelInferR
 	defer func() {
 		if err != nil {
 			st := toStatus(err)
-			logInternal(ctx, s.Log, "/inference.GRPCInferenceService/ModelStreamInfer", st)
+			logInternal(ctx, s.Log, oip.GRPCInferenceService_ModelStreamInfer_FullMethodName, st)
 			resp = &oip.ModelStreamInferResponse{ErrorMessage: status.Code(st).String() + ": " + status.Convert(st).Message(),
 				InferResponse: &oip.ModelInferResponse{Id: req.GetId(), ModelName: req.GetModelName(), ModelVersion: req.GetModelVersion()}}
 		}

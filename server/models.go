@@ -2,16 +2,26 @@ package server
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 
 	"github.com/atelier-vision/atelier/internal/models"
 	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
 )
 
+// ModelRepository is the routing table ModelService describes; *models.Repository in
+// production, an interface so that a test can unload a model between two of its calls.
+type ModelRepository interface {
+	Names() []string
+	Versions(name string) ([]*models.Model, error)
+	Labels(name string) map[string]int64
+	Get(spec models.Spec, role models.Role) (*models.Model, error)
+}
+
 // ModelServer implements atelier.v1.ModelService.
 type ModelServer struct {
 	pb.UnsafeModelServiceServer
-	Repo *models.Repository
+	Repo ModelRepository
 	// Control runs the status and admin RPCs (model_admin.go).
 	Control ModelControl
 	Log     *slog.Logger
@@ -22,6 +32,9 @@ func (s *ModelServer) ListModels(ctx context.Context, _ *pb.ListModelsRequest) (
 	resp := &pb.ListModelsResponse{}
 	for _, name := range s.Repo.Names() {
 		vs, err := s.Repo.Versions(name)
+		if errors.Is(err, models.ErrNotFound) {
+			continue // its last version was unloaded since Names: it is no longer listed
+		}
 		if err != nil {
 			return nil, toStatus(err)
 		}
