@@ -13,8 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-
-	"golang.org/x/sys/cpu"
 )
 
 // Precision is what a model's session runs in.
@@ -41,58 +39,85 @@ func ParseSetting(s string) (Setting, error) {
 	return "", fmt.Errorf("precision %q: want auto, fp32 or bf16", s)
 }
 
-// CPU is what the processor offers for bf16.
-type CPU struct {
-	AMXBF16, AVX512BF16 bool
-}
-
-// HostCPU reads the processor's flags.
-func HostCPU() CPU { return CPU{AMXBF16: cpu.X86.HasAMXBF16, AVX512BF16: cpu.X86.HasAVX512BF16} }
-
-// NativeBF16 reports whether the CPU computes bf16 in hardware.
-func (c CPU) NativeBF16() bool { return c.AMXBF16 || c.AVX512BF16 }
-
-// String lists the bf16 flags, as /proc/cpuinfo names them.
-func (c CPU) String() string {
-	var flags []string
-	if c.AMXBF16 {
-		flags = append(flags, "amx_bf16")
-	}
-	if c.AVX512BF16 {
-		flags = append(flags, "avx512_bf16")
-	}
-	if len(flags) == 0 {
-		return "no native bf16"
-	}
-	return strings.Join(flags, " ")
-}
-
 // Gate is a model's bf16 accuracy check, from the "bf16" section of its
 // build-report.json (written by `python -m atelier_train.precision`).
 type Gate struct {
 	// Passed says whether bf16 stayed within the model's gates.
-	Passed bool `json:"passed"`
+	Passed bool
 	// Summary says what was measured, for the log.
-	Summary string `json:"summary"`
+	Summary string
 }
+
+// The gates of docs/MODELS.md, by the figures a bf16 section holds: bf16 may fall
+// below fp32 by at most this many points (hundredths). The build report rounds its
+// figures to 4 decimals, so a figure may be off by up to rounding.
+var pointGates = []struct {
+	metric string
+	points float64
+}{{"accuracy", 0.3}, {"map50", 1}, {"conditional_accuracy", 1}}
+
+const (
+	minAgreement = 0.995 // the classifier's top-1 agreement with fp32
+	rounding     = 1e-4
+)
 
 // ReadGate reads the gate from the build report in a model's folder. A model without
 // one has not been checked in bf16, which is an error auto treats as a failed gate.
+// The report's own verdict counts only where its figures bear it out: a section that
+// says passed with no figures, or with figures outside the gates (a hand edit, or the
+// gates changed since), does not let auto choose bf16.
 func ReadGate(dir string) (Gate, error) {
 	data, err := os.ReadFile(filepath.Join(dir, "build-report.json"))
 	if err != nil {
 		return Gate{}, fmt.Errorf("no build report: %w", err)
 	}
 	var report struct {
-		BF16 *Gate `json:"bf16"`
+		BF16 map[string]any `json:"bf16"`
 	}
 	if err := json.Unmarshal(data, &report); err != nil {
 		return Gate{}, fmt.Errorf("build-report.json: %w", err)
 	}
-	if report.BF16 == nil {
+	sec := report.BF16
+	if sec == nil {
 		return Gate{}, errors.New("build-report.json has no bf16 section (run python -m atelier_train.precision)")
 	}
-	return *report.BF16, nil
+	passed, ok := sec["passed"].(bool)
+	if !ok {
+		return Gate{}, fmt.Errorf("build-report.json: bf16 passed is %v, want true or false", sec["passed"])
+	}
+	var g Gate
+	g.Summary, _ = sec["summary"].(string)
+	var missed []string
+	measured := false
+	for _, pg := range pointGates {
+		fp32, ok32 := sec["fp32_"+pg.metric].(float64)
+		bf16, ok16 := sec["bf16_"+pg.metric].(float64)
+		if ok32 != ok16 {
+			return Gate{}, fmt.Errorf("build-report.json: bf16 section has only one of fp32_%s and bf16_%s as a number", pg.metric, pg.metric)
+		}
+		if !ok32 {
+			continue
+		}
+		measured = true
+		if bf16 < fp32-pg.points/100-rounding {
+			missed = append(missed, fmt.Sprintf("%s %.4f bf16 is more than %g points below %.4f fp32", pg.metric, bf16, pg.points, fp32))
+		}
+	}
+	if agreement, ok := sec["top1_agreement"].(float64); ok {
+		measured = true
+		if agreement < minAgreement-rounding {
+			missed = append(missed, fmt.Sprintf("top-1 agreement %.4f is below %g", agreement, minAgreement))
+		}
+	}
+	switch {
+	case !measured:
+		return Gate{}, errors.New("build-report.json: bf16 section holds no fp32 and bf16 figures to check its verdict by")
+	case passed && len(missed) > 0:
+		g.Summary += "; the report says passed, but by its own figures " + strings.Join(missed, ", ")
+	default:
+		g.Passed = passed
+	}
+	return g, nil
 }
 
 // Choose resolves a setting for one model: the precision to run in and why.
@@ -102,13 +127,13 @@ func Choose(s Setting, c CPU, gate Gate, gateErr error) (Precision, string) {
 		return FP32, "fp32 asked for"
 	case Setting(BF16):
 		if !c.NativeBF16() {
-			return BF16, "bf16 asked for; this CPU has no native bf16, so oneDNN emulates it (slow)"
+			return BF16, "bf16 asked for; " + c.String() + ", so oneDNN emulates it (slow)"
 		}
 		return BF16, "bf16 asked for (" + c.String() + ")"
 	}
 	switch {
 	case !c.NativeBF16():
-		return FP32, "auto: this CPU has no native bf16"
+		return FP32, "auto: " + c.String()
 	case gateErr != nil:
 		return FP32, "auto: bf16 accuracy unknown: " + gateErr.Error()
 	case !gate.Passed:
