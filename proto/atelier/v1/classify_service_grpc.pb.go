@@ -55,9 +55,11 @@ type ClassifyServiceClient interface {
 	// image, an invalid capture_time) gets a result with FrameError set, holding the code
 	// a unary Classify would have got, and the stream goes on. The stream itself ends with
 	// INVALID_ARGUMENT when the first message is not a config, a later message is not a
-	// frame, or the config is out of range (see StreamOptions and top_k); with NOT_FOUND
-	// or FAILED_PRECONDITION, at its first frame, when the model is unknown or not a
-	// classifier.
+	// frame, or the config is out of range (see StreamOptions and top_k) or has an alert
+	// rule watching a category the model does not name; with NOT_FOUND or
+	// FAILED_PRECONDITION when the model is unknown or not a classifier: at the start
+	// when the config has alert rules (their categories are checked against the model's
+	// labels), else at its first frame.
 	ClassifyStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ClassifyStreamRequest, ClassifyStreamResponse], error)
 }
 
@@ -124,9 +126,11 @@ type ClassifyServiceServer interface {
 	// image, an invalid capture_time) gets a result with FrameError set, holding the code
 	// a unary Classify would have got, and the stream goes on. The stream itself ends with
 	// INVALID_ARGUMENT when the first message is not a config, a later message is not a
-	// frame, or the config is out of range (see StreamOptions and top_k); with NOT_FOUND
-	// or FAILED_PRECONDITION, at its first frame, when the model is unknown or not a
-	// classifier.
+	// frame, or the config is out of range (see StreamOptions and top_k) or has an alert
+	// rule watching a category the model does not name; with NOT_FOUND or
+	// FAILED_PRECONDITION when the model is unknown or not a classifier: at the start
+	// when the config has alert rules (their categories are checked against the model's
+	// labels), else at its first frame.
 	ClassifyStream(grpc.BidiStreamingServer[ClassifyStreamRequest, ClassifyStreamResponse]) error
 	mustEmbedUnimplementedClassifyServiceServer()
 }
