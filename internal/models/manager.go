@@ -93,6 +93,10 @@ type version struct {
 	failedFP                     string
 	stateTime, loadStart, availT time.Time
 	model                        *Model
+	// setting is the precision setting model was loaded with; reloading marks an
+	// AVAILABLE version queued to be loaded again because its setting changed.
+	setting   precision.Setting
+	reloading bool
 }
 
 // NewManager reads the config file and returns a manager with an empty repository;
@@ -189,6 +193,7 @@ func (m *Manager) Reload(ctx context.Context, wait bool) error {
 	m.cfg = cfg
 	for _, mm := range m.models {
 		mm.labels = cloneLabels(cfg.Model(mm.name).Labels)
+		m.queueReloads(mm, cfg.Model(mm.name).Precision)
 	}
 	err = m.applyLabels(cfg)
 	m.mu.Unlock()
@@ -394,6 +399,22 @@ func (m *Manager) retire(v *version) {
 	}()
 }
 
+// queueReloads queues every serving version of mm whose precision setting is not
+// setting, to be loaded again with it and swapped in (reloadOne); the caller holds
+// m.mu. The version goes on serving as it is until then.
+func (m *Manager) queueReloads(mm *managed, setting precision.Setting) {
+	for _, v := range mm.versions {
+		if v.state == StateAvailable && v.setting != setting && !v.reloading {
+			v.reloading = true
+			m.queue = append(m.queue, v)
+		}
+	}
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
 // loader loads the queued versions one at a time until Close.
 func (m *Manager) loader() {
 	defer m.wg.Done()
@@ -416,6 +437,12 @@ func (m *Manager) loader() {
 		}
 		v := m.queue[0]
 		m.queue = m.queue[1:]
+		if v.reloading {
+			spec, dir, setting, role := Spec{Name: v.name, Version: v.v}, v.dir, m.cfg.Model(v.name).Precision, v.model.Role
+			m.mu.Unlock()
+			m.reloadOne(v, spec, dir, setting, role)
+			continue
+		}
 		if !v.aspired || v.state != StateLoading {
 			if v.state == StateLoading {
 				m.setState(v, 0, nil)
@@ -472,7 +499,7 @@ func (m *Manager) loadOne(v *version, spec Spec, dir, fp string, setting precisi
 		model.Engine.Close()
 		m.setState(v, 0, nil)
 	default:
-		v.model = model
+		v.model, v.setting = model, setting
 		v.availT = time.Now()
 		m.models[spec.Name].role = model.Role
 		m.repo.publish(model)
@@ -483,6 +510,58 @@ func (m *Manager) loadOne(v *version, spec Spec, dir, fp string, setting precisi
 	m.reconcile()
 }
 
+// reloadOne loads a serving version again with a new precision setting, warms it up
+// and swaps it in for the loaded one, which drains and closes as a retired version
+// does. Until the swap the loaded one serves; if the new load fails it serves on, and
+// the failure is logged, not made the version's state.
+func (m *Manager) reloadOne(v *version, spec Spec, dir string, setting precision.Setting, role Role) {
+	start := time.Now()
+	model, err := loadVersion(spec, dir, setting, m.opts.Load)
+	if err == nil && model.Role != role {
+		err = fmt.Errorf("it is now a %s, not a %s", model.Role, role)
+	}
+	if err == nil && m.opts.Warm != nil {
+		ctx, cancel := context.WithTimeout(m.ctx, 10*time.Minute)
+		err = m.opts.Warm(ctx, model)
+		cancel()
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v.reloading = false
+	defer m.notify()
+	switch {
+	case m.closed || v.state != StateAvailable:
+		// Shut down, or the version left while it loaded again: nothing to swap.
+		if model != nil {
+			model.Engine.Close()
+		}
+	case err != nil:
+		if model != nil {
+			model.Engine.Close()
+		}
+		v.setting = setting // not again at every reload; a new version or a restart retries
+		m.opts.Log.Error("model version reload failed; the loaded one serves on", "model", spec.Name, "version", spec.Version,
+			"precision", setting, "dir", dir, "err", err)
+	default:
+		old := v.model
+		v.model, v.setting = model, setting
+		m.repo.replace(old, model)
+		m.opts.Log.Info("model version reloaded", "model", spec.Name, "version", spec.Version, "precision", model.Precision,
+			"was", old.Precision, "took", time.Since(start).Round(time.Millisecond))
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			old.inflight.Wait()
+			old.Engine.Close()
+			old = nil
+			runtime.GC() // as retire: give the replaced graph's memory back now
+			if m.opts.AfterUnload != nil {
+				m.opts.AfterUnload()
+			}
+		}()
+	}
+}
+
 // WaitIdle waits until no version is loading or warming.
 func (m *Manager) WaitIdle(ctx context.Context) error {
 	for {
@@ -490,7 +569,7 @@ func (m *Manager) WaitIdle(ctx context.Context) error {
 		busy := len(m.queue) > 0
 		for _, mm := range m.models {
 			for _, v := range mm.versions {
-				busy = busy || v.state == StateLoading || v.state == StateWarming
+				busy = busy || v.state == StateLoading || v.state == StateWarming || v.reloading
 			}
 		}
 		ch := m.changed

@@ -411,3 +411,77 @@ func TestCloseDoesNotLoadTheQueue(t *testing.T) {
 		t.Fatalf("%d versions loaded after Close began, want only the one already loading", n)
 	}
 }
+
+// TestPrecisionLineReloadsServingVersions changes a model's precision line: at the
+// reload its serving version is loaded again in the new precision and swapped in,
+// while a call holding the old one finishes on it before it closes; the model is
+// never out of routing. A reload whose new load fails leaves the loaded one serving.
+func TestPrecisionLineReloadsServingVersions(t *testing.T) {
+	root := t.TempDir()
+	dir := writeVersion(t, root, "classifier/1", "classifier", tenLabels...)
+	f := mustStart(t, root, "model classifier\n  precision fp32\n")
+	reload := func(config string) {
+		t.Helper()
+		os.WriteFile(f.m.opts.ConfigPath, []byte(config), 0o644)
+		if err := f.m.Reload(context.Background(), true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	get := func() *Model {
+		t.Helper()
+		m, err := f.m.Repository().Get(Spec{Name: "classifier"}, RoleClassifier)
+		if err != nil {
+			t.Fatalf("the model went out of service: %v", err)
+		}
+		return m
+	}
+	old, release, err := f.m.Repository().Acquire(Spec{Name: "classifier"}, RoleClassifier)
+	if err != nil || old.Precision != precision.FP32 {
+		t.Fatalf("got %v %v, want version 1 in fp32", old, err)
+	}
+	t.Cleanup(release) // before Close, which waits for held versions, if the test fails early
+	oldEngine := f.loader.engine(t, dir)
+
+	reload("model classifier\n  precision bf16\n")
+	now := get()
+	if now == old || now.Version != 1 || now.Precision != precision.BF16 {
+		t.Fatalf("after the reload: version %d in %s (the same model: %v), want version 1 loaded again in bf16", now.Version, now.Precision, now == old)
+	}
+	if got := f.states("classifier"); got != "1:AVAILABLE" {
+		t.Fatalf("states %q, want 1:AVAILABLE", got)
+	}
+	if oldEngine.isClosed() {
+		t.Fatal("the old engine was closed under a call still holding it")
+	}
+	if _, err := old.Classify(context.Background(), make([]uint8, 28*28), 1); err != nil {
+		t.Fatalf("the call holding the old version failed: %v", err)
+	}
+	release()
+	deadline := time.Now().Add(5 * time.Second)
+	for !oldEngine.isClosed() {
+		if time.Now().After(deadline) {
+			t.Fatal("the old engine was not closed after its last call")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if !strings.Contains(f.logText(), "model version reloaded") {
+		t.Errorf("no log line for the reload:\n%s", f.logText())
+	}
+
+	// The same line again loads nothing.
+	reload("model classifier\n  precision bf16\n")
+	if get() != now {
+		t.Fatal("an unchanged precision line loaded the version again")
+	}
+
+	// A new load that fails (the folder broken since) leaves the loaded one serving.
+	time.Sleep(10 * time.Millisecond) // a new modification time
+	os.WriteFile(filepath.Join(dir, "saved_model.pb"), []byte("garbage"), 0o644)
+	reload("model classifier\n  precision fp32\n")
+	if get() != now || f.states("classifier") != "1:AVAILABLE" {
+		t.Fatalf("a failed reload changed what serves: states %q", f.states("classifier"))
+	}
+	if !strings.Contains(f.logText(), "model version reload failed; the loaded one serves on") {
+		t.Errorf("no log line for the failed reload:\n%s", f.logText())
+	}
+}

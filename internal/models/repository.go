@@ -94,6 +94,21 @@ func (r *Repository) publish(m *Model) {
 	r.changed()
 }
 
+// replace routes new in place of old, the same version loaded again: no call acquires
+// old after replace returns. The caller waits for old's calls and then closes it.
+func (r *Repository) replace(old, new *Model) {
+	r.mu.Lock()
+	if rt := r.byName[old.Name]; rt != nil {
+		for i, v := range rt.versions {
+			if v == old {
+				rt.versions[i] = new
+			}
+		}
+	}
+	r.mu.Unlock()
+	r.changed()
+}
+
 // retire takes a version out of routing: no call acquires it after retire returns.
 // The caller waits for m.drain and then closes the engine.
 func (r *Repository) retire(m *Model) {

@@ -263,6 +263,60 @@ func TestOpenInferenceProtocolThroughVersionFlips(t *testing.T) {
 	}
 }
 
+// TestPrecisionChangeUnderLoad changes the generator's precision line from fp32 to
+// bf16 while four clients call it without pause: at the reload the serving version is
+// loaded again in bf16 and swapped in, GetModel says bf16, and no call fails.
+func TestPrecisionChangeUnderLoad(t *testing.T) {
+	root := lifecycleRepo(t, "generator/1")
+	config := filepath.Join(t.TempDir(), "models.conf")
+	os.WriteFile(config, []byte("model generator\n  precision fp32\n"), 0o644)
+	_, conn := serveLifecycle(t, root, "--model-config", config)
+	precisionNow := func() string {
+		t.Helper()
+		resp, err := pb.NewModelServiceClient(conn).GetModel(ctxFor(t, 10*time.Second), &pb.GetModelRequest{Model: &pb.ModelSpec{Name: "generator"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Model.Versions[0].Precision
+	}
+	if got := precisionNow(); got != "fp32" {
+		t.Fatalf("precision %q at the start, want fp32", got)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var calls, failures int
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				_, err := generateOne(ctxFor(t, time.Minute), conn, nil)
+				mu.Lock()
+				calls++
+				if err != nil {
+					failures++
+					t.Errorf("client %d: %v", i, err)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	os.WriteFile(config, []byte("model generator\n  precision bf16\n"), 0o644)
+	reload(t, conn)
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	wg.Wait()
+	t.Logf("%d calls, %d failed", calls, failures)
+	if got := precisionNow(); got != "bf16" {
+		t.Fatalf("precision %q after the reload, want bf16", got)
+	}
+	if got := states(t, conn, "generator"); got != "AVAILABLE@1" {
+		t.Fatalf("states %q, want AVAILABLE@1", got)
+	}
+}
+
 func TestBrokenVersionsLeaveServingAlone(t *testing.T) {
 	root := lifecycleRepo(t, "generator/1", "gan/1")
 	_, conn := serveLifecycle(t, root)
