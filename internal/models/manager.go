@@ -471,10 +471,8 @@ func (m *Manager) loadOne(v *version, spec Spec, dir, fp string, setting precisi
 		}
 		m.mu.Unlock()
 	}
-	if err == nil && m.opts.Warm != nil {
-		ctx, cancel := context.WithTimeout(m.ctx, 10*time.Minute)
-		err = m.opts.Warm(ctx, model)
-		cancel()
+	if err == nil {
+		err = m.warm(model)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -510,6 +508,16 @@ func (m *Manager) loadOne(v *version, spec Spec, dir, fp string, setting precisi
 	m.reconcile()
 }
 
+// warm runs the warm-up on a loaded model; Close cuts it short.
+func (m *Manager) warm(model *Model) error {
+	if m.opts.Warm == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(m.ctx, 10*time.Minute)
+	defer cancel()
+	return m.opts.Warm(ctx, model)
+}
+
 // reloadOne loads a serving version again with a new precision setting, warms it up
 // and swaps it in for the loaded one, which drains and closes as a retired version
 // does. Until the swap the loaded one serves; if the new load fails it serves on, and
@@ -520,10 +528,8 @@ func (m *Manager) reloadOne(v *version, spec Spec, dir string, setting precision
 	if err == nil && model.Role != role {
 		err = fmt.Errorf("it is now a %s, not a %s", model.Role, role)
 	}
-	if err == nil && m.opts.Warm != nil {
-		ctx, cancel := context.WithTimeout(m.ctx, 10*time.Minute)
-		err = m.opts.Warm(ctx, model)
-		cancel()
+	if err == nil {
+		err = m.warm(model)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
