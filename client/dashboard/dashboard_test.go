@@ -277,17 +277,10 @@ func TestServerEndingCallsIsBackedOff(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Addr, cfg.Cameras, cfg.Rules = fake.addr, []Camera{{"door", writeFrames(t, 5)}}, DefaultRules
 	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	d, err := New(c, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan struct{})
-	go func() { d.Run(ctx); close(ran) }()
+	d, stop := runDashboard(t, c, cfg)
 	time.Sleep(3 * time.Second)
 	s := d.snapshot(time.Now(), false)
-	cancel()
-	<-ran
+	stop()
 	// Backoff from 0.5 s, doubling: about 3 attempts in 3 s; without it, one a frame.
 	if n := len(fake.streamConfigs()); n < 2 || n > 6 {
 		t.Errorf("%d streams opened in 3 s, want 2 to 6", n)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +19,23 @@ import (
 
 	"github.com/atelier-vision/atelier/client"
 )
+
+// runDashboard makes a dashboard for cfg on c and runs it; stop ends Run and waits for
+// it, and runs at the test's end if not called before.
+func runDashboard(t *testing.T, c *client.Client, cfg Config) (d *Dashboard, stop func()) {
+	t.Helper()
+	d, err := New(c, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { d.Run(ctx); close(ran) }()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-ran }) }
+	t.Cleanup(stop)
+	return d, stop
+}
 
 // startDashboard runs a dashboard for cfg until the test ends and returns its URL.
 func startDashboard(t *testing.T, cfg Config) string {
@@ -125,14 +143,8 @@ func TestPageFollowsTheDashboard(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d, err := New(c, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		ran := make(chan struct{})
-		go func() { d.Run(ctx); close(ran) }()
-		t.Cleanup(func() { cancel(); <-ran; c.Close() })
+		t.Cleanup(func() { c.Close() }) // after the dashboard stops (cleanups run last first)
+		d, _ := runDashboard(t, c, cfg)
 		return d.Handler()
 	}
 	var current atomic.Value

@@ -74,7 +74,7 @@ func (c *Classifier) Classify(ctx context.Context, req Request) (Result, error) 
 		return Result{}, err
 	}
 	defer release()
-	return c.ClassifyOn(ctx, m, req)
+	return c.classify(ctx, m, req)
 }
 
 // Labels returns the name and version of the classifier spec names now, and its
@@ -98,6 +98,11 @@ func (c *Classifier) ClassifyOn(ctx context.Context, m *models.Model, req Reques
 	if m.Role != models.RoleClassifier {
 		return Result{}, fmt.Errorf("%w: model %q is a %s, not a %s", models.ErrWrongRole, m.Name, m.Role, models.RoleClassifier)
 	}
+	return c.classify(ctx, m, req)
+}
+
+// classify runs a validated req on a classifier version the caller holds.
+func (c *Classifier) classify(ctx context.Context, m *models.Model, req Request) (Result, error) {
 	h, w, ch, err := m.ImageShape()
 	if err != nil {
 		return Result{}, err
