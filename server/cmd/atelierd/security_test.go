@@ -121,6 +121,22 @@ func (l *countingListener) Accept() (net.Conn, error) {
 	return c, err
 }
 
+// serveHealth serves grpc.health.v1 on lis with sec's server options until the test
+// ends, and returns a plaintext connection to it.
+func serveHealth(t *testing.T, sec *security, lis net.Listener) *grpc.ClientConn {
+	t.Helper()
+	s := grpc.NewServer(sec.grpc...)
+	healthpb.RegisterHealthServer(s, health.NewServer())
+	go s.Serve(lis)
+	t.Cleanup(s.Stop)
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
 // TestMaxConnectionAge: an aged connection is closed after its grace and the client
 // reconnects, so long-lived clients rebalance; no call fails.
 func TestMaxConnectionAge(t *testing.T) {
@@ -129,21 +145,12 @@ func TestMaxConnectionAge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := grpc.NewServer(sec.grpc...)
-	healthpb.RegisterHealthServer(s, health.NewServer())
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	lis := &countingListener{Listener: inner}
-	go s.Serve(lis)
-	defer s.Stop()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	h := healthpb.NewHealthClient(conn)
+	h := healthpb.NewHealthClient(serveHealth(t, sec, lis))
 	deadline := time.Now().Add(2 * time.Second)
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -176,20 +183,11 @@ func TestMaxHeaderBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := grpc.NewServer(sec.grpc...)
-	healthpb.RegisterHealthServer(s, health.NewServer())
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	go s.Serve(lis)
-	defer s.Stop()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	h := healthpb.NewHealthClient(conn)
+	h := healthpb.NewHealthClient(serveHealth(t, sec, lis))
 	for _, tc := range []struct {
 		name  string
 		bytes int
