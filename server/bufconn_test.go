@@ -30,8 +30,14 @@ func serveWith(t *testing.T, opts Options, cores Cores) (*grpc.ClientConn, *test
 // serveRepo is serveWith over a model repository, and returns the server too.
 func serveRepo(t *testing.T, opts Options, repo *models.Repository, cores Cores) (*grpc.ClientConn, *Server, *testenv.Buffer) {
 	t.Helper()
+	return serveLevel(t, slog.LevelDebug, opts, repo, cores)
+}
+
+// serveLevel is serveRepo with a log at level (atelierd's default is info).
+func serveLevel(t *testing.T, level slog.Level, opts Options, repo *models.Repository, cores Cores) (*grpc.ClientConn, *Server, *testenv.Buffer) {
+	t.Helper()
 	logs := &testenv.Buffer{}
-	opts.Log = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	opts.Log = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level}))
 	opts.MaxMessageBytes = 4 << 20
 	srv := New(opts, repo, cores)
 	lis := bufconn.Listen(1 << 20)

@@ -7,11 +7,9 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
-	"google.golang.org/grpc/status"
 
 	"github.com/atelier-vision/atelier/internal/auth"
 	"github.com/atelier-vision/atelier/internal/errkind"
@@ -72,10 +70,11 @@ func New(opts Options, repo *models.Repository, cores Cores) *Server {
 	if g.Rules == nil {
 		g.Rules = auth.DefaultRules
 	}
+	access := newAccessLog(log, opts.Metrics)
 	s := grpc.NewServer(append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(opts.MaxMessageBytes),
-		grpc.ChainUnaryInterceptor(unaryLog(log, opts.Metrics), unaryRecover(), g.unary()),
-		grpc.ChainStreamInterceptor(streamLog(log, opts.Metrics), streamRecover(), g.stream()),
+		grpc.ChainUnaryInterceptor(access.unary(), unaryRecover(), g.unary()),
+		grpc.ChainStreamInterceptor(access.stream(), streamRecover(), g.stream()),
 	}, opts.GRPC...)...)
 	if cores.Alerts == nil {
 		cores.Alerts = stream.NewHub(0)
@@ -144,57 +143,4 @@ func streamRecover() grpc.StreamServerInterceptor {
 		defer errkind.Recover(&err)
 		return next(srv, ss)
 	}
-}
-
-func unaryLog(log *slog.Logger, m *metrics.Registry) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
-		start := time.Now()
-		ctx, note := withNote(ctx)
-		resp, err := next(ctx, req)
-		logCall(ctx, log, m, info.FullMethod, start, err, note)
-		return resp, err
-	}
-}
-
-func streamLog(log *slog.Logger, m *metrics.Registry) grpc.StreamServerInterceptor {
-	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, next grpc.StreamHandler) error {
-		start := time.Now()
-		ctx, note := withNote(ss.Context())
-		err := next(srv, &ctxStream{ss, ctx})
-		logCall(ctx, log, m, info.FullMethod, start, err, note)
-		return err
-	}
-}
-
-// ctxStream is a server stream with a context of the interceptor's making.
-type ctxStream struct {
-	grpc.ServerStream
-	ctx context.Context
-}
-
-func (s *ctxStream) Context() context.Context { return s.ctx }
-
-// logCall writes the access log line and the call's metrics. A token is named by its
-// fingerprint only.
-func logCall(ctx context.Context, log *slog.Logger, m *metrics.Registry, method string, start time.Time, err error, note *callNote) {
-	code := status.Code(err)
-	m.ObserveRPC(method, code.String(), time.Since(start))
-	level := slog.LevelDebug
-	if code != codes.OK {
-		level = slog.LevelInfo
-	}
-	if code == codes.Internal || code == codes.Unknown {
-		level = slog.LevelError
-	}
-	if !log.Enabled(ctx, level) {
-		return // the access log is at debug level: most calls build no line at all
-	}
-	attrs := []any{"method", method, "code", code.String(), "ms", float64(time.Since(start).Microseconds()) / 1000}
-	if note.fingerprint != "" {
-		attrs = append(attrs, "token", note.fingerprint)
-	}
-	if err != nil {
-		attrs = append(attrs, logAttrs(err)...)
-	}
-	log.Log(ctx, level, "rpc", attrs...)
 }

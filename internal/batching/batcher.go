@@ -59,6 +59,10 @@ type Engine struct {
 type Stats struct {
 	mu                           sync.Mutex
 	Runs, Rows, Expired, Refused int64
+	// Queued is the time calls that ran spent waiting for their batch to start, summed
+	// over the calls; Computed is the time of the batches (stacking, the session run,
+	// slicing the outputs), summed over the batches.
+	Queued, Computed time.Duration
 }
 
 // Snapshot returns a copy of the counters.
@@ -66,6 +70,20 @@ func (s *Stats) Snapshot() (runs, rows, expired, refused int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.Runs, s.Rows, s.Expired, s.Refused
+}
+
+// Times returns a copy of Queued and Computed.
+func (s *Stats) Times() (queued, computed time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Queued, s.Computed
+}
+
+func (s *Stats) addTimes(queued, computed time.Duration) {
+	s.mu.Lock()
+	s.Queued += queued
+	s.Computed += computed
+	s.mu.Unlock()
 }
 
 func (s *Stats) add(runs, rows, expired, refused int64) {
@@ -88,6 +106,9 @@ func New(inner tensor.Engine, cfg Config) (*Engine, error) {
 // Stats returns the engine's counters.
 func (e *Engine) Stats() *Stats { return &e.stats }
 
+// Waiting returns how many calls are queued now, not yet in a session run.
+func (e *Engine) Waiting() int { return e.slots.waiting() }
+
 // call is one Run waiting in a queue.
 type call struct {
 	ctx    context.Context
@@ -95,6 +116,7 @@ type call struct {
 	rows   int
 	// priority orders the call in its queue (from the context, WithPriority).
 	priority Priority
+	queued   time.Time   // when it joined the queue
 	done     chan result // buffered: the worker never blocks on a caller that left
 }
 
@@ -126,7 +148,7 @@ func (e *Engine) Run(ctx context.Context, signature string, inputs map[string]*t
 		e.stats.add(0, 0, 0, 1)
 		return nil, fmt.Errorf("%w: %d calls waiting (%s priority); retry later", ErrQueueFull, share(prio, e.cfg.QueueSize), prio)
 	}
-	c := &call{ctx: ctx, inputs: inputs, rows: rows, priority: prio, done: make(chan result, 1)}
+	c := &call{ctx: ctx, inputs: inputs, rows: rows, priority: prio, queued: time.Now(), done: make(chan result, 1)}
 	if err := e.enqueue(key, signature, outputs, c); err != nil {
 		e.slots.release()
 		return nil, err

@@ -214,3 +214,40 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestQueueAndComputeTime holds the model in a run while two calls queue behind it:
+// the queue depth counts them, and the engine's times split their wait from the run.
+func TestQueueAndComputeTime(t *testing.T) {
+	fake := &fakeModel{hold: make(chan struct{}), started: make(chan struct{}, 10)}
+	e, err := New(fake, Config{MaxBatch: 2, MaxDelay: 0, QueueSize: 8, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.Run(context.Background(), "s", input(1, 1, 0), []string{"y"})
+		}()
+	}
+	<-fake.started // one call runs, held
+	for deadline := time.Now().Add(5 * time.Second); e.Waiting() != 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("got %d calls waiting, want 2", e.Waiting())
+		}
+	}
+	const held = 30 * time.Millisecond
+	time.Sleep(held)
+	close(fake.hold)
+	wg.Wait()
+	if n := e.Waiting(); n != 0 {
+		t.Fatalf("got %d calls waiting after all were answered, want 0", n)
+	}
+	queued, computed := e.Stats().Times()
+	if computed < held || queued < 2*held {
+		t.Fatalf("got %v queued and %v computed; want the two waiting calls' %v each queued and the held run's %v computed",
+			queued, computed, held, held)
+	}
+}

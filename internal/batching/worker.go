@@ -53,6 +53,8 @@ func (e *Engine) work(q *queue) {
 func (e *Engine) runBatch(q *queue, batch []*call, stacked scratch) {
 	live := batch[:0]
 	var expired int64
+	var queued time.Duration
+	start := time.Now()
 	for _, c := range batch {
 		e.slots.release()
 		if err := c.ctx.Err(); err != nil {
@@ -61,12 +63,14 @@ func (e *Engine) runBatch(q *queue, batch []*call, stacked scratch) {
 			continue
 		}
 		live = append(live, c)
+		queued += start.Sub(c.queued)
 	}
 	e.stats.add(0, 0, expired, 0)
 	if len(live) == 0 {
 		return
 	}
 	results, err := e.compute(q, live, stacked)
+	e.stats.addTimes(queued, time.Since(start))
 	for i, c := range live {
 		if err != nil {
 			c.done <- result{err: err}

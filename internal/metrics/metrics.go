@@ -5,11 +5,13 @@ package metrics
 import (
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/pprof"
 	"os"
 	"runtime"
 	rtmetrics "runtime/metrics"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,11 +21,17 @@ import (
 )
 
 // Registry holds the server's counters. The zero value is not usable; call New.
+//
+// Every label value comes from the server's own names (gRPC methods it serves, status
+// codes, models in its repository), never from request data: gRPC answers an unknown
+// method before any interceptor sees it, so a client cannot add series.
 type Registry struct {
-	mu      sync.Mutex
-	rpcs    map[[2]string]*rpcStat // method, code
-	sources []func(w io.Writer)
-	start   time.Time
+	mu       sync.Mutex
+	rpcs     map[[2]string]*rpcStat // method, code
+	latency  map[string]*histogram  // unary method
+	inFlight map[string]int64       // method
+	sources  []func(w io.Writer)
+	start    time.Time
 }
 
 type rpcStat struct {
@@ -31,25 +39,61 @@ type rpcStat struct {
 	seconds float64
 }
 
-// New returns an empty registry.
-func New() *Registry {
-	return &Registry{rpcs: map[[2]string]*rpcStat{}, start: time.Now()}
+// latencyBuckets are the upper bounds, in seconds, of atelier_rpc_duration_seconds.
+var latencyBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
+
+// histogram counts observations at or below each of latencyBuckets.
+type histogram struct {
+	counts []int64 // per bucket, not cumulative; the last is +Inf
+	sum    float64
+	n      int64
 }
 
-// ObserveRPC counts one finished call.
-func (r *Registry) ObserveRPC(method, code string, d time.Duration) {
+// New returns an empty registry.
+func New() *Registry {
+	return &Registry{rpcs: map[[2]string]*rpcStat{}, latency: map[string]*histogram{}, inFlight: map[string]int64{}, start: time.Now()}
+}
+
+// StartRPC counts a call of method in flight until EndRPC.
+func (r *Registry) StartRPC(method string) {
 	if r == nil {
 		return
 	}
 	r.mu.Lock()
+	r.inFlight[method]++
+	r.mu.Unlock()
+}
+
+// EndRPC counts a call started with StartRPC as finished with code after d. A unary
+// call's d also goes into its method's latency histogram; a stream's is its whole
+// life, not a latency, and goes only into atelier_rpc_seconds_total.
+func (r *Registry) EndRPC(method, code string, d time.Duration, unary bool) {
+	if r == nil {
+		return
+	}
+	sec := d.Seconds()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.inFlight[method]--
 	s := r.rpcs[[2]string{method, code}]
 	if s == nil {
 		s = &rpcStat{}
 		r.rpcs[[2]string{method, code}] = s
 	}
 	s.count++
-	s.seconds += d.Seconds()
-	r.mu.Unlock()
+	s.seconds += sec
+	if !unary {
+		return
+	}
+	h := r.latency[method]
+	if h == nil {
+		h = &histogram{counts: make([]int64, len(latencyBuckets)+1)}
+		r.latency[method] = h
+	}
+	i, _ := slices.BinarySearch(latencyBuckets, sec)
+	h.counts[i]++
+	h.sum += sec
+	h.n++
 }
 
 // AddSource registers a function that writes more metrics (for example the batchers').
@@ -77,6 +121,13 @@ func (r *Registry) Write(w io.Writer) {
 	for _, k := range keys {
 		fmt.Fprintf(w, "atelier_rpc_seconds_total{method=%q,code=%q} %g\n", k[0], k[1], r.rpcs[k].seconds)
 	}
+	r.writeLatency(w)
+	methods := slices.Sorted(maps.Keys(r.inFlight))
+	fmt.Fprintln(w, "# HELP atelier_rpc_in_flight Calls being served, by method: for a streaming method, the open streams.")
+	fmt.Fprintln(w, "# TYPE atelier_rpc_in_flight gauge")
+	for _, m := range methods {
+		fmt.Fprintf(w, "atelier_rpc_in_flight{method=%q} %d\n", m, r.inFlight[m])
+	}
 	sources := append([]func(io.Writer){}, r.sources...)
 	r.mu.Unlock()
 	fmt.Fprintln(w, "# TYPE atelier_goroutines gauge")
@@ -90,6 +141,23 @@ func (r *Registry) Write(w io.Writer) {
 	fmt.Fprintf(w, "process_uptime_seconds %g\n", time.Since(r.start).Seconds())
 	for _, f := range sources {
 		f(w)
+	}
+}
+
+// writeLatency writes the unary calls' latency histograms; r.mu is held.
+func (r *Registry) writeLatency(w io.Writer) {
+	fmt.Fprintln(w, "# HELP atelier_rpc_duration_seconds Latency of finished unary calls, by method.")
+	fmt.Fprintln(w, "# TYPE atelier_rpc_duration_seconds histogram")
+	for _, m := range slices.Sorted(maps.Keys(r.latency)) {
+		h := r.latency[m]
+		var cum int64
+		for i, le := range latencyBuckets {
+			cum += h.counts[i]
+			fmt.Fprintf(w, "atelier_rpc_duration_seconds_bucket{method=%q,le=\"%g\"} %d\n", m, le, cum)
+		}
+		fmt.Fprintf(w, "atelier_rpc_duration_seconds_bucket{method=%q,le=\"+Inf\"} %d\n", m, h.n)
+		fmt.Fprintf(w, "atelier_rpc_duration_seconds_sum{method=%q} %g\n", m, h.sum)
+		fmt.Fprintf(w, "atelier_rpc_duration_seconds_count{method=%q} %d\n", m, h.n)
 	}
 }
 

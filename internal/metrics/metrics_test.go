@@ -13,9 +13,13 @@ import (
 
 func TestWrite(t *testing.T) {
 	r := New()
-	r.ObserveRPC("/atelier.v1.ClassifyService/Classify", "OK", 20*time.Millisecond)
-	r.ObserveRPC("/atelier.v1.ClassifyService/Classify", "OK", 30*time.Millisecond)
-	r.ObserveRPC("/atelier.v1.ClassifyService/Classify", "InvalidArgument", time.Millisecond)
+	for _, c := range []struct {
+		code string
+		d    time.Duration
+	}{{"OK", 20 * time.Millisecond}, {"OK", 30 * time.Millisecond}, {"InvalidArgument", time.Millisecond}} {
+		r.StartRPC("/atelier.v1.ClassifyService/Classify")
+		r.EndRPC("/atelier.v1.ClassifyService/Classify", c.code, c.d, true)
+	}
 	r.AddSource(func(w io.Writer) { io.WriteString(w, "extra_metric 7\n") })
 	srv := httptest.NewServer(r.Handler())
 	defer srv.Close()
@@ -73,4 +77,45 @@ func goGCValue(t *testing.T, name string) float64 {
 	}
 	t.Fatalf("no %s in:\n%s", name, b.String())
 	return 0
+}
+
+// TestLatencyAndInFlight: a unary method's durations land in cumulative buckets with
+// their sum and count; a stream counts in flight until it ends, and has no histogram.
+func TestLatencyAndInFlight(t *testing.T) {
+	r := New()
+	const m, stream = "/atelier.v1.ClassifyService/Classify", "/atelier.v1.ClassifyService/ClassifyStream"
+	for _, d := range []time.Duration{500 * time.Microsecond, time.Millisecond, 20 * time.Millisecond, time.Minute} {
+		r.StartRPC(m)
+		r.EndRPC(m, "OK", d, true)
+	}
+	r.StartRPC(stream)
+	var b strings.Builder
+	r.Write(&b)
+	for _, want := range []string{
+		`atelier_rpc_duration_seconds_bucket{method="` + m + `",le="0.001"} 2`,
+		`atelier_rpc_duration_seconds_bucket{method="` + m + `",le="0.01"} 2`,
+		`atelier_rpc_duration_seconds_bucket{method="` + m + `",le="0.025"} 3`,
+		`atelier_rpc_duration_seconds_bucket{method="` + m + `",le="30"} 3`,
+		`atelier_rpc_duration_seconds_bucket{method="` + m + `",le="+Inf"} 4`,
+		`atelier_rpc_duration_seconds_sum{method="` + m + `"} 60.0215`,
+		`atelier_rpc_duration_seconds_count{method="` + m + `"} 4`,
+		`atelier_rpc_in_flight{method="` + stream + `"} 1`,
+		`atelier_rpc_in_flight{method="` + m + `"} 0`,
+	} {
+		if !strings.Contains(b.String(), want+"\n") {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	r.EndRPC(stream, "OK", time.Hour, false)
+	b.Reset()
+	r.Write(&b)
+	if !strings.Contains(b.String(), `atelier_rpc_in_flight{method="`+stream+`"} 0`) {
+		t.Errorf("the ended stream is still in flight:\n%s", b.String())
+	}
+	if strings.Contains(b.String(), `atelier_rpc_duration_seconds_count{method="`+stream) {
+		t.Errorf("a stream has a latency histogram:\n%s", b.String())
+	}
+	var none *Registry // a server without metrics
+	none.StartRPC(m)
+	none.EndRPC(m, "OK", time.Second, true)
 }

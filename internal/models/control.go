@@ -192,10 +192,12 @@ func (m *Manager) SetLabels(name string, labels map[string]int64) (map[string]in
 }
 
 // WriteMetrics writes the lifecycle metrics in Prometheus' text format: versions per
-// state and load failures per model.
+// state, each available version's load time and load failures per model.
 func (m *Manager) WriteMetrics(w io.Writer) {
+	status := m.Status()
+	fmt.Fprintln(w, "# HELP atelier_model_versions Versions of each model in each lifecycle state.")
 	fmt.Fprintln(w, "# TYPE atelier_model_versions gauge")
-	for _, st := range m.Status() {
+	for _, st := range status {
 		count := map[State]int{}
 		for _, v := range st.Versions {
 			count[v.State]++
@@ -204,8 +206,18 @@ func (m *Manager) WriteMetrics(w io.Writer) {
 			fmt.Fprintf(w, "atelier_model_versions{model=%q,state=%q} %d\n", st.Name, s, count[s])
 		}
 	}
+	fmt.Fprintln(w, "# HELP atelier_model_load_seconds Time an available version took from the start of its load to AVAILABLE, warm-up included.")
+	fmt.Fprintln(w, "# TYPE atelier_model_load_seconds gauge")
+	for _, st := range status {
+		for _, v := range st.Versions {
+			if v.State == StateAvailable && v.AvailableTime.After(v.LoadStart) && !v.LoadStart.IsZero() {
+				fmt.Fprintf(w, "atelier_model_load_seconds{model=%q,version=\"%d\"} %g\n", st.Name, v.Version, v.AvailableTime.Sub(v.LoadStart).Seconds())
+			}
+		}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	fmt.Fprintln(w, "# HELP atelier_model_load_failures_total Loads or warm-ups of a model's versions that failed.")
 	fmt.Fprintln(w, "# TYPE atelier_model_load_failures_total counter")
 	names := make([]string, 0, len(m.failures))
 	for n := range m.failures {

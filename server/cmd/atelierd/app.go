@@ -78,7 +78,8 @@ func newApp(cfg config, log *slog.Logger) (*app, error) {
 	alerts := stream.NewHub(stream.DefaultWatchBuffer)
 	reg.AddSource(func(w io.Writer) {
 		watchers, lost := alerts.Stats()
-		fmt.Fprintf(w, "atelier_alert_watchers %d\natelier_alert_watchers_cut_off_total %d\n", watchers, lost)
+		fmt.Fprintf(w, "# HELP atelier_alert_watchers Open WatchAlerts streams.\n# TYPE atelier_alert_watchers gauge\natelier_alert_watchers %d\n", watchers)
+		fmt.Fprintf(w, "# HELP atelier_alert_watchers_cut_off_total WatchAlerts streams ended because they fell behind.\n# TYPE atelier_alert_watchers_cut_off_total counter\natelier_alert_watchers_cut_off_total %d\n", lost)
 	})
 	grpcOpts := slices.Clip(sec.grpc) // appending never writes into sec's array
 	if cfg.StreamWorkers > 0 {
@@ -98,21 +99,46 @@ func newApp(cfg config, log *slog.Logger) (*app, error) {
 	return &app{manager: manager, repo: repo, resizer: resizer, srv: srv, metrics: reg, sec: sec}, nil
 }
 
-// writeBatchStats writes each model version's batching counters.
+// batchMetrics are the batchers' metrics, each a figure of one model version's engine.
+var batchMetrics = []struct {
+	name, typ, help string
+	value           func(b *batching.Engine) float64
+}{
+	{"atelier_batch_runs_total", "counter", "Session runs (batches) of a model version: its inference executions.",
+		func(b *batching.Engine) float64 { runs, _, _, _ := b.Stats().Snapshot(); return float64(runs) }},
+	{"atelier_batch_rows_total", "counter", "Examples (images, latent vectors) run through a model version: its inferences. rows / runs is the mean batch size.",
+		func(b *batching.Engine) float64 { _, rows, _, _ := b.Stats().Snapshot(); return float64(rows) }},
+	{"atelier_batch_expired_total", "counter", "Calls whose deadline passed or whose caller left while queued.",
+		func(b *batching.Engine) float64 { _, _, expired, _ := b.Stats().Snapshot(); return float64(expired) }},
+	{"atelier_batch_refused_total", "counter", "Calls refused with RESOURCE_EXHAUSTED because the model version's queue was full.",
+		func(b *batching.Engine) float64 { _, _, _, refused := b.Stats().Snapshot(); return float64(refused) }},
+	{"atelier_batch_queue_seconds_total", "counter", "Time calls that ran waited in the queue for their batch, summed over the calls.",
+		func(b *batching.Engine) float64 { queued, _ := b.Stats().Times(); return queued.Seconds() }},
+	{"atelier_batch_compute_seconds_total", "counter", "Time of the batches (stacking inputs, the session run, slicing outputs), summed over the batches.",
+		func(b *batching.Engine) float64 { _, computed := b.Stats().Times(); return computed.Seconds() }},
+	{"atelier_batch_queued", "gauge", "Calls waiting in the model version's queue now.",
+		func(b *batching.Engine) float64 { return float64(b.Waiting()) }},
+}
+
+// writeBatchStats writes each model version's batching metrics, one family at a time.
 func writeBatchStats(w io.Writer, repo *models.Repository) {
+	type engine struct {
+		labels string
+		b      *batching.Engine
+	}
+	var engines []engine
 	for _, name := range repo.Names() {
 		versions, _ := repo.Versions(name)
 		for _, m := range versions {
-			b, ok := m.Engine.(*batching.Engine)
-			if !ok {
-				continue
+			if b, ok := m.Engine.(*batching.Engine); ok {
+				engines = append(engines, engine{fmt.Sprintf("{model=%q,version=\"%d\"}", m.Name, m.Version), b})
 			}
-			runs, rows, expired, refused := b.Stats().Snapshot()
-			labels := fmt.Sprintf("{model=%q,version=\"%d\"}", m.Name, m.Version)
-			fmt.Fprintf(w, "atelier_batch_runs_total%s %d\n", labels, runs)
-			fmt.Fprintf(w, "atelier_batch_rows_total%s %d\n", labels, rows)
-			fmt.Fprintf(w, "atelier_batch_expired_total%s %d\n", labels, expired)
-			fmt.Fprintf(w, "atelier_batch_refused_total%s %d\n", labels, refused)
+		}
+	}
+	for _, bm := range batchMetrics {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", bm.name, bm.help, bm.name, bm.typ)
+		for _, e := range engines {
+			fmt.Fprintf(w, "%s%s %g\n", bm.name, e.labels, bm.value(e.b))
 		}
 	}
 }

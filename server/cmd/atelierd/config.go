@@ -67,7 +67,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.IntVar(&c.Batching.QueueSize, "batch-queue-size", batching.DefaultConfig.QueueSize, "requests that may wait per model; more get RESOURCE_EXHAUSTED")
 	fs.IntVar(&c.Batching.Workers, "session-workers", batching.DefaultConfig.Workers, "session runs of one model at once")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "time in-flight calls get to finish on SIGTERM")
-	fs.TextVar(&c.LogLevel, "log-level", slog.LevelInfo, "log level: debug (every call), info, warn, error")
+	fs.TextVar(&c.LogLevel, "log-level", slog.LevelInfo, "log level: debug (every call), info (failed calls: each server fault, the caller's mistakes at most 10 lines a second), warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.TFLogLevel, "tf-log-level", "2", "TensorFlow's C++ log level (TF_CPP_MIN_LOG_LEVEL): 0 all .. 3 fatal only")
 	fs.IntVar(&c.GCHeapFloorMiB, "gc-heap-floor-mib", defaultGCHeapFloorMiB, "no garbage collection starts before the Go heap reaches this many MiB; above it GOGC governs as usual (0: GOGC alone)")

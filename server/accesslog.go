@@ -1,0 +1,143 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/atelier-vision/atelier/internal/metrics"
+)
+
+// accessLogBurst is how many access lines of failed calls the caller caused are
+// written per second at info level; the rest are counted instead.
+const accessLogBurst = 10
+
+// accessLog writes one line per call, at a level that says whose fault a failure is,
+// and counts the call in the metrics:
+//   - a call that succeeds: debug;
+//   - a server fault (Internal, Unknown, DataLoss): error, every one, with its cause;
+//   - any other failure is the caller's doing (a bad argument, an unknown model or
+//     camera, a missing token, its deadline, a hang-up, a full queue): info, but at
+//     most accessLogBurst lines a second. A client can cause these at any rate, and a
+//     line each at 20,000 calls/s fills a disk; the lines left out are counted in
+//     atelier_log_lines_suppressed_total, and the next line written says how many
+//     (suppressed=N). atelier_rpc_total counts every call.
+//
+// At debug level (--log-level debug) every call has its line.
+type accessLog struct {
+	log     *slog.Logger
+	metrics *metrics.Registry
+
+	mu         sync.Mutex
+	window     time.Time // start of the current second
+	written    int       // caller-fault lines written in the window
+	suppressed int64     // caller-fault lines left out since the last one written
+	total      int64     // caller-fault lines ever left out
+}
+
+func newAccessLog(log *slog.Logger, m *metrics.Registry) *accessLog {
+	a := &accessLog{log: log, metrics: m}
+	if m != nil {
+		m.AddSource(a.writeMetrics)
+	}
+	return a
+}
+
+func (a *accessLog) unary() grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
+		start := time.Now()
+		a.metrics.StartRPC(info.FullMethod)
+		ctx, note := withNote(ctx)
+		resp, err := next(ctx, req)
+		a.end(ctx, info.FullMethod, true, start, err, note)
+		return resp, err
+	}
+}
+
+func (a *accessLog) stream() grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, next grpc.StreamHandler) error {
+		start := time.Now()
+		a.metrics.StartRPC(info.FullMethod)
+		ctx, note := withNote(ss.Context())
+		err := next(srv, &ctxStream{ss, ctx})
+		a.end(ctx, info.FullMethod, false, start, err, note)
+		return err
+	}
+}
+
+// ctxStream is a server stream with a context of the interceptor's making.
+type ctxStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *ctxStream) Context() context.Context { return s.ctx }
+
+// end counts one finished call and logs it. A token is named by its fingerprint only.
+func (a *accessLog) end(ctx context.Context, method string, unary bool, start time.Time, err error, note *callNote) {
+	code := status.Code(err)
+	took := time.Since(start)
+	a.metrics.EndRPC(method, code.String(), took, unary)
+	level := slog.LevelInfo
+	switch code {
+	case codes.OK:
+		level = slog.LevelDebug
+	case codes.Internal, codes.Unknown, codes.DataLoss:
+		level = slog.LevelError
+	}
+	if !a.log.Enabled(ctx, level) {
+		return // the access log is at debug level: most calls build no line at all
+	}
+	var suppressed int64
+	if level == slog.LevelInfo && !a.log.Enabled(ctx, slog.LevelDebug) {
+		var ok bool
+		if ok, suppressed = a.admit(time.Now()); !ok {
+			return
+		}
+	}
+	attrs := []any{"method", method, "code", code.String(), "ms", float64(took.Microseconds()) / 1000}
+	if note.fingerprint != "" {
+		attrs = append(attrs, "token", note.fingerprint)
+	}
+	if err != nil {
+		attrs = append(attrs, logAttrs(err)...)
+	}
+	if suppressed > 0 {
+		attrs = append(attrs, "suppressed", suppressed)
+	}
+	a.log.Log(ctx, level, "rpc", attrs...)
+}
+
+// admit says whether a caller-fault line may be written now and, if so, how many
+// were left out before it.
+func (a *accessLog) admit(now time.Time) (ok bool, suppressed int64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if now.Sub(a.window) >= time.Second {
+		a.window, a.written = now, 0
+	}
+	if a.written >= accessLogBurst {
+		a.suppressed++
+		a.total++
+		return false, 0
+	}
+	a.written++
+	suppressed, a.suppressed = a.suppressed, 0
+	return true, suppressed
+}
+
+func (a *accessLog) writeMetrics(w io.Writer) {
+	a.mu.Lock()
+	total := a.total
+	a.mu.Unlock()
+	fmt.Fprintln(w, "# HELP atelier_log_lines_suppressed_total Access log lines of failed calls the caller caused, left out over the limit of a few a second (atelier_rpc_total counts every call).")
+	fmt.Fprintln(w, "# TYPE atelier_log_lines_suppressed_total counter")
+	fmt.Fprintf(w, "atelier_log_lines_suppressed_total %d\n", total)
+}
