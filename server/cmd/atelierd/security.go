@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"time"
 
 	"google.golang.org/grpc"
@@ -169,8 +170,16 @@ func (s *security) metricsListener(addr string, log *slog.Logger) (net.Listener,
 		}
 	}
 	lis, err := net.Listen("tcp", addr)
-	if err != nil || s.certs == nil {
-		return lis, err
+	if err != nil {
+		return nil, err
+	}
+	if s.certs == nil && !s.cfg.MetricsPublic {
+		// A host name that resolves to the wildcard binds every interface too.
+		if ta, ok := lis.Addr().(*net.TCPAddr); ok && ta.IP.IsUnspecified() {
+			lis.Close()
+			return s.metricsListener(net.JoinHostPort("", strconv.Itoa(ta.Port)), log)
+		}
+		return lis, nil
 	}
 	return tls.NewListener(lis, s.certs.Config("http/1.1")), nil
 }

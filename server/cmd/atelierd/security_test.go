@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -91,6 +94,39 @@ func TestMetricsListener(t *testing.T) {
 		t.Fatalf("TLS to the metrics port: %v", err)
 	}
 	conn.Close()
+}
+
+// TestMetricsListenerOnAWildcardHostName binds the plaintext metrics port to a host
+// name the system resolver turns into the wildcard ("0" is 0.0.0.0 to getaddrinfo),
+// in a child process that uses that resolver: it must still end on loopback.
+func TestMetricsListenerOnAWildcardHostName(t *testing.T) {
+	if os.Getenv("ATELIER_TEST_WILDCARD_NAME") == "1" {
+		s, err := newSecurity(securityConfig{ReloadInterval: 1}, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := s.metricsListener("0:0", slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Printf("bound=%s\n", l.Addr())
+		l.Close()
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestMetricsListenerOnAWildcardHostName$", "-test.v")
+	cmd.Env = append(os.Environ(), "ATELIER_TEST_WILDCARD_NAME=1", "GODEBUG=netdns=cgo")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`bound=(\S+)`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("child said no address:\n%s", out)
+	}
+	a, err := net.ResolveTCPAddr("tcp", string(m[1]))
+	if err != nil || !a.IP.IsLoopback() {
+		t.Fatalf("plaintext metrics on %s through a wildcard host name, want loopback (%v)", m[1], err)
+	}
 }
 
 func TestNewSecurityRefusesBrokenFiles(t *testing.T) {
