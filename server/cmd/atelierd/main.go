@@ -55,7 +55,7 @@ func run(cfg config) error {
 		if err != nil {
 			return fmt.Errorf("metrics: %w", err)
 		}
-		hs := &http.Server{Handler: a.metrics.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		hs := &http.Server{Handler: a.metrics.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: httpErrorLog(log)}
 		go func() {
 			if err := hs.Serve(mlis); !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("metrics: %w", err)
