@@ -49,6 +49,15 @@ type histogram struct {
 	n      int64
 }
 
+// labelEscaper escapes a label value as Prometheus' text format wants: a backslash, a
+// double quote and a line feed, nothing else.
+var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+
+// Label quotes a label value for the text format. Model names are folder names, which
+// may hold any byte but "/"; Go's %q would write a tab as \t, which a parser reads as
+// the two characters "\t" or refuses.
+func Label(v string) string { return `"` + labelEscaper.Replace(v) + `"` }
+
 // New returns an empty registry.
 func New() *Registry {
 	return &Registry{rpcs: map[[2]string]*rpcStat{}, latency: map[string]*histogram{}, inFlight: map[string]int64{}, start: time.Now()}

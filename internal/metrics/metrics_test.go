@@ -119,3 +119,18 @@ func TestLatencyAndInFlight(t *testing.T) {
 	none.StartRPC(m)
 	none.EndRPC(m, "OK", time.Second, true)
 }
+
+func TestLabelEscapesAsTheTextFormatSays(t *testing.T) {
+	for in, want := range map[string]string{
+		"classifier": `"classifier"`,
+		`a"b`:        `"a\"b"`,
+		`a\b`:        `"a\\b"`,
+		"a\nb":       `"a\nb"`,
+		"tab\there":  "\"tab\there\"",
+		"robe d'été": `"robe d'été"`,
+	} {
+		if got := Label(in); got != want {
+			t.Errorf("Label(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

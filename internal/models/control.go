@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/atelier-vision/atelier/internal/metrics"
 )
 
 // Status reports every model's versions, newest first; a non-empty name reports that
@@ -203,7 +205,7 @@ func (m *Manager) WriteMetrics(w io.Writer) {
 			count[v.State]++
 		}
 		for _, s := range []State{StateLoading, StateWarming, StateAvailable, StateUnloading, StateFailed} {
-			fmt.Fprintf(w, "atelier_model_versions{model=%q,state=%q} %d\n", st.Name, s, count[s])
+			fmt.Fprintf(w, "atelier_model_versions{model=%s,state=%q} %d\n", metrics.Label(st.Name), s, count[s])
 		}
 	}
 	fmt.Fprintln(w, "# HELP atelier_model_load_seconds Time an available version took from the start of its load to AVAILABLE, warm-up included.")
@@ -211,7 +213,7 @@ func (m *Manager) WriteMetrics(w io.Writer) {
 	for _, st := range status {
 		for _, v := range st.Versions {
 			if v.State == StateAvailable && v.AvailableTime.After(v.LoadStart) && !v.LoadStart.IsZero() {
-				fmt.Fprintf(w, "atelier_model_load_seconds{model=%q,version=\"%d\"} %g\n", st.Name, v.Version, v.AvailableTime.Sub(v.LoadStart).Seconds())
+				fmt.Fprintf(w, "atelier_model_load_seconds{model=%s,version=\"%d\"} %g\n", metrics.Label(st.Name), v.Version, v.AvailableTime.Sub(v.LoadStart).Seconds())
 			}
 		}
 	}
@@ -225,6 +227,6 @@ func (m *Manager) WriteMetrics(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "atelier_model_load_failures_total{model=%q} %d\n", n, m.failures[n])
+		fmt.Fprintf(w, "atelier_model_load_failures_total{model=%s} %d\n", metrics.Label(n), m.failures[n])
 	}
 }

@@ -131,7 +131,7 @@ func writeBatchStats(w io.Writer, repo *models.Repository) {
 		versions, _ := repo.Versions(name)
 		for _, m := range versions {
 			if b, ok := m.Engine.(*batching.Engine); ok {
-				engines = append(engines, engine{fmt.Sprintf("{model=%q,version=\"%d\"}", m.Name, m.Version), b})
+				engines = append(engines, engine{fmt.Sprintf("{model=%s,version=\"%d\"}", metrics.Label(m.Name), m.Version), b})
 			}
 		}
 	}
