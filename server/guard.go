@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -227,7 +228,19 @@ func peerHost(ctx context.Context) string {
 	if err != nil {
 		return p.Addr.String()
 	}
-	return host
+	return callerPrefix(host)
+}
+
+// callerPrefix is the part of a peer's address that names one caller: the whole
+// address for IPv4, the /64 for IPv6, since one host commonly holds a whole /64 and
+// could otherwise take a fresh address, and a fresh bucket, for every call.
+func callerPrefix(host string) string {
+	a, err := netip.ParseAddr(host)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return host
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
 }
 
 // callNote carries what the guard learnt about a call back to the logging interceptor.

@@ -28,7 +28,9 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// maxCallers bounds the buckets kept; past it, full (idle) buckets are dropped.
+// maxCallers is the number of buckets past which idle (full) ones are dropped. When
+// most are busy, the next sweep waits until the map has doubled, so that a flood of
+// new callers costs each call O(1) amortized instead of a walk of every bucket.
 const maxCallers = 100_000
 
 type bucket struct {
@@ -43,6 +45,8 @@ type Controller struct {
 	now     func() time.Time
 	mu      sync.Mutex
 	callers map[string]*bucket
+	// sweepAt is the size of callers that triggers the next sweep; sweeps counts them.
+	sweepAt, sweeps int
 }
 
 // New returns a controller; with a zero Config it admits everything.
@@ -50,7 +54,7 @@ func New(cfg Config) *Controller {
 	if cfg.Rate > 0 && cfg.Burst == 0 {
 		cfg.Burst = max(1, int(math.Ceil(cfg.Rate)))
 	}
-	return &Controller{cfg: cfg, now: time.Now, callers: map[string]*bucket{}}
+	return &Controller{cfg: cfg, now: time.Now, callers: map[string]*bucket{}, sweepAt: maxCallers}
 }
 
 // Config returns the controller's limits, with defaults filled in.
@@ -59,8 +63,9 @@ func (c *Controller) Config() Config { return c.cfg }
 func (c *Controller) get(key string, now time.Time) *bucket {
 	b, ok := c.callers[key]
 	if !ok {
-		if len(c.callers) >= maxCallers {
+		if len(c.callers) >= c.sweepAt {
 			c.sweep(now)
+			c.sweepAt = max(maxCallers, 2*len(c.callers))
 		}
 		b = &bucket{tokens: float64(c.cfg.Burst), last: now}
 		c.callers[key] = b
@@ -70,6 +75,7 @@ func (c *Controller) get(key string, now time.Time) *bucket {
 
 // sweep drops the buckets that are full again and hold no stream.
 func (c *Controller) sweep(now time.Time) {
+	c.sweeps++
 	for k, b := range c.callers {
 		if b.streams == 0 && (c.cfg.Rate == 0 || b.tokens+now.Sub(b.last).Seconds()*c.cfg.Rate >= float64(c.cfg.Burst)) {
 			delete(c.callers, k)

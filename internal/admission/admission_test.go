@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"strconv"
 	"testing"
 	"time"
 )
@@ -58,5 +59,30 @@ func TestOffAdmitsAll(t *testing.T) {
 	}
 	if _, ok := New(Config{}).OpenStream("a"); !ok {
 		t.Fatal("zero config capped streams")
+	}
+}
+
+// TestFloodOfBusyCallersSweepsRarely fills the map past maxCallers with callers that
+// have all just spent their burst, so no sweep can drop them, then adds as many again:
+// each new caller must not walk the whole map.
+func TestFloodOfBusyCallersSweepsRarely(t *testing.T) {
+	c := New(Config{Rate: 1, Burst: 1})
+	now := time.Unix(1000, 0)
+	c.now = func() time.Time { return now }
+	for i := range 2*maxCallers + 10 {
+		if ok, _ := c.Allow(strconv.Itoa(i)); !ok {
+			t.Fatalf("caller %d was refused its first call", i)
+		}
+	}
+	if c.sweeps > 2 {
+		t.Fatalf("%d sweeps for %d new busy callers, want at most 2", c.sweeps, 2*maxCallers+10)
+	}
+	// Once they are idle, the next sweep drops them and the threshold comes back down.
+	for i, sweeps := 0, c.sweeps; c.sweeps == sweeps; i++ {
+		now = now.Add(time.Minute)
+		c.Allow("late" + strconv.Itoa(i))
+	}
+	if len(c.callers) > 1 || c.sweepAt != maxCallers {
+		t.Fatalf("%d buckets kept and the next sweep at %d after the callers went idle, want 1 and %d", len(c.callers), c.sweepAt, maxCallers)
 	}
 }
