@@ -63,6 +63,25 @@ type Stats struct {
 	// over the calls; Computed is the time of the batches (stacking, the session run,
 	// slicing the outputs), summed over the batches.
 	Queued, Computed time.Duration
+	// sizes counts the runs by rows: sizes[i] runs had at most SizeBuckets[i] rows
+	// and more than the bucket before; the last counts the rest.
+	sizes [len(SizeBuckets) + 1]int64
+}
+
+// SizeBuckets are the upper bounds of the batch-size histogram: powers of two.
+var SizeBuckets = [...]int64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024}
+
+// Sizes returns the batch-size histogram: runs of at most SizeBuckets[i] rows,
+// cumulative, then every run; and the rows of all runs, read at the same moment.
+func (s *Stats) Sizes() (cumulative [len(SizeBuckets) + 1]int64, rows int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var sum int64
+	for i, n := range s.sizes {
+		sum += n
+		cumulative[i] = sum
+	}
+	return cumulative, s.Rows
 }
 
 // Snapshot returns a copy of the counters.
@@ -88,6 +107,13 @@ func (s *Stats) addTimes(queued, computed time.Duration) {
 
 func (s *Stats) add(runs, rows, expired, refused int64) {
 	s.mu.Lock()
+	if runs == 1 {
+		i := 0
+		for i < len(SizeBuckets) && rows > SizeBuckets[i] {
+			i++
+		}
+		s.sizes[i]++
+	}
 	s.Runs += runs
 	s.Rows += rows
 	s.Expired += expired

@@ -251,3 +251,17 @@ func TestQueueAndComputeTime(t *testing.T) {
 			queued, computed, held, held)
 	}
 }
+
+func TestSizesHistogram(t *testing.T) {
+	var s Stats
+	for _, rows := range []int64{1, 1, 2, 3, 32, 33, 2000} {
+		s.add(1, rows, 0, 0)
+	}
+	s.add(0, 0, 4, 1) // expired and refused calls are no runs
+	got, rows := s.Sizes()
+	// le 1, 2, 4, 8, 16, 32, 64, ..., 1024, +Inf
+	want := [len(SizeBuckets) + 1]int64{2, 3, 4, 4, 4, 5, 6, 6, 6, 6, 6, 7}
+	if got != want || rows != 2072 {
+		t.Fatalf("Sizes() = %v, %d rows; want %v, 2072", got, rows, want)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/atelier-vision/atelier/internal/metrics"
@@ -140,6 +141,18 @@ func writeBatchStats(w io.Writer, repo *models.Repository) {
 		for _, e := range engines {
 			fmt.Fprintf(w, "%s%s %g\n", bm.name, e.labels, bm.value(e.b))
 		}
+	}
+	fmt.Fprintln(w, "# HELP atelier_batch_size Session runs of a model version by their rows (examples): how full the batches are.")
+	fmt.Fprintln(w, "# TYPE atelier_batch_size histogram")
+	for _, e := range engines {
+		sizes, rows := e.b.Stats().Sizes()
+		inner := strings.TrimSuffix(e.labels, "}")
+		for i, le := range batching.SizeBuckets {
+			fmt.Fprintf(w, "atelier_batch_size_bucket%s,le=\"%d\"} %d\n", inner, le, sizes[i])
+		}
+		fmt.Fprintf(w, "atelier_batch_size_bucket%s,le=\"+Inf\"} %d\n", inner, sizes[len(sizes)-1])
+		fmt.Fprintf(w, "atelier_batch_size_sum%s %d\n", e.labels, rows)
+		fmt.Fprintf(w, "atelier_batch_size_count%s %d\n", e.labels, sizes[len(sizes)-1])
 	}
 }
 

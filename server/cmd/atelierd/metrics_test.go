@@ -60,6 +60,10 @@ func TestMetricsAnSREReads(t *testing.T) {
 		{"atelier_batch_queued{" + version + "}", func(v float64) bool { return v == 0 }, "0"},
 		{"atelier_model_load_seconds{" + version + "}", func(v float64) bool { return v > 0 && v < 600 }, "the load's seconds"},
 		{"atelier_log_lines_suppressed_total", func(v float64) bool { return v == 0 }, "0"},
+		{"atelier_batch_size_bucket{" + version + `,le="1"}`, func(v float64) bool { return v >= calls+1 }, "at least the 6 one-image runs"},
+		{"atelier_batch_size_count{" + version + "}", func(v float64) bool { return v == m.samples["atelier_batch_size_bucket{"+version+`,le="+Inf"}`] }, "the +Inf bucket"},
+		{"atelier_batch_size_count{" + version + "}", func(v float64) bool { return v == m.samples["atelier_batch_runs_total{"+version+"}"] }, "atelier_batch_runs_total"},
+		{"atelier_batch_size_sum{" + version + "}", func(v float64) bool { return v == m.samples["atelier_batch_rows_total{"+version+"}"] }, "atelier_batch_rows_total"},
 	} {
 		v, ok := m.samples[c.series]
 		if !ok || !c.ok(v) {
