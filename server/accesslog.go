@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/atelier-vision/atelier/internal/lograte"
 	"github.com/atelier-vision/atelier/internal/metrics"
 )
 
@@ -34,16 +34,11 @@ const accessLogBurst = 10
 type accessLog struct {
 	log     *slog.Logger
 	metrics *metrics.Registry
-
-	mu         sync.Mutex
-	window     time.Time // start of the current second
-	written    int       // caller-fault lines written in the window
-	suppressed int64     // caller-fault lines left out since the last one written
-	total      int64     // caller-fault lines ever left out
+	limit   lograte.Limiter // the caller-fault lines
 }
 
 func newAccessLog(log *slog.Logger, m *metrics.Registry) *accessLog {
-	a := &accessLog{log: log, metrics: m}
+	a := &accessLog{log: log, metrics: m, limit: lograte.Limiter{PerSecond: accessLogBurst}}
 	if m != nil {
 		m.AddSource(a.writeMetrics)
 	}
@@ -98,7 +93,7 @@ func (a *accessLog) end(ctx context.Context, method string, unary bool, start ti
 	var suppressed int64
 	if level == slog.LevelInfo && !a.log.Enabled(ctx, slog.LevelDebug) {
 		var ok bool
-		if ok, suppressed = a.admit(time.Now()); !ok {
+		if ok, suppressed = a.limit.Admit(time.Now()); !ok {
 			return
 		}
 	}
@@ -115,29 +110,8 @@ func (a *accessLog) end(ctx context.Context, method string, unary bool, start ti
 	a.log.Log(ctx, level, "rpc", attrs...)
 }
 
-// admit says whether a caller-fault line may be written now and, if so, how many
-// were left out before it.
-func (a *accessLog) admit(now time.Time) (ok bool, suppressed int64) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if now.Sub(a.window) >= time.Second {
-		a.window, a.written = now, 0
-	}
-	if a.written >= accessLogBurst {
-		a.suppressed++
-		a.total++
-		return false, 0
-	}
-	a.written++
-	suppressed, a.suppressed = a.suppressed, 0
-	return true, suppressed
-}
-
 func (a *accessLog) writeMetrics(w io.Writer) {
-	a.mu.Lock()
-	total := a.total
-	a.mu.Unlock()
 	fmt.Fprintln(w, "# HELP atelier_log_lines_suppressed_total Access log lines of failed calls the caller caused, left out over the limit of a few a second (atelier_rpc_total counts every call).")
 	fmt.Fprintln(w, "# TYPE atelier_log_lines_suppressed_total counter")
-	fmt.Fprintf(w, "atelier_log_lines_suppressed_total %d\n", total)
+	fmt.Fprintf(w, "atelier_log_lines_suppressed_total %d\n", a.limit.Suppressed())
 }

@@ -18,7 +18,12 @@ import (
 	"time"
 
 	"github.com/atelier-vision/atelier/internal/gctune"
+	"github.com/atelier-vision/atelier/internal/lograte"
 )
+
+// httpErrorLinesPerSecond bounds the metrics server's own error lines: anyone who
+// reaches the port can cause one per connection.
+const httpErrorLinesPerSecond = 5
 
 func main() {
 	cfg, err := parseConfig(os.Args[1:], os.Getenv)
@@ -55,7 +60,7 @@ func run(cfg config) error {
 		if err != nil {
 			return fmt.Errorf("metrics: %w", err)
 		}
-		hs := &http.Server{Handler: a.metrics.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: httpErrorLog(log)}
+		hs := &http.Server{Handler: a.metrics.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: lograte.HTTPErrorLog(log, "metrics http", httpErrorLinesPerSecond)}
 		go func() {
 			if err := hs.Serve(mlis); !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("metrics: %w", err)

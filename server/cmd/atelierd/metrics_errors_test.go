@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/atelier-vision/atelier/internal/lograte"
 	"github.com/atelier-vision/atelier/internal/testcerts"
 )
 
@@ -47,7 +48,7 @@ func TestMetricsHandshakeFailuresDoNotFloodTheLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := &http.Server{Handler: http.NotFoundHandler(), ReadHeaderTimeout: time.Second, ErrorLog: httpErrorLog(log)}
+	hs := &http.Server{Handler: http.NotFoundHandler(), ReadHeaderTimeout: time.Second, ErrorLog: lograte.HTTPErrorLog(log, "metrics http", httpErrorLinesPerSecond)}
 	go hs.Serve(lis)
 	defer hs.Close()
 	start := time.Now()
