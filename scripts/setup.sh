@@ -19,7 +19,9 @@ GO_TOOLS=(
   "kustomize sigs.k8s.io/kustomize/kustomize/v5 v5.8.1"
 )
 # haproxy: the L7 (and L4) proxy in front of the replicas of make test-cluster.
-DEBIAN_PACKAGES=(dataset-fashion-mnist ffmpeg chromium haproxy)
+# apache2-utils: Apache's htpasswd, which writes the dashboard's --users-file in
+# TestHtpasswdFile.
+DEBIAN_PACKAGES=(dataset-fashion-mnist ffmpeg chromium haproxy apache2-utils)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 

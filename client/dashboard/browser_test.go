@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/atelier-vision/atelier/internal/testcerts"
 	"github.com/atelier-vision/atelier/internal/testenv"
 )
 
@@ -31,8 +34,9 @@ func chromiumPath(t *testing.T) string {
 	return ""
 }
 
-// browser starts a headless chromium with a w x h window and returns its context.
-func browser(t *testing.T, w, h int) context.Context {
+// browser starts a headless chromium with a w x h window (and extra options) and
+// returns its context.
+func browser(t *testing.T, w, h int, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath(t)),
@@ -46,6 +50,7 @@ func browser(t *testing.T, w, h int) context.Context {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(w, h),
 	}
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancel(); cancelAlloc() })
@@ -134,3 +139,55 @@ func screenshotDir(t *testing.T) string {
 type logBuffer struct{ testenv.Buffer }
 
 func (l *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
+
+// TestPageOverHTTPSWithLogin opens the page in chromium over HTTPS with a login
+// (--listen-tls-cert, --users-file, against the stand-in server): it goes live. With
+// --max-pages 1 a second tab says it cannot connect because too many pages are open,
+// and goes live once the first tab leaves the page (which lets go of its stream even
+// when the browser keeps it in its back/forward cache).
+func TestPageOverHTTPSWithLogin(t *testing.T) {
+	ctx := browser(t, 1280, 800, chromedp.Flag("ignore-certificate-errors", true))
+	fake := startFake(t, "")
+	pair := testcerts.NewCA(t, "page").Issue(t, "dashboard", testcerts.Options{})
+	cfg := DefaultConfig()
+	cfg.Addr, cfg.Cameras, cfg.Rules = fake.addr, []Camera{{"door", writeFrames(t, 5)}}, DefaultRules
+	cfg.Log = slog.New(slog.DiscardHandler)
+	cfg.TLSCert, cfg.TLSKey, cfg.MaxPages = pair.CertFile, pair.KeyFile, 1
+	cfg.UsersFile = writeUsers(t, "", "manager:s3cret")
+	c := fastClient(t, fake.addr)
+	t.Cleanup(func() { c.Close() })
+	d, _ := runDashboard(t, c, cfg)
+	url := "https://" + serveDashboard(t, d) + "/"
+	login := network.Headers{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("manager:s3cret"))}
+
+	open := func(tab context.Context) {
+		t.Helper()
+		_, err := chromedp.Call(tab, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: login})
+		if err == nil {
+			err = chromedp.Do(tab, chromedp.Navigate(url))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	open(ctx)
+	waitFor(t, ctx, "the page is connected and the camera live", 10*time.Second,
+		`location.protocol === "https:" && document.querySelector("#conn").dataset.state === "connected" &&
+		 document.querySelector('.tile[data-camera="door"]').dataset.state === "live" &&
+		 +document.querySelector('.tile[data-camera="door"]').dataset.frame > 0`)
+	waitFramesAdvance(t, ctx, tileFrames(t, ctx), 5*time.Second)
+
+	second, cancel := chromedp.NewContext(ctx)
+	defer cancel()
+	open(second)
+	waitFor(t, second, "the second tab says too many pages are open", 10*time.Second,
+		`document.querySelector("#conn").dataset.state === "too many open pages" &&
+		 document.querySelector("#problems").textContent.includes("too many open pages")`)
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, second, "the second tab goes live once the first has left", 15*time.Second,
+		`document.querySelector("#conn").dataset.state === "connected" &&
+		 document.querySelector('.tile[data-camera="door"]').dataset.state === "live" &&
+		 document.querySelector("#health-list").textContent.includes("1 of 1, 1 refused")`)
+}

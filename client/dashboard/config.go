@@ -65,13 +65,22 @@ type Config struct {
 	TallyWindow time.Duration
 	// History is how much tally history the charts keep.
 	History time.Duration
-	Log     *slog.Logger
+	// TLSCert and TLSKey, both or neither, serve the page over HTTPS (TLS 1.2 or later)
+	// with this PEM certificate chain and key, re-read when they change.
+	TLSCert, TLSKey string
+	// UsersFile is an htpasswd file of bcrypt hashes (htpasswd -B); with it every
+	// path of the page needs one of its logins (HTTP Basic). Re-read when it changes.
+	UsersFile string
+	// MaxPages caps the pages open at once (their event streams); one more gets 503
+	// until one closes.
+	MaxPages int
+	Log      *slog.Logger
 }
 
 // DefaultConfig returns the defaults the CLI's flags show.
 func DefaultConfig() Config {
 	return Config{FPS: 10, ViewFPS: 5, MinScore: 0.5, AlertScore: 0.6, AlertFrames: 2,
-		Cooldown: 10 * time.Second, TallyWindow: 5 * time.Minute, History: 10 * time.Minute}
+		Cooldown: 10 * time.Second, TallyWindow: 5 * time.Minute, History: 10 * time.Minute, MaxPages: 32}
 }
 
 var cameraName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
@@ -154,9 +163,13 @@ const (
 	maxTallyWindow = 24 * time.Hour
 )
 
-// Check validates the configuration: distinct camera names, rates, scores and
-// durations in range, and rules that name known cameras, have categories, scores in
-// [0, 1] and at most 16 per camera. It refuses at start-up whatever atelierd would
+// maxMaxPages bounds --max-pages: each open page holds a goroutine, a queue of 64
+// events and a connection.
+const maxMaxPages = 1024
+
+// Check validates the configuration: distinct camera names, rates, scores, durations
+// and the page cap in range, TLS files in pairs, and rules that name known cameras,
+// have categories, scores in [0, 1] and at most 16 per camera. It refuses at start-up whatever atelierd would
 // refuse in every stream (a tally window over 24 h, a negative cooldown, a score
 // above 1): let through, each camera would retry a stream that can never open.
 func (c Config) Check() error {
@@ -182,6 +195,12 @@ func (c Config) Check() error {
 		return fmt.Errorf("--tally-window must be in (0, %v], not %v", maxTallyWindow, c.TallyWindow)
 	case c.History < time.Second || c.History > maxHistory:
 		return fmt.Errorf("--history must be in [1s, %v], not %v", maxHistory, c.History)
+	case c.TLSCert != "" && c.TLSKey == "":
+		return errors.New("--listen-tls-cert needs --listen-tls-key, which is missing")
+	case c.TLSKey != "" && c.TLSCert == "":
+		return errors.New("--listen-tls-key needs --listen-tls-cert, which is missing")
+	case c.MaxPages < 1 || c.MaxPages > maxMaxPages:
+		return fmt.Errorf("--max-pages must be in [1, %d], not %d", maxMaxPages, c.MaxPages)
 	}
 	return CheckRules(c.Rules, c.Cameras)
 }

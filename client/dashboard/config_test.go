@@ -137,6 +137,12 @@ func TestConfigCheck(t *testing.T) {
 			c.Rules = []Rule{{Name: strings.Repeat("x", 257), Categories: []string{"Dress"}}}
 		}, "over the limit of 256"},
 		{"empty category", func(c *Config) { c.Rules = []Rule{{Name: "dress", Categories: []string{"Dress", ""}}} }, "a category is empty"},
+		{"TLS certificate without key", func(c *Config) { c.TLSCert = "page.pem" }, "--listen-tls-cert needs --listen-tls-key, which is missing"},
+		{"TLS key without certificate", func(c *Config) { c.TLSKey = "page.key" }, "--listen-tls-key needs --listen-tls-cert, which is missing"},
+		{"TLS pair", func(c *Config) { c.TLSCert, c.TLSKey = "page.pem", "page.key" }, ""},
+		{"no pages", func(c *Config) { c.MaxPages = 0 }, "--max-pages must be in [1, 1024], not 0"},
+		{"too many pages", func(c *Config) { c.MaxPages = 1025 }, "--max-pages must be in [1, 1024], not 1025"},
+		{"most pages", func(c *Config) { c.MaxPages = 1024 }, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := base

@@ -27,6 +27,8 @@ import (
 
 	"github.com/atelier-vision/atelier/client"
 	"github.com/atelier-vision/atelier/client/palette"
+	"github.com/atelier-vision/atelier/internal/certs"
+	"github.com/atelier-vision/atelier/internal/filewatch"
 	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
 )
 
@@ -43,6 +45,10 @@ type Dashboard struct {
 	frameBytes atomic.Uint64 // JPEG bytes sent to pages
 	boot       int64         // when New ran, Unix nanoseconds: this process's id for the pages
 
+	certs    *certs.Reloader // nil: plain HTTP
+	users    *users          // nil: no login
+	watchers []*filewatch.Watcher
+
 	mu      sync.Mutex
 	typeOf  map[string]string // fine category -> coarse garment type, as detections show
 	history []sample
@@ -55,7 +61,7 @@ type sample struct {
 }
 
 // New returns a dashboard for cfg that talks to atelierd through c. cfg must pass
-// Check.
+// Check, and its TLS and users files must load.
 func New(c *client.Client, cfg Config) (*Dashboard, error) {
 	if err := cfg.Check(); err != nil {
 		return nil, err
@@ -65,6 +71,10 @@ func New(c *client.Client, cfg Config) (*Dashboard, error) {
 	}
 	d := &Dashboard{cfg: cfg, client: c, log: cfg.Log, typeOf: map[string]string{}, boot: time.Now().UnixNano()}
 	d.conn.up = make(chan struct{})
+	d.hub.max = cfg.MaxPages
+	if err := d.protect(); err != nil {
+		return nil, err
+	}
 	for _, cam := range cfg.Cameras {
 		d.cameras = append(d.cameras, newCamera(d, cam, cfg.rulesFor(cam.Name)))
 	}
@@ -105,14 +115,14 @@ func ClientOptions() []client.Option {
 	}))}
 }
 
-// Run streams every camera, watches alerts and health, and feeds the pages, until
-// ctx is done.
+// Run streams every camera, watches alerts and health, feeds the pages and re-reads
+// the TLS and users files when they change, until ctx is done.
 func (d *Dashboard) Run(ctx context.Context) {
 	if d.cfg.RulesProblem != "" {
 		d.log.Error("bad rule file", "problem", d.cfg.RulesProblem)
 	}
 	var wg sync.WaitGroup
-	goes := []func(context.Context){d.watchHealth, d.watchAlerts, d.tickState, d.tickFrames}
+	goes := []func(context.Context){d.watchHealth, d.watchAlerts, d.tickState, d.tickFrames, d.watchFiles}
 	for _, c := range d.cameras {
 		goes = append(goes, c.readSource, c.stream)
 	}
@@ -162,7 +172,11 @@ type state struct {
 	Types   []share              `json:"types"`
 	Colors  map[string]string    `json:"colors"` // fine category -> CSS colour
 	Order   []string             `json:"order"`  // fine categories by garment type, then name
-	Pages   int                  `json:"pages"`
+	// Pages is how many pages are open, of at most MaxPages; PagesRefused counts
+	// the pages turned away since the start because MaxPages were open.
+	Pages        int    `json:"pages"`
+	MaxPages     int    `json:"max_pages"`
+	PagesRefused uint64 `json:"pages_refused"`
 	// FrameBytes counts the JPEG bytes sent to pages since the start.
 	FrameBytes uint64 `json:"frame_bytes"`
 }
@@ -170,8 +184,8 @@ type state struct {
 // snapshot builds the current state and, if record, adds its sample to the history.
 func (d *Dashboard) snapshot(now time.Time, record bool) state {
 	s := state{Conn: d.connStatus(now), Cameras: map[string]camStatus{},
-		Sample: sample{T: now.UnixMilli(), Cams: map[string]map[string]uint64{}}, Pages: d.hub.subscribers(),
-		FrameBytes: d.frameBytes.Load()}
+		Sample: sample{T: now.UnixMilli(), Cams: map[string]map[string]uint64{}}, FrameBytes: d.frameBytes.Load()}
+	s.Pages, s.MaxPages, s.PagesRefused = d.hub.stats()
 	s.Alerts, _ = d.feedStatus()
 	store := map[string]uint64{}
 	for _, c := range d.cameras {

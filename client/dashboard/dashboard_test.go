@@ -63,9 +63,27 @@ type events struct {
 
 func openEvents(t *testing.T, url string) *events {
 	t.Helper()
-	resp, err := http.Get(url + "/api/events")
+	return openEventsAs(t, http.DefaultClient, url, "", "")
+}
+
+// openEventsAs opens the event stream through hc with a Basic login (none if user
+// is empty).
+func openEventsAs(t *testing.T, hc *http.Client, url, user, password string) *events {
+	t.Helper()
+	req, err := http.NewRequest("GET", url+"/api/events", nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if user != "" {
+		req.SetBasicAuth(user, password)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		t.Fatalf("GET /api/events: %s, want 200", resp.Status)
 	}
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 		t.Fatalf("got Content-Type %q, want text/event-stream", ct)

@@ -4,13 +4,20 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/atelier-vision/atelier/internal/lograte"
 )
+
+// httpErrorLines bounds the page server's own error lines a second: anyone who reaches
+// the port can cause one per connection (a failed TLS handshake, a malformed request).
+const httpErrorLines = 5
 
 //go:embed web
 var web embed.FS
@@ -25,19 +32,44 @@ var (
 	idleTimeout  = 60 * time.Second
 )
 
+// retryAfter is what a page refused for --max-pages is told to wait, in seconds.
+const retryAfter = 5
+
 // HTTPServer returns a server for the page: Handler, the limits above, a 10 s limit on
-// a request's headers and 64 KiB of them (the page sends no bodies). Requests' contexts
-// derive from base, so ending base ends the event streams and lets Shutdown finish.
+// a request's headers and 64 KiB of them (the page sends no bodies), and its own
+// errors (refused TLS handshakes) in the dashboard's log, at most 5 lines a second. Requests' contexts derive
+// from base, so ending base ends the event streams and lets Shutdown finish. With
+// TLS files, TLSConfig hands every new handshake the current certificate (TLS 1.2 or
+// later, HTTP/2 or HTTP/1.1); serve it with Serve.
 func (d *Dashboard) HTTPServer(base context.Context) *http.Server {
-	return &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idleTimeout,
-		MaxHeaderBytes: 64 << 10, BaseContext: func(net.Listener) context.Context { return base }}
+	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idleTimeout,
+		MaxHeaderBytes: 64 << 10, BaseContext: func(net.Listener) context.Context { return base },
+		ErrorLog: lograte.HTTPErrorLog(d.log, "dashboard http", httpErrorLines)}
+	if d.certs != nil {
+		srv.TLSConfig = d.certs.Config("h2", "http/1.1")
+	}
+	return srv
 }
 
-// Handler serves the page, its assets, the event stream and the frames:
+// Serve serves srv (from HTTPServer) on ln: over TLS when the dashboard has TLS files.
+func (d *Dashboard) Serve(srv *http.Server, ln net.Listener) error {
+	if d.certs != nil {
+		return srv.ServeTLS(ln, "", "")
+	}
+	return srv.Serve(ln)
+}
+
+// TLS reports whether the page is served over HTTPS.
+func (d *Dashboard) TLS() bool { return d.certs != nil }
+
+// Handler serves the page, its assets, the event stream and the frames, each behind
+// the login when there is a users file:
 //
 //	GET /                         the page
 //	GET /static/...               its scripts, styles and the vendored chart library
 //	GET /api/events               Server-Sent Events: hello, then state, frames, alert
+//	                              (503 with Retry-After when --max-pages are open)
+//	GET /api/pages                {"open": N, "max": M}: the pages open and the cap
 //	GET /api/state                the hello event's data, as JSON
 //	GET /api/frames/CAM/ID.jpg    a recent frame of a camera
 //	GET /api/alerts/SEQ.jpg       the frame that raised an alert in the feed
@@ -50,6 +82,12 @@ func (d *Dashboard) Handler() http.Handler {
 		http.ServeFileFS(w, r, static, "index.html")
 	})
 	mux.HandleFunc("GET /api/events", d.serveEvents)
+	mux.HandleFunc("GET /api/pages", func(w http.ResponseWriter, r *http.Request) {
+		open, limit, _ := d.hub.stats()
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		json.NewEncoder(w).Encode(map[string]int{"open": open, "max": limit})
+	})
 	mux.HandleFunc("GET /api/state", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(d.hello(time.Now()))
@@ -72,14 +110,18 @@ func (d *Dashboard) Handler() http.Handler {
 		}
 		d.serveFrame(w, r, d.alertFrame(seq))
 	})
+	var h http.Handler = mux
+	if d.users != nil {
+		h = d.users.require(mux)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Names, rules and labels reach the page only as text; should one ever reach it
 		// as markup, the browser still runs no script but the page's own, and nothing
 		// is fetched from elsewhere. Inline styles stay: the page sets colours with them.
-		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
-		h.Set("X-Content-Type-Options", "nosniff")
-		mux.ServeHTTP(w, r)
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		h.ServeHTTP(w, r)
 	})
 }
 
@@ -114,10 +156,18 @@ func (d *Dashboard) serveFrame(w http.ResponseWriter, r *http.Request, f *frame)
 	}
 }
 
-// serveEvents streams events to one page until it goes or the server stops.
+// serveEvents streams events to one page until it goes, the server stops, or its
+// login leaves the users file; with --max-pages open it refuses the page.
 func (d *Dashboard) serveEvents(w http.ResponseWriter, r *http.Request) {
-	events, cancel := d.hub.subscribe()
+	events, cancel, ok := d.hub.subscribe()
 	defer cancel()
+	if !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
+		http.Error(w, fmt.Sprintf("too many open pages: the dashboard serves %d at once (--max-pages); close one", d.cfg.MaxPages),
+			http.StatusServiceUnavailable)
+		return
+	}
+	l, loggedIn := loginOf(r)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -129,6 +179,10 @@ func (d *Dashboard) serveEvents(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	defer rc.SetWriteDeadline(time.Time{}) // the server keeps a deadline past the request otherwise
 	send := func(msg []byte) bool {
+		if !d.stillAllowed(l, loggedIn) {
+			d.log.Info("event stream closed: its login is no longer in the users file", "user", l.name)
+			return false
+		}
 		rc.SetWriteDeadline(time.Now().Add(writeTimeout))
 		if _, err := w.Write(msg); err != nil {
 			return false

@@ -10,16 +10,25 @@ import (
 // browser reconnects and starts again from a fresh snapshot).
 const subscriberBuffer = 64
 
-// hub fans events out to the pages that are open (Server-Sent Events).
+// hub fans events out to the pages that are open (Server-Sent Events), at most max
+// of them (no cap when 0).
 type hub struct {
-	mu   sync.Mutex
-	subs map[chan []byte]struct{}
+	mu      sync.Mutex
+	max     int
+	subs    map[chan []byte]struct{}
+	refused uint64
 }
 
-// subscribe returns a channel of encoded events; cancel when the page goes.
-func (h *hub) subscribe() (<-chan []byte, func()) {
+// subscribe returns a channel of encoded events; cancel when the page goes. ok is
+// false, and nothing to cancel, when max pages are open.
+func (h *hub) subscribe() (events <-chan []byte, cancel func(), ok bool) {
 	ch := make(chan []byte, subscriberBuffer)
 	h.mu.Lock()
+	if h.max > 0 && len(h.subs) >= h.max {
+		h.refused++
+		h.mu.Unlock()
+		return nil, func() {}, false
+	}
 	if h.subs == nil {
 		h.subs = map[chan []byte]struct{}{}
 	}
@@ -32,7 +41,7 @@ func (h *hub) subscribe() (<-chan []byte, func()) {
 			close(ch)
 		}
 		h.mu.Unlock()
-	}
+	}, true
 }
 
 // publish encodes v once and queues it for every page; a page whose queue is full is
@@ -59,6 +68,13 @@ func (h *hub) subscribers() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.subs)
+}
+
+// stats returns the pages open, the cap, and how many were refused for it.
+func (h *hub) stats() (open, limit int, refused uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs), h.max, h.refused
 }
 
 // encodeEvent renders one Server-Sent Event.

@@ -43,6 +43,10 @@ func (f *ruleFlags) Set(v string) error {
 func dashboardCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 	def := dashboard.DefaultConfig()
 	listen := fs.String("listen", ":8080", "address the web page is served on")
+	listenCert := fs.String("listen-tls-cert", "", "serve the page over HTTPS with this PEM certificate chain (TLS 1.2 or later; with --listen-tls-key); re-read when it changes. Not --tls-cert, which is for the connection to atelierd")
+	listenKey := fs.String("listen-tls-key", "", "the PEM private key of --listen-tls-cert")
+	usersFile := fs.String("users-file", "", "an htpasswd file of bcrypt hashes (htpasswd -B): every path of the page needs one of its logins; re-read when it changes")
+	maxPages := fs.Int("max-pages", def.MaxPages, "pages open at once, at most (1 to 1024); one more is refused until one closes")
 	var cameras cameraFlags
 	fs.Var(&cameras, "camera", "a camera: NAME=SOURCE, a video file, a folder of images or an MJPEG file, played in a loop (repeatable)")
 	var rules ruleFlags
@@ -65,6 +69,7 @@ func dashboardCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error 
 		cfg.Addr, cfg.Cameras, cfg.Rules, cfg.Log = a.addr, cameras, rules, logger
 		cfg.FPS, cfg.ViewFPS, cfg.MinScore, cfg.AlertScore = *fps, *viewFPS, *minScore, *alertScore
 		cfg.AlertFrames, cfg.Cooldown, cfg.TallyWindow, cfg.History = uint32(*alertFrames), *cooldown, *window, *history
+		cfg.TLSCert, cfg.TLSKey, cfg.UsersFile, cfg.MaxPages = *listenCert, *listenKey, *usersFile, *maxPages
 		if *ruleFile != "" {
 			fromFile, err := dashboard.ReadRules(*ruleFile)
 			if err == nil {
@@ -100,11 +105,14 @@ func dashboardCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error 
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		srv := d.HTTPServer(ctx)
-		logger.Info("dashboard", "url", pageURL(ln.Addr()), "atelierd", a.addr, "config", d.String(),
-			"fps", cfg.FPS, "view_fps", cfg.ViewFPS, "tally_window", cfg.TallyWindow)
-		fmt.Fprintf(a.env.stdout, "dashboard: %s\n", pageURL(ln.Addr()))
+		url := pageURL(ln.Addr(), d.TLS())
+		logger.Info("dashboard", "url", url, "atelierd", a.addr, "config", d.String(),
+			"fps", cfg.FPS, "view_fps", cfg.ViewFPS, "tally_window", cfg.TallyWindow,
+			"listen_tls_cert", cfg.TLSCert, "users_file", cfg.UsersFile, "max_pages", cfg.MaxPages)
+		warnIfExposed(logger, ln.Addr(), cfg)
+		fmt.Fprintf(a.env.stdout, "dashboard: %s\n", url)
 		served := make(chan error, 1)
-		go func() { served <- srv.Serve(ln) }()
+		go func() { served <- d.Serve(srv, ln) }()
 		ran := make(chan struct{})
 		go func() { d.Run(ctx); close(ran) }()
 		select {
@@ -125,10 +133,36 @@ func dashboardCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error 
 }
 
 // pageURL is the address a browser on this machine opens.
-func pageURL(addr net.Addr) string {
+func pageURL(addr net.Addr, tls bool) string {
 	host, port, _ := net.SplitHostPort(addr.String())
 	if host == "" || host == "::" || host == "0.0.0.0" || strings.HasPrefix(host, "[") {
 		host = "localhost"
 	}
-	return "http://" + net.JoinHostPort(host, port) + "/"
+	scheme := "http://"
+	if tls {
+		scheme = "https://"
+	}
+	return scheme + net.JoinHostPort(host, port) + "/"
+}
+
+// exposed reports whether addr is reachable from other machines: any address but a
+// loopback one (":8080" listens on every interface).
+func exposed(addr net.Addr) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return !ok || !tcp.IP.IsLoopback()
+}
+
+// warnIfExposed logs one WARN line when the page is reachable from the network
+// without a login, or with a login whose passwords cross it in clear text.
+func warnIfExposed(log *slog.Logger, addr net.Addr, cfg dashboard.Config) {
+	switch {
+	case !exposed(addr):
+	case cfg.UsersFile == "":
+		log.Warn("the page shows the store's camera images to anyone who can reach this port: "+
+			"give --users-file (htpasswd -B) with --listen-tls-cert and --listen-tls-key, or --listen 127.0.0.1:PORT",
+			"listen", addr.String())
+	case cfg.TLSCert == "":
+		log.Warn("the page's logins cross the network in clear text: give --listen-tls-cert and --listen-tls-key",
+			"listen", addr.String())
+	}
 }

@@ -234,7 +234,7 @@ function updateHealth(st) {
   const since = c.since && !c.since.startsWith("0001") ? new Date(c.since).toLocaleTimeString() : "–";
   const rows = [["atelierd", page.hello.addr], ["connection", `${c.state} since ${since}`], ["server health", c.health],
     ["gRPC channel", c.channel], ["alert feed", st.alerts.watching ? "watching" : `not watching${st.alerts.problem ? ": " + st.alerts.problem : ""}`],
-    ["open pages", st.pages]];
+    ["open pages", `${st.pages} of ${st.max_pages}${st.pages_refused ? `, ${st.pages_refused} refused` : ""}`]];
   if (c.attempt) rows.splice(2, 0, ["attempt", `${c.attempt}${c.retry_in_s ? `, next in ${c.retry_in_s.toFixed(1)} s` : ""}`]);
   $("#health-list").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: String(v) })]));
   $("#models").replaceChildren(...(c.models || []).map(m => el("li", { text: `${m.name}: ${m.role}, version ${m.versions.join(", ")}${m.labels ? `, ${m.labels} labels` : ""}` })));
@@ -285,7 +285,7 @@ function onState(st, record) {
 }
 
 function connect() {
-  const es = new EventSource("api/events");
+  const es = page.es = new EventSource("api/events");
   es.addEventListener("hello", e => onHello(JSON.parse(e.data)));
   es.addEventListener("state", e => onState(JSON.parse(e.data), true));
   es.addEventListener("frames", e => { for (const [name, v] of Object.entries(JSON.parse(e.data))) showFrame(name, v); });
@@ -294,11 +294,44 @@ function connect() {
     const d = JSON.parse(e.data), svg = $(`.alert[data-seq="${d.seq}"] svg`);
     if (svg) drawBoxes(svg, +svg.dataset.w, +svg.dataset.h, d.dets);
   });
-  es.onerror = () => {
+  es.onerror = async () => {
     page.streamLost = true;
-    setConn("reconnecting", "reconnecting");
-    $("#problems").replaceChildren(el("p", { text: "Lost the dashboard's event stream; reconnecting…" }));
+    if (es.readyState !== EventSource.CLOSED) { // the browser reconnects by itself
+      setConn("reconnecting", "reconnecting");
+      $("#problems").replaceChildren(el("p", { text: "Lost the dashboard's event stream; reconnecting…" }));
+      return;
+    }
+    // The dashboard answered with an error, which EventSource does not retry: find
+    // out why, say so, and try again (unless the login was refused).
+    const [state, text, retryS] = await whyRefused();
+    setConn(state, state);
+    $("#problems").replaceChildren(el("p", { text }));
+    if (retryS) setTimeout(() => { if (page.es === es) connect(); }, retryS * 1000);
   };
+}
+
+// A page the browser keeps in its back/forward cache after the user went elsewhere
+// would hold its event stream, and its place under --max-pages, until evicted: it
+// lets go of it, and connects again if it is shown again.
+addEventListener("pagehide", () => { if (page.es) page.es.close(); page.es = null; });
+addEventListener("pageshow", e => { if (e.persisted && !page.es) connect(); });
+
+// whyRefused asks the dashboard why the event stream was refused: the login (401),
+// too many open pages (--max-pages), or something else.
+async function whyRefused() {
+  try {
+    const r = await fetch("api/pages", { cache: "no-store" });
+    if (r.status === 401) {
+      return ["login refused", "The dashboard refused this login (the user was removed or its password changed). Reload the page to log in again.", 0];
+    }
+    if (r.ok) {
+      const p = await r.json();
+      if (p.open >= p.max) {
+        return ["too many open pages", `Cannot connect: too many open pages (the dashboard serves ${p.max} at once). Close another dashboard tab or window; trying again in 5 s…`, 5];
+      }
+    }
+  } catch (e) { /* the dashboard is unreachable: the generic message below */ }
+  return ["reconnecting", "Cannot connect to the dashboard's event stream; trying again in 5 s…", 5];
 }
 
 connect();
