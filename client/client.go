@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -69,6 +68,9 @@ func New(addrs string, opts ...Option) (*Client, error) {
 			grpc.MaxRetryRPCBufferSize(s.maxMsg),
 		),
 	}
+	if s.attempts > 1 {
+		dial = append(dial, grpc.WithChainUnaryInterceptor(retryAfter()))
+	}
 	if t.resolver != nil {
 		dial = append(dial, grpc.WithResolvers(t.resolver))
 	}
@@ -116,6 +118,15 @@ func transportCredentials(s settings, t target) (credentials.TransportCredential
 	case s.insecure || t.loopback:
 		return insecure.NewCredentials(), nil
 	}
-	return nil, errors.New("client: " + t.nonLoopback + " is not a loopback address: " +
-		"use WithTLS, or WithInsecure to send plaintext on purpose")
+	return nil, &PlaintextError{Addr: t.nonLoopback}
+}
+
+// PlaintextError is New's refusal to send plaintext to an address that is not
+// loopback when neither WithTLS nor WithInsecure is given.
+type PlaintextError struct {
+	Addr string // the first address that is not loopback
+}
+
+func (e *PlaintextError) Error() string {
+	return "client: " + e.Addr + " is not a loopback address: use WithTLS, or WithInsecure to send plaintext on purpose"
 }

@@ -8,7 +8,9 @@
 // default, or the context's own if it is earlier). The read-only and idempotent calls
 // (Classify, Detect, Generate, ListModels, GetModel, Health) are retried on UNAVAILABLE
 // through the gRPC service config, so a server that stops mid-run costs no failed
-// calls while another is up. Plaintext is the default only for loopback addresses;
+// calls while another is up. A unary call the server's rate limit refuses
+// (RESOURCE_EXHAUSTED with a retry-after trailer) is tried again once the wait the
+// server asks for is over, for as long as the call's deadline allows. Plaintext is the default only for loopback addresses;
 // anything else needs WithTLS (or, deliberately, WithInsecure).
 //
 // The unary helpers take and return the API's own messages (package

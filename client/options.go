@@ -57,8 +57,9 @@ func WithTLS(cfg *tls.Config) Option {
 // WithInsecure allows plaintext to addresses that are not loopback.
 func WithInsecure() Option { return func(s *settings) { s.insecure = true } }
 
-// WithRetries sets how many attempts a retryable call gets, 1..5 (default 5); 1 turns
-// retries off.
+// WithRetries sets how many attempts a retryable call gets on UNAVAILABLE, 1..5
+// (default 5); 1 turns retries off, and with them the waiting out of a rate limit's
+// retry-after.
 func WithRetries(attempts int) Option { return func(s *settings) { s.attempts = attempts } }
 
 // WithResolveInterval sets how often a dns: target is looked up again (default

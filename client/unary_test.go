@@ -2,9 +2,12 @@ package client_test
 
 import (
 	"context"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
@@ -231,6 +234,69 @@ func TestOneTokenPerCall(t *testing.T) {
 		}
 		if got := <-seen; len(got) != 1 || got[0] != tc.want {
 			t.Errorf("the server saw authorization %q, want only %q", got, tc.want)
+		}
+	}
+}
+
+// rateLimited returns a handler that refuses its first n calls as the server's rate
+// limit does: RESOURCE_EXHAUSTED with a retry-after-ms trailer of wait (none if 0).
+func rateLimited(n int64, wait time.Duration) func(context.Context) error {
+	var calls int64
+	return func(ctx context.Context) error {
+		calls++
+		if calls > n {
+			return nil
+		}
+		if wait > 0 {
+			grpc.SetTrailer(ctx, metadata.Pairs("retry-after", "1", "retry-after-ms", strconv.FormatInt(wait.Milliseconds(), 10)))
+		}
+		return status.Errorf(codes.ResourceExhausted, "rate limit exceeded; retry after %v", wait)
+	}
+}
+
+// TestRetryAfter: a call the server's rate limit refuses with a retry-after trailer is
+// tried again once that wait is over, as often as its deadline allows; a
+// RESOURCE_EXHAUSTED without one (a full queue) is final, and WithRetries(1) turns
+// the waiting off.
+func TestRetryAfter(t *testing.T) {
+	cases := []struct {
+		name        string
+		refusals    int64
+		wait        time.Duration
+		opts        []client.Option
+		minAttempts int64
+		maxAttempts int64
+		wantCodes   []codes.Code
+		wantAtLeast time.Duration // the call took at least this long
+	}{
+		{"refused twice, then served", 2, 30 * time.Millisecond, nil, 3, 3, []codes.Code{codes.OK}, 60 * time.Millisecond},
+		{"refused more often than UNAVAILABLE is retried", 8, 5 * time.Millisecond, nil, 9, 9, []codes.Code{codes.OK}, 40 * time.Millisecond},
+		// The last wait may end so near the deadline that the last try runs out of time.
+		{"refused until the deadline", 1000, 20 * time.Millisecond, []client.Option{client.WithTimeout(300 * time.Millisecond)}, 5, 15, []codes.Code{codes.ResourceExhausted, codes.DeadlineExceeded}, 100 * time.Millisecond},
+		{"no retry-after is final", 1, 0, nil, 1, 1, []codes.Code{codes.ResourceExhausted}, 0},
+		{"a wait past the deadline is final", 1, time.Minute, []client.Option{client.WithTimeout(200 * time.Millisecond)}, 1, 1, []codes.Code{codes.ResourceExhausted}, 0},
+		{"retries off", 1, 5 * time.Millisecond, []client.Option{client.WithRetries(1)}, 1, 1, []codes.Code{codes.ResourceExhausted}, 0},
+	}
+	for _, rpc := range unaryRPCs {
+		for _, tc := range cases {
+			t.Run(rpc.name+"/"+tc.name, func(t *testing.T) {
+				n := serveStubs(t, nil, "127.0.0.1:1")
+				s := n.stubs["127.0.0.1:1"]
+				rpc.serve(s, rateLimited(tc.refusals, tc.wait))
+				c := newClient(t, n, "127.0.0.1:1", tc.opts...)
+				start := time.Now()
+				err := rpc.call(context.Background(), c)
+				took := time.Since(start)
+				if got := status.Code(err); !slices.Contains(tc.wantCodes, got) {
+					t.Fatalf("got code %v (%v), want one of %v", got, err, tc.wantCodes)
+				}
+				if got := s.calls.Load(); got < tc.minAttempts || got > tc.maxAttempts {
+					t.Fatalf("got %d attempts, want %d..%d", got, tc.minAttempts, tc.maxAttempts)
+				}
+				if took < tc.wantAtLeast || took > 5*time.Second {
+					t.Fatalf("the call took %v, want at least %v (the server's waits) and no more than 5s", took, tc.wantAtLeast)
+				}
+			})
 		}
 	}
 }

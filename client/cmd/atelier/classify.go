@@ -49,47 +49,67 @@ func classifyCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 		o := newOut(a.output, a.env.stdout, []string{"FILE", "LABEL", "SCORE", "MORE"},
 			[]string{"file", "rank", "label", "class_index", "score", "model", "version", "error_code", "error_message"})
 		bar := newProgress(a, len(files), "files")
+		done := newOutcome(a, bar, len(files))
 		batches := (len(files) + *batch - 1) / *batch
-		failed := 0
 		forEachInOrder(batches, *conc, func(b int) {
 			lo, hi := b**batch, min((b+1)**batch, len(files))
+			if e := done.halted(ctx); e != nil {
+				for i := range results[lo:hi] {
+					results[lo+i].Error = e
+				}
+				return
+			}
 			classifyBatch(ctx, a, c, spec, k, results[lo:hi])
+			for _, r := range results[lo:hi] {
+				done.saw(r.Error)
+			}
 		}, func(b int) {
 			lo, hi := b**batch, min((b+1)**batch, len(files))
 			for _, r := range results[lo:hi] {
-				if r.Error != nil {
-					failed++
-					a.reportFailure(bar, r.File, r.Error)
-				}
+				done.emit(r.File, r.Error)
 				o.record(r, [][]string{classifyRow(r)}, classifyCSV(r))
 			}
 			bar.add(hi - lo)
 		})
-		bar.finish()
 		if err := o.close(); err != nil {
 			return err
 		}
-		return tally(failed, len(files))
+		return done.end()
 	}
 }
 
-// classifyBatch classifies one batch of inputs in one request. The server refuses a
-// whole request for one bad image, so on INVALID_ARGUMENT each image is retried on its
-// own to tell the bad from the good.
+// maxRequestBytes bounds the image bytes of one request: the server's default
+// request limit (the client's too), less room for the rest of the message.
+const maxRequestBytes = client.DefaultMaxMessageBytes - 1<<20
+
+// classifyBatch classifies one batch of inputs, in one request unless their bytes
+// together would go over maxRequestBytes (then in as many as it takes).
 func classifyBatch(ctx context.Context, a *app, c *client.Client, spec *pb.ModelSpec, topK int32, rs []classifyResult) {
 	var imgs []*pb.Image
 	var which []int
+	size := 0
 	for i := range rs {
 		img, err := loadImage(rs[i].File, a.env.stdin)
 		if err != nil {
 			rs[i].Error = errorOf(err)
 			continue
 		}
-		imgs, which = append(imgs, img), append(which, i)
+		n := len(img.GetEncoded()) + 16 // the bytes and their framing
+		if len(imgs) > 0 && size+n > maxRequestBytes {
+			classifyImages(ctx, c, spec, topK, imgs, which, rs)
+			imgs, which, size = nil, nil, 0
+		}
+		imgs, which, size = append(imgs, img), append(which, i), size+n
 	}
-	if len(imgs) == 0 {
-		return
+	if len(imgs) > 0 {
+		classifyImages(ctx, c, spec, topK, imgs, which, rs)
 	}
+}
+
+// classifyImages classifies imgs, the inputs rs[which], in one request. The server
+// refuses a whole request for one bad image, so on INVALID_ARGUMENT each image is
+// sent again on its own to tell the bad from the good.
+func classifyImages(ctx context.Context, c *client.Client, spec *pb.ModelSpec, topK int32, imgs []*pb.Image, which []int, rs []classifyResult) {
 	resp, err := c.Classify(ctx, &pb.ClassifyRequest{Model: spec, Images: imgs, TopK: &topK})
 	if status.Code(err) == codes.InvalidArgument && len(imgs) > 1 {
 		for j, i := range which {
@@ -109,7 +129,7 @@ func fill(r *classifyResult, resp *pb.ClassifyResponse, j int, err error) {
 		return
 	}
 	if j >= len(resp.Classifications) {
-		r.Error = &inputError{"INTERNAL", fmt.Sprintf("the server answered %d classifications, fewer than the images sent", len(resp.Classifications))}
+		r.Error = &inputError{Code: "INTERNAL", Message: fmt.Sprintf("the server answered %d classifications, fewer than the images sent", len(resp.Classifications))}
 		return
 	}
 	r.Model = refOf(resp.Model)

@@ -199,6 +199,10 @@ func (a *app) connect(extra ...client.Option) (*client.Client, error) {
 		opts = append(opts, client.WithInsecure())
 	}
 	c, err := client.New(a.addr, opts...)
+	var plain *client.PlaintextError
+	if errors.As(err, &plain) {
+		return nil, usagef("--addr %s: %s is not a loopback address: use --tls-ca FILE or --tls for TLS, or --insecure to send plaintext on purpose", a.addr, plain.Addr)
+	}
 	if err != nil {
 		return nil, usagef("--addr %s: %v", a.addr, strings.TrimPrefix(err.Error(), "client: "))
 	}
@@ -239,7 +243,7 @@ func describeErr(err error) string {
 		return ce.Error()
 	}
 	if st, ok := status.FromError(err); ok {
-		return codeName(st.Code()) + ": " + st.Message()
+		return codeName(st.Code()) + ": " + statusMessage(st)
 	}
 	if errors.Is(err, context.Canceled) {
 		return "CANCELLED: interrupted"

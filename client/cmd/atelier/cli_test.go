@@ -84,7 +84,8 @@ func TestUsageErrors(t *testing.T) {
 		{"describe without a name", []string{"describe"}, "describe takes one model name"},
 		{"models with arguments", []string{"models", "x"}, "models takes no arguments"},
 		{"health with two services", []string{"health", "a", "b"}, "at most one service name"},
-		{"plaintext to a remote host", []string{"health", "--addr", "shop.example:8500"}, "not a loopback address"},
+		{"stdin twice", []string{"classify", "-", "-"}, "- (stdin) may be given only once"},
+		{"plaintext to a remote host", []string{"health", "--addr", "shop.example:8500"}, "not a loopback address: use --tls-ca FILE or --tls for TLS, or --insecure"},
 		{"tls ca file missing", []string{"health", "--tls-ca", filepath.Join(dir, "none.pem")}, "--tls-ca"},
 	}
 	for _, tc := range cases {

@@ -88,10 +88,13 @@ func detectCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 		o := newOut(a.output, a.env.stdout, []string{"FILE", "#", "GARMENT", "SCORE", "BOX", "LABEL"},
 			[]string{"file", "index", "garment_type", "score", "x_min", "y_min", "x_max", "y_max", "label", "label_score", "error_code", "error_message"})
 		bar := newProgress(a, len(files), "images")
-		failed := 0
+		done := newOutcome(a, bar, len(files))
 		forEachInOrder(len(files), *conc, func(i int) {
 			r := &results[i]
 			r.File = files[i]
+			if r.Error = done.halted(ctx); r.Error != nil {
+				return
+			}
 			b, err := readInput(files[i], a.env.stdin)
 			if err != nil {
 				r.Error = errorOf(err)
@@ -102,21 +105,18 @@ func detectCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 			resp, err := c.Detect(ctx, one)
 			if err != nil {
 				r.Error = errorOf(err)
+				done.saw(r.Error)
 				return
 			}
 			r.fill(resp)
 			r.raw = b
 		}, func(i int) {
 			r := results[i]
-			if r.Error != nil {
-				failed++
-				a.reportFailure(bar, r.File, r.Error)
-			}
+			done.emit(r.File, r.Error)
 			rows, csvRows := detectRows(r)
 			o.record(r, rows, csvRows)
 			bar.add(1)
 		})
-		bar.finish()
 		if err := o.close(); err != nil {
 			return err
 		}
@@ -125,7 +125,7 @@ func detectCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 				return fmt.Errorf("--draw %s: %w", *draw, err)
 			}
 		}
-		return tally(failed, len(files))
+		return done.end()
 	}
 }
 

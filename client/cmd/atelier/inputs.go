@@ -22,8 +22,13 @@ func expandInputs(args []string) ([]string, error) {
 		return nil, usagef("no input: give files, folders, globs or - for stdin")
 	}
 	var files []string
+	stdin := false
 	for _, arg := range args {
 		if arg == "-" {
+			if stdin {
+				return nil, usagef("- (stdin) may be given only once")
+			}
+			stdin = true
 			files = append(files, arg)
 			continue
 		}

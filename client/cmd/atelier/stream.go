@@ -240,7 +240,7 @@ func frameError(e *pb.FrameError) *inputError {
 	if e == nil {
 		return nil
 	}
-	return &inputError{codeName(codes.Code(e.Code)), e.Message}
+	return &inputError{Code: codeName(codes.Code(e.Code)), Message: e.Message}
 }
 
 // resume runs a stream with once(from), from the first frame on, and while it ends

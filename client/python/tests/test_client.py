@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from atelier import AtelierError
+from atelier import AtelierClient, AtelierError
 
 
 def test_numpy_pil_and_bytes_agree(client, fashion_test):
@@ -53,3 +53,18 @@ def test_detect_tiling(client, fashion_test):
     assert answers[0] == answers[1] == answers[2]
     with pytest.raises(ValueError, match="tiling"):
         client.detect(images[0], tiling="sideways")
+
+
+@pytest.mark.parametrize("call,field", [
+    (lambda c: c.classify(b"png", top_k=2**40), "top_k"),
+    (lambda c: c.classify(b"png", version="2"), "version"),
+    (lambda c: c.detect(b"png", max_detections=2**40), "max_detections"),
+    (lambda c: c.generate("Dress", count=-1), "count"),
+    (lambda c: c.generate("Dress", seed=-1), "seed"),
+    (lambda c: list(c.interpolate("Dress", 1, 2, steps=1.5)), "steps"),
+])
+def test_bad_arguments_name_their_field(call, field):
+    """An argument the request cannot hold fails before any call, naming its field."""
+    with AtelierClient("127.0.0.1:1", timeout=1) as c:
+        with pytest.raises((ValueError, TypeError), match=field):
+            call(c)

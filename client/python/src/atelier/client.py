@@ -2,8 +2,10 @@
 
 Unary calls have a deadline (``timeout`` seconds, 30 by default); the read-only and
 idempotent ones (Classify, Detect, Generate, ModelService, Health) are retried on
-UNAVAILABLE through the gRPC service config, and several addresses
-("127.0.0.1:8500,127.0.0.1:8501") are balanced round-robin, as in the Go client.
+UNAVAILABLE through the gRPC service config, and a call the server's rate limit
+refuses is made again once the wait it asks for (its retry-after) is over, within the
+timeout. Several addresses ("127.0.0.1:8500,127.0.0.1:8501") are balanced
+round-robin, as in the Go client.
 Streams take frames from any iterator and yield the server's messages as they come.
 """
 
@@ -13,6 +15,8 @@ import collections
 import io
 import json
 import os
+import random
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence, Union
 
@@ -140,6 +144,25 @@ def to_image(image: ImageLike) -> common_pb2.Image:
     raise TypeError(f"cannot send {type(image).__name__} as an image")
 
 
+def _build(cls, **fields):
+    """cls(**fields), the fields that are None left unset; a value the field cannot
+    hold raises a ValueError or TypeError that names the field."""
+    fields = {k: v for k, v in fields.items() if v is not None}
+    try:
+        return cls(**fields)
+    except (ValueError, TypeError) as e:
+        for name, value in fields.items():
+            try:
+                cls(**{name: value})
+            except (ValueError, TypeError):
+                raise type(e)(f"{name}={value!r}: {e}") from None
+        raise
+
+
+def _spec(name: str, version: int = 0) -> common_pb2.ModelSpec:
+    return _build(common_pb2.ModelSpec, name=name, version=version)
+
+
 def _predictions(c: common_pb2.Classification) -> list[Prediction]:
     return [Prediction(p.label, p.class_index, p.score) for p in c.predictions]
 
@@ -157,6 +180,27 @@ def _service_config(target: str) -> str:
     """Health-checked balancing for several servers (a list or a dns: name); one
     address goes without, so that health() can report its NOT_SERVING."""
     return BALANCED_SERVICE_CONFIG if "," in target or target.startswith("dns:") else SERVICE_CONFIG
+
+
+def _retry_after(e: grpc.RpcError) -> float | None:
+    """The seconds a call refused by the server's rate limit should wait (its
+    retry-after-ms or retry-after trailer, plus up to 20% so that callers refused
+    together do not return together), or None for any other failure."""
+    if e.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return None
+    trailer = dict(e.trailing_metadata() or ())
+    try:
+        if "retry-after-ms" in trailer:
+            wait = int(trailer["retry-after-ms"]) / 1000
+        elif "retry-after" in trailer:
+            wait = float(trailer["retry-after"])
+        else:
+            return None
+    except ValueError:
+        return None
+    if not 0 <= wait < 1e6:
+        return None
+    return max(wait, 0.01) * random.uniform(1.0, 1.2)
 
 
 def _frames(images: Iterable[ImageLike]) -> Iterator[stream_pb2.StreamFrame]:
@@ -255,10 +299,18 @@ class AtelierClient:
         self.close()
 
     def _call(self, method, request, metadata=None):
-        try:
-            return method(request, timeout=self.timeout, metadata=metadata)
-        except grpc.RpcError as e:
-            raise AtelierError(e.code(), e.details()) from None
+        """Makes one unary call within the client's timeout. A call the server's rate
+        limit refuses (RESOURCE_EXHAUSTED with a retry-after trailer) is made again
+        once the wait the server asks for is over, while the timeout allows."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                return method(request, timeout=max(deadline - time.monotonic(), 0.001), metadata=metadata)
+            except grpc.RpcError as e:
+                wait = _retry_after(e)
+                if wait is None or time.monotonic() + wait >= deadline:
+                    raise AtelierError(e.code(), e.details()) from None
+                time.sleep(wait)
 
     def _stream(self, responses: Iterable) -> Iterator:
         try:
@@ -271,11 +323,8 @@ class AtelierClient:
         """Returns the top categories of each image, best first."""
         if not isinstance(images, (list, tuple)):
             images = [images]
-        req = classify_pb.ClassifyRequest(
-            model=common_pb2.ModelSpec(name=model, version=version),
-            images=[to_image(i) for i in images])
-        if top_k is not None:
-            req.top_k = top_k
+        req = _build(classify_pb.ClassifyRequest, model=_spec(model, version),
+                     images=[to_image(i) for i in images], top_k=top_k)
         resp = self._call(self.classify_stub.Classify, req)
         return [_predictions(c) for c in resp.classifications]
 
@@ -290,17 +339,11 @@ class AtelierClient:
         """
         if tiling not in ("auto", "on", "off"):
             raise ValueError(f"tiling must be 'auto', 'on' or 'off', not {tiling!r}")
-        req = detect_pb.DetectRequest(
-            model=common_pb2.ModelSpec(name=model), image=to_image(image),
-            skip_classification=skip_classification,
-            classifier=common_pb2.ModelSpec(name=classifier),
-            tiling=detect_pb.Tiling.Value("TILING_" + tiling.upper()))
-        if min_score is not None:
-            req.min_score = min_score
-        if max_detections is not None:
-            req.max_detections = max_detections
-        if top_k is not None:
-            req.top_k = top_k
+        req = _build(detect_pb.DetectRequest,
+                     model=_spec(model), image=to_image(image),
+                     skip_classification=skip_classification, classifier=_spec(classifier),
+                     tiling=detect_pb.Tiling.Value("TILING_" + tiling.upper()),
+                     min_score=min_score, max_detections=max_detections, top_k=top_k)
         resp = self._call(self.detect_stub.Detect, req)
         return [Detection((d.box.x_min, d.box.y_min, d.box.x_max, d.box.y_max),
                           d.garment_type, d.score, _predictions(d.classification))
@@ -309,9 +352,9 @@ class AtelierClient:
     def generate(self, category: str, count: int = 1, seed: int = 0, model: str = "",
                  latents: Sequence[Sequence[float]] = ()) -> list[GeneratedImage]:
         """Draws count designs of a category; the same request draws the same PNGs."""
-        req = generate_pb.GenerateRequest(
-            model=common_pb2.ModelSpec(name=model), category=category, count=count,
-            seed=seed, latents=[generate_pb.Latent(values=v) for v in latents])
+        req = _build(generate_pb.GenerateRequest,
+                     model=_spec(model), category=category, count=count, seed=seed,
+                     latents=[_build(generate_pb.Latent, values=v) for v in latents])
         resp = self._call(self.generate_stub.Generate, req)
         return [GeneratedImage(i.png, i.category, i.seed, list(i.latent.values))
                 for i in resp.images]
@@ -323,12 +366,12 @@ class AtelierClient:
         latent vectors), as the server draws them."""
         def point(p: int | Sequence[float]) -> generate_pb.LatentPoint:
             if isinstance(p, int):
-                return generate_pb.LatentPoint(seed=p)
-            return generate_pb.LatentPoint(latent=generate_pb.Latent(values=p))
+                return _build(generate_pb.LatentPoint, seed=p)
+            return generate_pb.LatentPoint(latent=_build(generate_pb.Latent, values=p))
 
-        req = generate_pb.InterpolateRequest(
-            model=common_pb2.ModelSpec(name=model), category=category,
-            start=point(start), end=point(end), steps=steps)
+        req = _build(generate_pb.InterpolateRequest,
+                     model=_spec(model), category=category,
+                     start=point(start), end=point(end), steps=steps)
         for m in self._stream(self.generate_stub.Interpolate(req, timeout=self.timeout)):
             i = m.image
             yield m.t, GeneratedImage(i.png, i.category, i.seed, list(i.latent.values))
@@ -340,10 +383,8 @@ class AtelierClient:
         """Sends frames (any iterator of images, numbered from 1) on one
         ClassifyStream and yields every message the server sends: frame results in
         frame order, tally summaries and alerts (see WhichOneof("message"))."""
-        config = classify_pb.ClassifyStreamConfig(
-            model=common_pb2.ModelSpec(name=model), options=options)
-        if top_k is not None:
-            config.top_k = top_k
+        config = _build(classify_pb.ClassifyStreamConfig, model=_spec(model), options=options,
+                        top_k=top_k)
 
         def requests():
             yield classify_pb.ClassifyStreamRequest(config=config)
@@ -357,8 +398,7 @@ class AtelierClient:
                       timeout: float | None = None,
                       ) -> Iterator[detect_pb.DetectStreamResponse]:
         """Runs Detect on frames with the same protocol as classify_stream."""
-        config = detect_pb.DetectStreamConfig(model=common_pb2.ModelSpec(name=model),
-                                              options=options)
+        config = detect_pb.DetectStreamConfig(model=_spec(model), options=options)
 
         def requests():
             yield detect_pb.DetectStreamRequest(config=config)
@@ -387,7 +427,7 @@ class AtelierClient:
 
     def get_model(self, name: str, version: int = 0) -> model_pb.ModelInfo:
         """Returns one model's description: versions, signatures, labels."""
-        req = model_pb.GetModelRequest(model=common_pb2.ModelSpec(name=name, version=version))
+        req = model_pb.GetModelRequest(model=_spec(name, version))
         return self._call(self.model_stub.GetModel, req).model
 
     def model_status(self, name: str = "") -> list[model_pb.ModelStatus]:
@@ -408,12 +448,12 @@ class AtelierClient:
 
     def load_model(self, name: str, version: int, token: str | None = None) -> model_pb.VersionStatus:
         """Admin: pins one version; returns its status once AVAILABLE or FAILED."""
-        req = model_pb.LoadModelRequest(model=common_pb2.ModelSpec(name=name, version=version))
+        req = model_pb.LoadModelRequest(model=_spec(name, version))
         return self._call(self.model_stub.LoadModel, req, self._admin(token)).version
 
     def unload_model(self, name: str, version: int, token: str | None = None) -> None:
         """Admin: evicts one version; its in-flight calls finish on it."""
-        req = model_pb.UnloadModelRequest(model=common_pb2.ModelSpec(name=name, version=version))
+        req = model_pb.UnloadModelRequest(model=_spec(name, version))
         self._call(self.model_stub.UnloadModel, req, self._admin(token))
 
     def set_version_labels(self, name: str, labels: dict[str, int],
