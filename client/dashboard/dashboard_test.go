@@ -70,17 +70,7 @@ func openEvents(t *testing.T, url string) *events {
 // is empty).
 func openEventsAs(t *testing.T, hc *http.Client, url, user, password string) *events {
 	t.Helper()
-	req, err := http.NewRequest("GET", url+"/api/events", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if user != "" {
-		req.SetBasicAuth(user, password)
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := getOpen(t, hc, url+"/api/events", user, password)
 	if resp.StatusCode != http.StatusOK {
 		resp.Body.Close()
 		t.Fatalf("GET /api/events: %s, want 200", resp.Status)

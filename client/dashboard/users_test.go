@@ -104,8 +104,17 @@ func TestParseUsers(t *testing.T) {
 	}
 }
 
-// get requests url with a Basic login (none if user is empty).
+// get requests url with a Basic login (none if user is empty) and closes the body.
 func get(t *testing.T, hc *http.Client, url, user, password string) *http.Response {
+	t.Helper()
+	resp := getOpen(t, hc, url, user, password)
+	resp.Body.Close()
+	return resp
+}
+
+// getOpen requests url with a Basic login (none if user is empty); the caller closes
+// the body.
+func getOpen(t *testing.T, hc *http.Client, url, user, password string) *http.Response {
 	t.Helper()
 	req, err := http.NewRequest("GET", url, nil)
 	if err != nil {
@@ -118,7 +127,6 @@ func get(t *testing.T, hc *http.Client, url, user, password string) *http.Respon
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
 	return resp
 }
 
