@@ -173,9 +173,9 @@ func (s *security) metricsListener(addr string, log *slog.Logger) (net.Listener,
 	if err != nil {
 		return nil, err
 	}
-	if s.certs == nil && !s.cfg.MetricsPublic {
+	if s.certs == nil {
 		// A host name that resolves to the wildcard binds every interface too.
-		if ta, ok := lis.Addr().(*net.TCPAddr); ok && ta.IP.IsUnspecified() {
+		if ta, ok := lis.Addr().(*net.TCPAddr); ok && ta.IP.IsUnspecified() && !s.cfg.MetricsPublic {
 			lis.Close()
 			return s.metricsListener(net.JoinHostPort("", strconv.Itoa(ta.Port)), log)
 		}

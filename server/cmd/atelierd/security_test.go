@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -76,8 +77,21 @@ func TestMetricsListener(t *testing.T) {
 	if a := listen(securityConfig{ReloadInterval: 1}, ":0").Addr().(*net.TCPAddr); !a.IP.IsLoopback() {
 		t.Fatalf("plaintext metrics on %v, want loopback", a)
 	}
-	if a := listen(securityConfig{ReloadInterval: 1, MetricsPublic: true}, ":0").Addr().(*net.TCPAddr); a.IP.IsLoopback() {
+	public := listen(securityConfig{ReloadInterval: 1, MetricsPublic: true}, ":0")
+	if a := public.Addr().(*net.TCPAddr); a.IP.IsLoopback() {
 		t.Fatalf("--metrics-public metrics on %v, want every interface", a)
+	}
+	// ... and in plaintext: an HTTP client gets its answer.
+	hs := &http.Server{Handler: http.NotFoundHandler(), ReadHeaderTimeout: time.Second}
+	go hs.Serve(public)
+	defer hs.Close()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", public.Addr().(*net.TCPAddr).Port))
+	if err != nil {
+		t.Fatalf("plaintext HTTP to --metrics-public: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("plaintext HTTP to --metrics-public: %s, want the handler's 404", resp.Status)
 	}
 	ca := testcerts.NewCA(t, "m")
 	p := ca.Issue(t, "server", testcerts.Options{})
