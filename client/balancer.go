@@ -12,12 +12,17 @@ import (
 )
 
 // retryableMethods are the read-only or idempotent calls: repeating one after
-// UNAVAILABLE cannot change anything on the server.
+// UNAVAILABLE cannot change anything on the server. ModelService's admin calls
+// (ReloadRepository, LoadModel, UnloadModel, SetVersionLabels) are not among them: an
+// attempt may have run before its answer was lost, and a second would report a false
+// error (UnloadModel's NOT_FOUND).
 var retryableMethods = []string{
 	`{"service": "atelier.v1.ClassifyService", "method": "Classify"}`,
 	`{"service": "atelier.v1.DetectService", "method": "Detect"}`,
 	`{"service": "atelier.v1.GenerateService", "method": "Generate"}`,
-	`{"service": "atelier.v1.ModelService"}`,
+	`{"service": "atelier.v1.ModelService", "method": "ListModels"}`,
+	`{"service": "atelier.v1.ModelService", "method": "GetModel"}`,
+	`{"service": "atelier.v1.ModelService", "method": "GetModelStatus"}`,
 	`{"service": "grpc.health.v1.Health", "method": "Check"}`,
 }
 

@@ -6,9 +6,10 @@
 // over those whose grpc.health.v1 status is SERVING; a dns: name is looked up again
 // every DefaultResolveInterval, so replicas that come and go are followed. Every unary call gets a deadline (WithTimeout, 30 s by
 // default, or the context's own if it is earlier). The read-only and idempotent calls
-// (Classify, Detect, Generate, ListModels, GetModel, Health) are retried on UNAVAILABLE
-// through the gRPC service config, so a server that stops mid-run costs no failed
-// calls while another is up. A unary call the server's rate limit refuses
+// (Classify, Detect, Generate, ListModels, GetModel, ModelStatus, Health) are retried on
+// UNAVAILABLE through the gRPC service config, so a server that stops mid-run costs no
+// failed calls while another is up; the admin calls, which change the server, are
+// tried once. A unary call the server's rate limit refuses
 // (RESOURCE_EXHAUSTED with a retry-after trailer) is tried again once the wait the
 // server asks for is over, for as long as the call's deadline allows. Plaintext is the default only for loopback addresses;
 // anything else needs WithTLS (or, deliberately, WithInsecure).

@@ -36,6 +36,11 @@ type stub struct {
 	interpolate    func(*pb.InterpolateRequest, pb.GenerateService_InterpolateServer) error
 	listModels     func(context.Context, *pb.ListModelsRequest) (*pb.ListModelsResponse, error)
 	getModel       func(context.Context, *pb.GetModelRequest) (*pb.GetModelResponse, error)
+	modelStatus    func(context.Context, *pb.GetModelStatusRequest) (*pb.GetModelStatusResponse, error)
+	reload         func(context.Context, *pb.ReloadRepositoryRequest) (*pb.ReloadRepositoryResponse, error)
+	loadModel      func(context.Context, *pb.LoadModelRequest) (*pb.LoadModelResponse, error)
+	unloadModel    func(context.Context, *pb.UnloadModelRequest) (*pb.UnloadModelResponse, error)
+	setLabels      func(context.Context, *pb.SetVersionLabelsRequest) (*pb.SetVersionLabelsResponse, error)
 	watchAlerts    func(*pb.WatchAlertsRequest, pb.AlertService_WatchAlertsServer) error
 	check          func(context.Context, *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error)
 
@@ -74,6 +79,26 @@ func (s *stub) ListModels(ctx context.Context, r *pb.ListModelsRequest) (*pb.Lis
 func (s *stub) GetModel(ctx context.Context, r *pb.GetModelRequest) (*pb.GetModelResponse, error) {
 	s.calls.Add(1)
 	return s.getModel(ctx, r)
+}
+func (s *stub) GetModelStatus(ctx context.Context, r *pb.GetModelStatusRequest) (*pb.GetModelStatusResponse, error) {
+	s.calls.Add(1)
+	return s.modelStatus(ctx, r)
+}
+func (s *stub) ReloadRepository(ctx context.Context, r *pb.ReloadRepositoryRequest) (*pb.ReloadRepositoryResponse, error) {
+	s.calls.Add(1)
+	return s.reload(ctx, r)
+}
+func (s *stub) LoadModel(ctx context.Context, r *pb.LoadModelRequest) (*pb.LoadModelResponse, error) {
+	s.calls.Add(1)
+	return s.loadModel(ctx, r)
+}
+func (s *stub) UnloadModel(ctx context.Context, r *pb.UnloadModelRequest) (*pb.UnloadModelResponse, error) {
+	s.calls.Add(1)
+	return s.unloadModel(ctx, r)
+}
+func (s *stub) SetVersionLabels(ctx context.Context, r *pb.SetVersionLabelsRequest) (*pb.SetVersionLabelsResponse, error) {
+	s.calls.Add(1)
+	return s.setLabels(ctx, r)
 }
 func (s *stub) WatchAlerts(r *pb.WatchAlertsRequest, st pb.AlertService_WatchAlertsServer) error {
 	s.calls.Add(1)

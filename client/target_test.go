@@ -92,15 +92,17 @@ func TestNewRefuses(t *testing.T) {
 func TestServiceConfigRetriesOnlySafeMethods(t *testing.T) {
 	sc := serviceConfig(DefaultAttempts, false)
 	for _, want := range []string{`"round_robin"`, `"maxAttempts": 5`, `"retryableStatusCodes": ["UNAVAILABLE"]`,
-		`"method": "Classify"`, `"method": "Detect"`, `"method": "Generate"`, `{"service": "atelier.v1.ModelService"}`,
+		`"method": "Classify"`, `"method": "Detect"`, `"method": "Generate"`,
+		`"method": "ListModels"`, `"method": "GetModel"`, `"method": "GetModelStatus"`,
 		`"service": "grpc.health.v1.Health", "method": "Check"`} {
 		if !strings.Contains(sc, want) {
 			t.Errorf("service config lacks %s:\n%s", want, sc)
 		}
 	}
-	for _, never := range []string{"ClassifyStream", "DetectStream", "WatchAlerts", "Interpolate", "Watch\""} {
+	for _, never := range []string{"ClassifyStream", "DetectStream", "WatchAlerts", "Interpolate", "Watch\"",
+		"ReloadRepository", "LoadModel", "UnloadModel", "SetVersionLabels", `{"service": "atelier.v1.ModelService"}`} {
 		if strings.Contains(sc, never) {
-			t.Errorf("service config retries %s, a stream", never)
+			t.Errorf("service config retries %s, a stream or an admin call", never)
 		}
 	}
 	if sc := serviceConfig(1, false); strings.Contains(sc, "retryPolicy") || !strings.Contains(sc, "round_robin") {

@@ -77,6 +77,12 @@ var unaryRPCs = []rpcCase{
 		_, err := c.GetModel(ctx, "classifier", 0)
 		return err
 	}},
+	{"GetModelStatus", func(s *stub, h func(context.Context) error) {
+		s.modelStatus = handle[pb.GetModelStatusRequest](h, &pb.GetModelStatusResponse{})
+	}, func(ctx context.Context, c *client.Client) error {
+		_, err := c.ModelStatus(ctx, "classifier")
+		return err
+	}},
 	{"Health", func(s *stub, h func(context.Context) error) {
 		s.check = handle[healthpb.HealthCheckRequest](h, &healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_SERVING})
 	}, func(ctx context.Context, c *client.Client) error {

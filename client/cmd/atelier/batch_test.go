@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -210,4 +211,106 @@ func atelierCtx(ctx context.Context, addr string, args ...string) ran {
 		},
 	})
 	return ran{code, out.String(), errOut.String()}
+}
+
+// TestTableStreams: a table's rows print while a batch runs, not once it ends: the
+// first file's row is on stdout before the last request reaches the server, and the
+// rows stay aligned with the header.
+func TestTableStreams(t *testing.T) {
+	const files, batch = 200, 4
+	var out lockedBuffer
+	var early atomic.Bool // the first row was out when the last request came
+	s := &stubServer{}
+	s.classify = func(ctx context.Context, r *pb.ClassifyRequest) (*pb.ClassifyResponse, error) {
+		if s.calls.Load() == files/batch {
+			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+				if strings.Contains(out.String(), "img00000.png") {
+					early.Store(true)
+					break
+				}
+			}
+		}
+		return answerEach(ctx, r)
+	}
+	addr := serveStub(t, s)
+	dir := sparseFiles(t, files, 10)
+	var errOut strings.Builder
+	code := run(context.Background(), []string{"classify", "--batch", fmt.Sprint(batch), "--concurrency", "1", dir}, env{
+		stdout: &out, stderr: &errOut, stdin: strings.NewReader(""),
+		getenv: func(k string) string {
+			if k == "ATELIER_ADDR" {
+				return addr
+			}
+			return ""
+		},
+	})
+	if code != exitOK {
+		t.Fatalf("exit %d, want 0\nstderr: %s", code, errOut.String())
+	}
+	if !early.Load() {
+		t.Errorf("the first row was not on stdout when the last of %d requests came", files/batch)
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(lines) != 1+files {
+		t.Fatalf("got %d lines, want a header and %d rows", len(lines), files)
+	}
+	col := strings.Index(lines[0], "LABEL")
+	for i, line := range lines[1:] {
+		if got := strings.Index(line, "Dress"); got != col {
+			t.Fatalf("row %d %q has its label at column %d, want %d (the header's)", i+1, line, got, col)
+		}
+	}
+}
+
+// TestTableRowsClearTheProgressBar: on one terminal (stdout and stderr together), a
+// table's rows start on lines of their own, not after the progress bar's text.
+func TestTableRowsClearTheProgressBar(t *testing.T) {
+	addr := serveStub(t, &stubServer{classify: answerEach})
+	dir := sparseFiles(t, 100, 10)
+	var term lockedBuffer
+	code := run(context.Background(), []string{"classify", "--progress", "--batch", "4", dir}, env{
+		stdout: &term, stderr: &term, stdin: strings.NewReader(""),
+		getenv: func(k string) string {
+			if k == "ATELIER_ADDR" {
+				return addr
+			}
+			return ""
+		},
+	})
+	if code != exitOK {
+		t.Fatalf("exit %d, want 0\n%s", code, term.String())
+	}
+	rows := 0
+	for _, line := range strings.Split(term.String(), "\n") {
+		// What the terminal shows: a carriage return goes back to the line's start,
+		// and what is written after it (the erase, then a row) covers the bar.
+		shown := strings.ReplaceAll(line[strings.LastIndex(line, "\r")+1:], "\x1b[K", "")
+		if strings.Contains(shown, "FILE") || strings.Contains(shown, ".png") {
+			rows++
+			if strings.Contains(shown, "ETA") {
+				t.Fatalf("a row follows the progress bar on its line: %q", line)
+			}
+		}
+	}
+	if rows != 1+100 {
+		t.Fatalf("the terminal shows %d rows, want a header and 100:\n%s", rows, term.String())
+	}
+}
+
+// lockedBuffer is a buffer that the CLI writes while a test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

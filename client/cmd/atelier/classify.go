@@ -48,6 +48,7 @@ func classifyCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 		}
 		o := newOut(a.output, a.env.stdout, []string{"FILE", "LABEL", "SCORE", "MORE"},
 			[]string{"file", "rank", "label", "class_index", "score", "model", "version", "error_code", "error_message"})
+		o.fit(0, files)
 		bar := newProgress(a, len(files), "files")
 		done := newOutcome(a, bar, len(files))
 		batches := (len(files) + *batch - 1) / *batch
@@ -65,6 +66,7 @@ func classifyCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 			}
 		}, func(b int) {
 			lo, hi := b**batch, min((b+1)**batch, len(files))
+			bar.clear()
 			for _, r := range results[lo:hi] {
 				done.emit(r.File, r.Error)
 				o.record(r, [][]string{classifyRow(r)}, classifyCSV(r))

@@ -87,6 +87,7 @@ func detectCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 		results := make([]detectResult, len(files))
 		o := newOut(a.output, a.env.stdout, []string{"FILE", "#", "GARMENT", "SCORE", "BOX", "LABEL"},
 			[]string{"file", "index", "garment_type", "score", "x_min", "y_min", "x_max", "y_max", "label", "label_score", "error_code", "error_message"})
+		o.fit(0, files)
 		bar := newProgress(a, len(files), "images")
 		done := newOutcome(a, bar, len(files))
 		forEachInOrder(len(files), *conc, func(i int) {
@@ -112,6 +113,7 @@ func detectCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 			r.raw = b
 		}, func(i int) {
 			r := results[i]
+			bar.clear()
 			done.emit(r.File, r.Error)
 			rows, csvRows := detectRows(r)
 			o.record(r, rows, csvRows)

@@ -6,21 +6,33 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
+	"unicode/utf8"
 )
+
+// heldRows is how many rows a table holds to align their columns, about a
+// screenful: a small table is aligned as a whole, a long run's later rows print as
+// they arrive.
+const heldRows = 20
+
+// maxWidth is the widest a column grows to once its width is set, and the most that
+// fit reserves: a longer cell pushes only its own row's later cells.
+const maxWidth = 40
 
 // out writes a command's records as a table, one JSON document or CSV.
 //
 // JSON is an array of records (or a single object for describe and health); CSV has
 // a header row and one row per prediction, detection or tensor; a table is for people.
+// Every format writes each record as it comes, except that a table holds its first
+// heldRows rows to set its columns' widths from them.
 type out struct {
 	format string
 	w      io.Writer
-	tw     *tabwriter.Writer
-	header []string
+	header []string   // the table's header row, until written
+	held   [][]string // table rows waiting for the columns' widths
+	widths []int      // table column widths (at least these while rows are held)
+	fixed  bool       // the widths are set: each table row is written at once
 	cw     *csv.Writer
-	n      int   // JSON records written
-	live   []int // streams: fixed column widths, each table row written at once
+	n      int // JSON records written
 }
 
 // newOut starts an output with the table's and the CSV's header rows.
@@ -28,7 +40,6 @@ func newOut(format string, w io.Writer, tableHeader, csvHeader []string) *out {
 	o := &out{format: format, w: w}
 	switch format {
 	case "table":
-		o.tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		o.header = tableHeader
 	case "csv":
 		o.cw = csv.NewWriter(w)
@@ -36,6 +47,22 @@ func newOut(format string, w io.Writer, tableHeader, csvHeader []string) *out {
 	}
 	return o
 }
+
+// fit widens table column col to the longest of cells, up to maxWidth: what a command
+// knows before any row (its input names) keeps the rows after the first screenful
+// aligned.
+func (o *out) fit(col int, cells []string) {
+	for len(o.widths) <= col {
+		o.widths = append(o.widths, 0)
+	}
+	for _, c := range cells {
+		o.widths[col] = max(o.widths[col], min(utf8.RuneCountInString(c), maxWidth))
+	}
+}
+
+// fixWidths sets the table's column widths up front, so that every row is written as
+// it comes, the first one too: a stream's rows come over minutes.
+func (o *out) fixWidths(widths ...int) { o.widths, o.fixed = widths, true }
 
 // record writes one record: item as a JSON array element, or its table rows, or its
 // CSV rows.
@@ -60,34 +87,54 @@ func (o *out) record(item any, table, csvRows [][]string) error {
 		o.cw.Flush()
 		return o.cw.Error()
 	}
-	if o.live != nil {
-		for _, r := range table {
-			o.liveRow(r)
-		}
-		return nil
-	}
-	if o.header != nil {
-		fmt.Fprintln(o.tw, strings.Join(o.header, "\t"))
-		o.header = nil
-	}
 	for _, r := range table {
-		fmt.Fprintln(o.tw, strings.Join(r, "\t"))
+		if !o.fixed {
+			if o.held = append(o.held, r); len(o.held) >= heldRows {
+				o.fix()
+			}
+			continue
+		}
+		if o.header != nil {
+			h := o.header
+			o.header = nil
+			o.row(h)
+		}
+		o.row(r)
 	}
 	return nil
 }
 
-// liveRow writes one row at once with fixed widths, the header first; a table that
-// waited for its last row to align its columns would show nothing of a live stream.
-func (o *out) liveRow(r []string) {
+// fix sets each column's width to its widest cell in the header and the held rows,
+// and writes them.
+func (o *out) fix() {
+	rows := o.held
 	if o.header != nil {
-		h := o.header
-		o.header = nil
-		o.liveRow(h)
+		rows = append([][]string{o.header}, rows...)
 	}
+	for _, r := range rows {
+		for i := range len(r) - 1 { // a row's last cell is not padded
+			if i == len(o.widths) {
+				o.widths = append(o.widths, 0)
+			}
+			o.widths[i] = max(o.widths[i], utf8.RuneCountInString(r[i]))
+		}
+	}
+	o.header, o.held, o.fixed = nil, nil, true
+	for _, r := range rows {
+		o.row(r)
+	}
+}
+
+// row writes one row at the columns' widths, widening a column (up to maxWidth) for a
+// wider cell; the last cell is not padded.
+func (o *out) row(r []string) {
 	var b strings.Builder
 	for i, cell := range r {
-		if i < len(o.live) && i < len(r)-1 {
-			fmt.Fprintf(&b, "%-*s  ", o.live[i], cell)
+		if i < len(r)-1 && i < len(o.widths) {
+			if n := utf8.RuneCountInString(cell); n > o.widths[i] && n <= maxWidth {
+				o.widths[i] = n
+			}
+			fmt.Fprintf(&b, "%-*s  ", o.widths[i], cell)
 		} else {
 			b.WriteString(cell + "  ")
 		}
@@ -95,7 +142,8 @@ func (o *out) liveRow(r []string) {
 	fmt.Fprintln(o.w, strings.TrimRight(b.String(), " "))
 }
 
-// close ends the document.
+// close ends the document; a table writes the rows it still holds (or its header
+// alone).
 func (o *out) close() error {
 	switch o.format {
 	case "json":
@@ -109,10 +157,10 @@ func (o *out) close() error {
 		o.cw.Flush()
 		return o.cw.Error()
 	}
-	if o.header != nil && o.live == nil {
-		fmt.Fprintln(o.tw, strings.Join(o.header, "\t"))
+	if !o.fixed {
+		o.fix()
 	}
-	return o.tw.Flush()
+	return nil
 }
 
 // writeJSON writes v as one indented JSON document.

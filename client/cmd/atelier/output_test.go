@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -32,7 +33,9 @@ func TestOut(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
 			o := newOut(tc.format, &buf, []string{"A", "N"}, []string{"a", "n"})
-			o.live = tc.live
+			if tc.live != nil {
+				o.fixWidths(tc.live...)
+			}
 			for _, r := range tc.rows {
 				cells := []string{r.A, strconv.Itoa(r.N)}
 				if err := o.record(r, [][]string{cells}, [][]string{cells}); err != nil {
@@ -46,5 +49,41 @@ func TestOut(t *testing.T) {
 				t.Fatalf("got\n%q, want\n%q", buf.String(), tc.want)
 			}
 		})
+	}
+}
+
+// TestOutTableHoldsAScreenful: a table holds its first heldRows rows to align them,
+// then writes each row as it comes; a later, wider cell widens its column from then
+// on, up to maxWidth, and a longer one pushes only its own row.
+func TestOutTableHoldsAScreenful(t *testing.T) {
+	var buf bytes.Buffer
+	o := newOut("table", &buf, []string{"FILE", "LABEL", "MORE"}, nil)
+	for i := range heldRows {
+		if buf.Len() != 0 {
+			t.Fatalf("wrote %q before a screenful of rows", buf.String())
+		}
+		o.record(nil, [][]string{{"f" + strconv.Itoa(i), "Dress", ""}}, nil)
+	}
+	if got := strings.Count(buf.String(), "\n"); got != 1+heldRows {
+		t.Fatalf("got %d lines after %d rows, want the header and every row", got, heldRows)
+	}
+	if !strings.HasPrefix(buf.String(), "FILE  LABEL  MORE\nf0    Dress\n") {
+		t.Fatalf("the held rows are not aligned:\n%s", buf.String())
+	}
+	buf.Reset()
+	long := strings.Repeat("x", maxWidth+10)
+	rows := [][]string{{"f20", "T-shirt/top", "a"}, {"f21", "Dress", "b"}, {long, "Dress", "c"}, {"f22", "Bag", "d"}}
+	for i, r := range rows {
+		o.record(nil, [][]string{r}, nil)
+		if got := strings.Count(buf.String(), "\n"); got != i+1 {
+			t.Fatalf("got %d lines after %d more rows, want each written as it comes", got, i+1)
+		}
+	}
+	if err := o.close(); err != nil {
+		t.Fatal(err)
+	}
+	want := "f20   T-shirt/top  a\nf21   Dress        b\n" + long + "  Dress        c\nf22   Bag          d\n"
+	if buf.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", buf.String(), want)
 	}
 }

@@ -43,6 +43,20 @@ func (p *progress) add(n int) {
 	}
 }
 
+// clear erases the bar, so that results printed on the same terminal do not follow
+// it on its line; the next add draws it again below them.
+func (p *progress) clear() {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.drawn.IsZero() {
+		fmt.Fprint(p.w, "\r\x1b[K")
+		p.drawn = time.Time{}
+	}
+}
+
 // finish ends the bar's line.
 func (p *progress) finish() {
 	if p == nil {

@@ -120,7 +120,7 @@ func streamCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 		}
 		o := newOut(a.output, a.env.stdout, []string{"KIND", "FRAME", "FILE", "RESULT"},
 			[]string{"kind", "frame_id", "file", "label", "score", "detections", "skipped", "camera_id", "rule", "counts", "error_code", "error_message"})
-		o.live = []int{7, 5, 30}
+		o.fixWidths(7, 5, 30)
 		s := &streamPrinter{a: a, o: o, files: files}
 		k := int32(*topK)
 		once := func(from int) error {

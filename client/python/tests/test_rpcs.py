@@ -105,7 +105,8 @@ def test_service_config_retries_only_safe_methods():
     policy = cfg["methodConfig"][0]
     names = {(n["service"], n.get("method", "*")) for n in policy["name"]}
     assert names == {("atelier.v1.ClassifyService", "Classify"), ("atelier.v1.DetectService", "Detect"),
-                     ("atelier.v1.GenerateService", "Generate"), ("atelier.v1.ModelService", "*"),
+                     ("atelier.v1.GenerateService", "Generate"), ("atelier.v1.ModelService", "ListModels"),
+                     ("atelier.v1.ModelService", "GetModel"), ("atelier.v1.ModelService", "GetModelStatus"),
                      ("grpc.health.v1.Health", "Check")}
     assert policy["retryPolicy"]["retryableStatusCodes"] == ["UNAVAILABLE"]
     assert cfg["loadBalancingConfig"] == [{"round_robin": {}}]

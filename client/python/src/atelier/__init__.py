@@ -5,10 +5,11 @@ from atelier.client import (
     AtelierError,
     Detection,
     GeneratedImage,
+    PlaintextError,
     Prediction,
     stream_options,
     to_image,
 )
 
-__all__ = ["AtelierClient", "AtelierError", "Detection", "GeneratedImage", "Prediction",
-           "stream_options", "to_image"]
+__all__ = ["AtelierClient", "AtelierError", "Detection", "GeneratedImage", "PlaintextError",
+           "Prediction", "stream_options", "to_image"]

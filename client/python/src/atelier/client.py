@@ -1,8 +1,8 @@
 """AtelierClient: every Atelier RPC as one typed call.
 
 Unary calls have a deadline (``timeout`` seconds, 30 by default); the read-only and
-idempotent ones (Classify, Detect, Generate, ModelService, Health) are retried on
-UNAVAILABLE through the gRPC service config, and a call the server's rate limit
+idempotent ones (Classify, Detect, Generate, ModelService's reads, Health) are retried
+on UNAVAILABLE through the gRPC service config, and a call the server's rate limit
 refuses is made again once the wait it asks for (its retry-after) is over, within the
 timeout. Several addresses ("127.0.0.1:8500,127.0.0.1:8501") are balanced
 round-robin, as in the Go client.
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import io
+import ipaddress
 import json
 import os
 import random
@@ -47,12 +48,17 @@ ImageLike = Union[str, os.PathLike, bytes, np.ndarray, "PIL.Image.Image", common
 
 MAX_MESSAGE_BYTES = 64 << 20
 
-# The methods a retry cannot harm: read-only or idempotent.
+# The methods a retry cannot harm: read-only or idempotent. The admin calls
+# (ReloadRepository, LoadModel, UnloadModel, SetVersionLabels) are not: an attempt may
+# have run before its answer was lost, and a second would report a false error
+# (UnloadModel's NOT_FOUND).
 _RETRYABLE = [
     {"service": "atelier.v1.ClassifyService", "method": "Classify"},
     {"service": "atelier.v1.DetectService", "method": "Detect"},
     {"service": "atelier.v1.GenerateService", "method": "Generate"},
-    {"service": "atelier.v1.ModelService"},
+    {"service": "atelier.v1.ModelService", "method": "ListModels"},
+    {"service": "atelier.v1.ModelService", "method": "GetModel"},
+    {"service": "atelier.v1.ModelService", "method": "GetModelStatus"},
     {"service": "grpc.health.v1.Health", "method": "Check"},
 ]
 
@@ -80,6 +86,16 @@ class AtelierError(Exception):
     def __init__(self, code: grpc.StatusCode, details: str):
         super().__init__(f"{code.name}: {details}")
         self.code, self.details = code, details
+
+
+class PlaintextError(ValueError):
+    """AtelierClient's refusal to send plaintext (and a token with it) to an address
+    that is not loopback when neither TLS nor insecure=True is asked for."""
+
+    def __init__(self, address: str):
+        super().__init__(f"{address} is not a loopback address: use TLS (tls=True or "
+                         "root_certificates=...), or insecure=True to send plaintext on purpose")
+        self.address = address
 
 
 @dataclass(frozen=True)
@@ -176,6 +192,43 @@ def _target(addrs: str) -> str:
     return f"{scheme}:{','.join(parts)}"
 
 
+def _split_host_port(addr: str) -> str | None:
+    """The host of "host:port" or "[v6]:port" (as Go's net.SplitHostPort), or None."""
+    if addr.startswith("["):
+        end = addr.find("]")
+        return addr[1:end] if end > 0 and addr[end + 1:end + 2] == ":" else None
+    host, sep, _ = addr.rpartition(":")
+    return host if sep and ":" not in host else None
+
+
+def _is_loopback(addr: str) -> bool:
+    """Whether a target names this machine: localhost, 127.0.0.0/8, ::1 or a unix
+    socket; a dns: target by the name it looks up. The Go client's rule."""
+    if addr.startswith(("unix:", "unix-abstract:")):
+        return True
+    if "://" in addr:  # dns:///host:port, dns://server/host:port
+        _, rest = addr.split("://", 1)
+        if "/" in rest:
+            addr = rest.split("/", 1)[1]
+    host = _split_host_port(addr)
+    if host is None:
+        host = addr
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
+
+
+def _non_loopback(addrs: str) -> str | None:
+    """The first address of a target or a list that is not loopback, or None."""
+    return next((a for a in (p.strip() for p in addrs.split(",")) if a and not _is_loopback(a)), None)
+
+
 def _service_config(target: str) -> str:
     """Health-checked balancing for several servers (a list or a dns: name); one
     address goes without, so that health() can report its NOT_SERVING."""
@@ -251,13 +304,16 @@ class AtelierClient:
                  channel: grpc.Channel | None = None,
                  root_certificates: bytes | None = None, tls: bool = False,
                  certificate_chain: bytes | None = None, private_key: bytes | None = None,
-                 token: str | None = None, priority: str | None = None):
+                 token: str | None = None, priority: str | None = None,
+                 insecure: bool = False):
         """target is "host:port", a comma-separated list of IP:port addresses, or a
         dns: target ("dns:///atelier-headless:8500", "dns://10.96.0.10/name:8500")
         whose every address is used. root_certificates (PEM) or tls=True (system
         roots) connect with TLS; certificate_chain and private_key (PEM) add a client
-        certificate (mTLS). token is sent as "authorization: Bearer <token>" on every
-        call (default: $ATELIER_TOKEN); priority ("high", "normal", "low") as
+        certificate (mTLS). Without TLS, a target that is not loopback (localhost,
+        127.0.0.0/8, ::1, unix:) raises PlaintextError unless insecure=True sends
+        plaintext on purpose. token is sent as "authorization: Bearer <token>" on
+        every call (default: $ATELIER_TOKEN); priority ("high", "normal", "low") as
         x-atelier-priority."""
         options = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -270,7 +326,11 @@ class AtelierClient:
                                                  private_key=private_key,
                                                  certificate_chain=certificate_chain)
             channel = grpc.secure_channel(_target(target), creds, options=options)
-        channel = channel or grpc.insecure_channel(_target(target), options=options)
+        if channel is None:
+            remote = _non_loopback(target)
+            if remote is not None and not insecure:
+                raise PlaintextError(remote)
+            channel = grpc.insecure_channel(_target(target), options=options)
         if token is None:
             token = os.environ.get("ATELIER_TOKEN") or None
         metadata = []
