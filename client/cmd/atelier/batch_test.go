@@ -198,21 +198,6 @@ func checkStopped(t *testing.T, r ran, code string, n int) {
 	}
 }
 
-// atelierCtx is atelier with the run's context (an interrupt cancels it).
-func atelierCtx(ctx context.Context, addr string, args ...string) ran {
-	var out, errOut strings.Builder
-	code := run(ctx, args, env{
-		stdout: &out, stderr: &errOut, stdin: strings.NewReader(""),
-		getenv: func(k string) string {
-			if k == "ATELIER_ADDR" {
-				return addr
-			}
-			return ""
-		},
-	})
-	return ran{code, out.String(), errOut.String()}
-}
-
 // TestTableStreams: a table's rows print while a batch runs, not once it ends: the
 // first file's row is on stdout before the last request reaches the server, and the
 // rows stay aligned with the header.

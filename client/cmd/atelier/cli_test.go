@@ -27,8 +27,13 @@ type ran struct {
 // atelier runs the CLI in-process with $ATELIER_ADDR set to addr ("" for unset).
 func atelier(t *testing.T, addr string, args ...string) ran {
 	t.Helper()
+	return atelierCtx(context.Background(), addr, args...)
+}
+
+// atelierCtx is atelier with the run's context (an interrupt cancels it).
+func atelierCtx(ctx context.Context, addr string, args ...string) ran {
 	var out, errOut bytes.Buffer
-	code := run(context.Background(), args, env{
+	code := run(ctx, args, env{
 		stdout: &out, stderr: &errOut, stdin: strings.NewReader(""),
 		getenv: func(k string) string {
 			if k == "ATELIER_ADDR" {
