@@ -60,7 +60,7 @@ test-go:
 # servers); the binaries' own end-to-end tests stay in test-go.
 test-race:
 	@echo "==> go test -race"
-	@$(TFENV) go test -race -count=1 -timeout 20m ./internal/... ./server ./client/...
+	@$(TFENV) go test -race -count=1 -timeout 10m ./internal/... ./server ./client/...
 
 # Three replicas on 127.0.0.2-4 behind an in-test DNS server, the Go client, the CLI
 # and the Python client under load while replicas drain, die and come back, and

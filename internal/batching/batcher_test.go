@@ -19,6 +19,7 @@ type fakeModel struct {
 	batches []int
 	rows    atomic.Int64
 	hold    chan struct{} // when non-nil, Run waits for it to close
+	freed   sync.Once
 	started chan struct{} // receives once per Run start, if non-nil
 	closed  atomic.Bool
 }
@@ -41,6 +42,10 @@ func (f *fakeModel) Run(ctx context.Context, sig string, in map[string]*tensor.T
 	}
 	return map[string]*tensor.Tensor{"y": {DType: tensor.Float32, Shape: x.Shape, Float32: y}}, nil
 }
+
+// release lets held runs go on. Tests defer it after deferring the engine's Close, so
+// a failed check does not leave Close waiting for a run that is never let go.
+func (f *fakeModel) release() { f.freed.Do(func() { close(f.hold) }) }
 
 func (f *fakeModel) Close() error { f.closed.Store(true); return nil }
 
@@ -110,6 +115,7 @@ func TestQueueFullRefusesAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
+	defer fake.release()
 	var wg sync.WaitGroup
 	run := func() {
 		defer wg.Done()
@@ -133,7 +139,7 @@ func TestQueueFullRefusesAtOnce(t *testing.T) {
 	if waited := time.Since(start); waited > 100*time.Millisecond {
 		t.Fatalf("refusal took %v, want it at once", waited)
 	}
-	close(fake.hold)
+	fake.release()
 	wg.Wait()
 }
 
@@ -144,6 +150,7 @@ func TestExpiredCallIsNeverComputed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
+	defer fake.release()
 	go e.Run(context.Background(), "s", input(1, 1, 0), []string{"y"})
 	<-fake.started
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
@@ -152,7 +159,7 @@ func TestExpiredCallIsNeverComputed(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v, want DeadlineExceeded", err)
 	}
-	close(fake.hold)
+	fake.release()
 	// A later call flushes the queue; the expired call's 3 rows must not be computed.
 	if _, err := e.Run(context.Background(), "s", input(1, 1, 0), []string{"y"}); err != nil {
 		t.Fatal(err)
@@ -224,15 +231,19 @@ func TestQueueAndComputeTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
+	defer fake.release()
 	var wg sync.WaitGroup
-	for range 3 {
+	call := func() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			e.Run(context.Background(), "s", input(1, 1, 0), []string{"y"})
 		}()
 	}
-	<-fake.started // one call runs, held
+	call()
+	<-fake.started // the first call runs alone and is held
+	call()         // the next two queue behind it
+	call()
 	for deadline := time.Now().Add(5 * time.Second); e.Waiting() != 2; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("got %d calls waiting, want 2", e.Waiting())
@@ -240,7 +251,7 @@ func TestQueueAndComputeTime(t *testing.T) {
 	}
 	const held = 30 * time.Millisecond
 	time.Sleep(held)
-	close(fake.hold)
+	fake.release()
 	wg.Wait()
 	if n := e.Waiting(); n != 0 {
 		t.Fatalf("got %d calls waiting after all were answered, want 0", n)
