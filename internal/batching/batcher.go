@@ -55,70 +55,64 @@ type Engine struct {
 	stats Stats
 }
 
-// Stats counts what the engine did.
+// Stats counts what the engine did. A batch adds its figures in one step, before
+// any of its callers is answered, so a caller that has its answer sees them.
 type Stats struct {
-	mu                           sync.Mutex
-	Runs, Rows, Expired, Refused int64
+	mu     sync.Mutex
+	counts Counts
+}
+
+// Counts are an engine's figures at one moment.
+type Counts struct {
+	// Runs are the session runs (batches), Rows the examples they ran.
+	Runs, Rows int64
+	// Expired calls left or ran out of time while queued; Refused found the queue
+	// full; Failed were answered with an error by their batch (stacking the inputs,
+	// the session run, or slicing the outputs).
+	Expired, Refused, Failed int64
 	// Queued is the time calls that ran spent waiting for their batch to start, summed
 	// over the calls; Computed is the time of the batches (stacking, the session run,
 	// slicing the outputs), summed over the batches.
 	Queued, Computed time.Duration
-	// sizes counts the runs by rows: sizes[i] runs had at most SizeBuckets[i] rows
-	// and more than the bucket before; the last counts the rest.
-	sizes [len(SizeBuckets) + 1]int64
+	// Sizes is the batch-size histogram, cumulative: Sizes[i] runs had at most
+	// SizeBuckets[i] rows; the last counts every run.
+	Sizes [len(SizeBuckets) + 1]int64
 }
 
 // SizeBuckets are the upper bounds of the batch-size histogram: powers of two.
 var SizeBuckets = [...]int64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024}
 
-// Sizes returns the batch-size histogram: runs of at most SizeBuckets[i] rows,
-// cumulative, then every run; and the rows of all runs, read at the same moment.
-func (s *Stats) Sizes() (cumulative [len(SizeBuckets) + 1]int64, rows int64) {
+// Snapshot returns a copy of the figures.
+func (s *Stats) Snapshot() Counts {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	var sum int64
-	for i, n := range s.sizes {
-		sum += n
-		cumulative[i] = sum
-	}
-	return cumulative, s.Rows
-}
-
-// Snapshot returns a copy of the counters.
-func (s *Stats) Snapshot() (runs, rows, expired, refused int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.Runs, s.Rows, s.Expired, s.Refused
-}
-
-// Times returns a copy of Queued and Computed.
-func (s *Stats) Times() (queued, computed time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.Queued, s.Computed
-}
-
-func (s *Stats) addTimes(queued, computed time.Duration) {
-	s.mu.Lock()
-	s.Queued += queued
-	s.Computed += computed
+	c := s.counts
 	s.mu.Unlock()
+	for i := 1; i < len(c.Sizes); i++ {
+		c.Sizes[i] += c.Sizes[i-1]
+	}
+	return c
 }
 
-func (s *Stats) add(runs, rows, expired, refused int64) {
+// record adds one batch's figures (or one refusal's); d.Sizes is not read, a run
+// (d.Runs == 1) counts in the bucket of its d.Rows.
+func (s *Stats) record(d Counts) {
 	s.mu.Lock()
-	if runs == 1 {
+	defer s.mu.Unlock()
+	c := &s.counts
+	if d.Runs == 1 {
 		i := 0
-		for i < len(SizeBuckets) && rows > SizeBuckets[i] {
+		for i < len(SizeBuckets) && d.Rows > SizeBuckets[i] {
 			i++
 		}
-		s.sizes[i]++
+		c.Sizes[i]++
 	}
-	s.Runs += runs
-	s.Rows += rows
-	s.Expired += expired
-	s.Refused += refused
-	s.mu.Unlock()
+	c.Runs += d.Runs
+	c.Rows += d.Rows
+	c.Expired += d.Expired
+	c.Refused += d.Refused
+	c.Failed += d.Failed
+	c.Queued += d.Queued
+	c.Computed += d.Computed
 }
 
 // New wraps inner with the given batching configuration.
@@ -171,7 +165,7 @@ func (e *Engine) Run(ctx context.Context, signature string, inputs map[string]*t
 	}
 	prio := PriorityFrom(ctx)
 	if !e.slots.acquire(prio) {
-		e.stats.add(0, 0, 0, 1)
+		e.stats.record(Counts{Refused: 1})
 		return nil, fmt.Errorf("%w: %d calls waiting (%s priority); retry later", ErrQueueFull, share(prio, e.cfg.QueueSize), prio)
 	}
 	c := &call{ctx: ctx, inputs: inputs, rows: rows, priority: prio, queued: time.Now(), done: make(chan result, 1)}

@@ -96,7 +96,8 @@ func TestNoCrossTalkUnderConcurrency(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	runs, rows, _, _ := e.Stats().Snapshot()
+	c := e.Stats().Snapshot()
+	runs, rows := c.Runs, c.Rows
 	if runs >= callers {
 		t.Fatalf("got %d runs for %d callers, want batching to merge calls", runs, callers)
 	}
@@ -167,7 +168,7 @@ func TestExpiredCallIsNeverComputed(t *testing.T) {
 	if got := fake.rows.Load(); got != 2 {
 		t.Fatalf("got %d rows computed, want 2 (the expired call's 3 rows skipped)", got)
 	}
-	if _, _, expired, _ := e.Stats().Snapshot(); expired != 1 {
+	if expired := e.Stats().Snapshot().Expired; expired != 1 {
 		t.Fatalf("got %d expired, want 1", expired)
 	}
 }
@@ -256,7 +257,8 @@ func TestQueueAndComputeTime(t *testing.T) {
 	if n := e.Waiting(); n != 0 {
 		t.Fatalf("got %d calls waiting after all were answered, want 0", n)
 	}
-	queued, computed := e.Stats().Times()
+	c := e.Stats().Snapshot()
+	queued, computed := c.Queued, c.Computed
 	if computed < held || queued < 2*held {
 		t.Fatalf("got %v queued and %v computed; want the two waiting calls' %v each queued and the held run's %v computed",
 			queued, computed, held, held)
@@ -266,13 +268,50 @@ func TestQueueAndComputeTime(t *testing.T) {
 func TestSizesHistogram(t *testing.T) {
 	var s Stats
 	for _, rows := range []int64{1, 1, 2, 3, 32, 33, 2000} {
-		s.add(1, rows, 0, 0)
+		s.record(Counts{Runs: 1, Rows: rows})
 	}
-	s.add(0, 0, 4, 1) // expired and refused calls are no runs
-	got, rows := s.Sizes()
+	s.record(Counts{Expired: 4, Refused: 1}) // expired and refused calls are no runs
+	c := s.Snapshot()
 	// le 1, 2, 4, 8, 16, 32, 64, ..., 1024, +Inf
 	want := [len(SizeBuckets) + 1]int64{2, 3, 4, 4, 4, 5, 6, 6, 6, 6, 6, 7}
-	if got != want || rows != 2072 {
-		t.Fatalf("Sizes() = %v, %d rows; want %v, 2072", got, rows, want)
+	if c.Sizes != want || c.Rows != 2072 || c.Runs != 7 || c.Expired != 4 || c.Refused != 1 {
+		t.Fatalf("Snapshot() = %+v; want sizes %v, 7 runs of 2072 rows, 4 expired, 1 refused", c, want)
+	}
+}
+
+// failingModel fails every run after the first ok ones.
+type failingModel struct {
+	fakeModel
+	ok atomic.Int64
+}
+
+func (f *failingModel) Run(ctx context.Context, sig string, in map[string]*tensor.Tensor, outs []string) (map[string]*tensor.Tensor, error) {
+	if f.ok.Add(-1) < 0 {
+		return nil, errors.New("the session run failed")
+	}
+	return f.fakeModel.Run(ctx, sig, in, outs)
+}
+
+// TestFailedCallsAreCounted: every call a failed run answers with its error counts as
+// failed, and the figures are in place by the time the caller has its answer.
+func TestFailedCallsAreCounted(t *testing.T) {
+	fake := &failingModel{}
+	fake.ok.Store(2)
+	e, err := New(fake, Config{MaxBatch: 8, MaxDelay: 0, QueueSize: 8, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	for i, wantErr := range []bool{false, false, true, true, true} {
+		_, err := e.Run(context.Background(), "s", input(2, 1, 0), []string{"y"})
+		if (err != nil) != wantErr {
+			t.Fatalf("call %d: got %v, want an error: %v", i, err, wantErr)
+		}
+		c := e.Stats().Snapshot()
+		wantFailed := max(0, int64(i)-1)
+		if c.Failed != wantFailed || c.Runs != int64(i+1) || c.Rows != int64(2*(i+1)) {
+			t.Fatalf("after call %d: got %d failed in %d runs of %d rows, want %d failed in %d runs of %d rows",
+				i, c.Failed, c.Runs, c.Rows, wantFailed, i+1, 2*(i+1))
+		}
 	}
 }

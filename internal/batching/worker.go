@@ -52,25 +52,33 @@ func (e *Engine) work(q *queue) {
 // every live call with it instead of ending the process.
 func (e *Engine) runBatch(q *queue, batch []*call, stacked scratch) {
 	live := batch[:0]
-	var expired int64
-	var queued time.Duration
+	var done Counts // this batch's figures, recorded before any live call is answered
 	start := time.Now()
 	for _, c := range batch {
 		e.slots.release()
 		if err := c.ctx.Err(); err != nil {
 			c.done <- result{err: err}
-			expired++
+			done.Expired++
 			continue
 		}
 		live = append(live, c)
-		queued += start.Sub(c.queued)
+		done.Queued += start.Sub(c.queued)
 	}
-	e.stats.add(0, 0, expired, 0)
 	if len(live) == 0 {
+		e.stats.record(done)
 		return
 	}
-	results, err := e.compute(q, live, stacked)
-	e.stats.addTimes(queued, time.Since(start))
+	results, rows, err := e.compute(q, live, stacked)
+	done.Computed = time.Since(start)
+	if rows > 0 {
+		done.Runs, done.Rows = 1, int64(rows)
+	}
+	for i := range live {
+		if err != nil || results[i].err != nil {
+			done.Failed++
+		}
+	}
+	e.stats.record(done)
 	for i, c := range live {
 		if err != nil {
 			c.done <- result{err: err}
@@ -81,26 +89,25 @@ func (e *Engine) runBatch(q *queue, batch []*call, stacked scratch) {
 }
 
 // compute runs the live calls as one session run and returns each call's rows, or
-// the error they all share.
-func (e *Engine) compute(q *queue, live []*call, stacked scratch) (results []result, err error) {
+// the error they all share; rows is the batch's, or 0 if no session run was made.
+func (e *Engine) compute(q *queue, live []*call, stacked scratch) (results []result, rows int, err error) {
 	defer errkind.Recover(&err)
 	inputs, rows := live[0].inputs, live[0].rows
 	if len(live) > 1 {
 		if inputs, rows, err = stacked.stack(live); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
 	// The run is shared, so no single caller's context may cancel it; each caller
 	// stops waiting on its own context.
 	out, err := e.inner.Run(context.Background(), q.signature, inputs, q.outputs)
-	e.stats.add(1, int64(rows), 0, 0)
 	if err != nil {
-		return nil, err
+		return nil, rows, err
 	}
 	results = make([]result, len(live))
 	if len(live) == 1 {
 		results[0] = result{out: out}
-		return results, nil
+		return results, rows, nil
 	}
 	offset := 0
 	for i, c := range live {
@@ -108,7 +115,7 @@ func (e *Engine) compute(q *queue, live []*call, stacked scratch) (results []res
 		results[i] = result{out: part, err: err}
 		offset += c.rows
 	}
-	return results, nil
+	return results, rows, nil
 }
 
 // scratch is one worker's stacked inputs, kept from batch to batch. An engine reads

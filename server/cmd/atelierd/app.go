@@ -103,55 +103,59 @@ func newApp(cfg config, log *slog.Logger) (*app, error) {
 // batchMetrics are the batchers' metrics, each a figure of one model version's engine.
 var batchMetrics = []struct {
 	name, typ, help string
-	value           func(b *batching.Engine) float64
+	value           func(c batching.Counts, b *batching.Engine) float64
 }{
 	{"atelier_batch_runs_total", "counter", "Session runs (batches) of a model version: its inference executions.",
-		func(b *batching.Engine) float64 { runs, _, _, _ := b.Stats().Snapshot(); return float64(runs) }},
+		func(c batching.Counts, _ *batching.Engine) float64 { return float64(c.Runs) }},
 	{"atelier_batch_rows_total", "counter", "Examples (images, latent vectors) run through a model version: its inferences. rows / runs is the mean batch size.",
-		func(b *batching.Engine) float64 { _, rows, _, _ := b.Stats().Snapshot(); return float64(rows) }},
+		func(c batching.Counts, _ *batching.Engine) float64 { return float64(c.Rows) }},
 	{"atelier_batch_expired_total", "counter", "Calls whose deadline passed or whose caller left while queued.",
-		func(b *batching.Engine) float64 { _, _, expired, _ := b.Stats().Snapshot(); return float64(expired) }},
+		func(c batching.Counts, _ *batching.Engine) float64 { return float64(c.Expired) }},
 	{"atelier_batch_refused_total", "counter", "Calls refused with RESOURCE_EXHAUSTED because the model version's queue was full.",
-		func(b *batching.Engine) float64 { _, _, _, refused := b.Stats().Snapshot(); return float64(refused) }},
+		func(c batching.Counts, _ *batching.Engine) float64 { return float64(c.Refused) }},
+	{"atelier_batch_failed_total", "counter", "Calls the model version answered with an error: their batch's session run (or stacking its inputs, or slicing its outputs) failed.",
+		func(c batching.Counts, _ *batching.Engine) float64 { return float64(c.Failed) }},
 	{"atelier_batch_queue_seconds_total", "counter", "Time calls that ran waited in the queue for their batch, summed over the calls.",
-		func(b *batching.Engine) float64 { queued, _ := b.Stats().Times(); return queued.Seconds() }},
+		func(c batching.Counts, _ *batching.Engine) float64 { return c.Queued.Seconds() }},
 	{"atelier_batch_compute_seconds_total", "counter", "Time of the batches (stacking inputs, the session run, slicing outputs), summed over the batches.",
-		func(b *batching.Engine) float64 { _, computed := b.Stats().Times(); return computed.Seconds() }},
+		func(c batching.Counts, _ *batching.Engine) float64 { return c.Computed.Seconds() }},
 	{"atelier_batch_queued", "gauge", "Calls waiting in the model version's queue now.",
-		func(b *batching.Engine) float64 { return float64(b.Waiting()) }},
+		func(_ batching.Counts, b *batching.Engine) float64 { return float64(b.Waiting()) }},
 }
 
-// writeBatchStats writes each model version's batching metrics, one family at a time.
+// writeBatchStats writes each model version's batching metrics, one family at a time,
+// from one snapshot of each engine's figures.
 func writeBatchStats(w io.Writer, repo *models.Repository) {
 	type engine struct {
 		labels string
 		b      *batching.Engine
+		counts batching.Counts
 	}
 	var engines []engine
 	for _, name := range repo.Names() {
 		versions, _ := repo.Versions(name)
 		for _, m := range versions {
 			if b, ok := m.Engine.(*batching.Engine); ok {
-				engines = append(engines, engine{fmt.Sprintf("{model=%s,version=\"%d\"}", metrics.Label(m.Name), m.Version), b})
+				engines = append(engines, engine{fmt.Sprintf("{model=%s,version=\"%d\"}", metrics.Label(m.Name), m.Version), b, b.Stats().Snapshot()})
 			}
 		}
 	}
 	for _, bm := range batchMetrics {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", bm.name, bm.help, bm.name, bm.typ)
 		for _, e := range engines {
-			fmt.Fprintf(w, "%s%s %g\n", bm.name, e.labels, bm.value(e.b))
+			fmt.Fprintf(w, "%s%s %g\n", bm.name, e.labels, bm.value(e.counts, e.b))
 		}
 	}
 	fmt.Fprintln(w, "# HELP atelier_batch_size Session runs of a model version by their rows (examples): how full the batches are.")
 	fmt.Fprintln(w, "# TYPE atelier_batch_size histogram")
 	for _, e := range engines {
-		sizes, rows := e.b.Stats().Sizes()
+		sizes := e.counts.Sizes
 		inner := strings.TrimSuffix(e.labels, "}")
 		for i, le := range batching.SizeBuckets {
 			fmt.Fprintf(w, "atelier_batch_size_bucket%s,le=\"%d\"} %d\n", inner, le, sizes[i])
 		}
 		fmt.Fprintf(w, "atelier_batch_size_bucket%s,le=\"+Inf\"} %d\n", inner, sizes[len(sizes)-1])
-		fmt.Fprintf(w, "atelier_batch_size_sum%s %d\n", e.labels, rows)
+		fmt.Fprintf(w, "atelier_batch_size_sum%s %d\n", e.labels, e.counts.Rows)
 		fmt.Fprintf(w, "atelier_batch_size_count%s %d\n", e.labels, sizes[len(sizes)-1])
 	}
 }

@@ -58,6 +58,7 @@ func TestMetricsAnSREReads(t *testing.T) {
 		{"atelier_batch_queue_seconds_total{" + version + "}", func(v float64) bool { return v > 0 }, "> 0"},
 		{"atelier_batch_compute_seconds_total{" + version + "}", func(v float64) bool { return v > 0 }, "> 0"},
 		{"atelier_batch_queued{" + version + "}", func(v float64) bool { return v == 0 }, "0"},
+		{"atelier_batch_failed_total{" + version + "}", func(v float64) bool { return v == 0 }, "0: every call was answered"},
 		{"atelier_model_load_seconds{" + version + "}", func(v float64) bool { return v > 0 && v < 600 }, "the load's seconds"},
 		{"atelier_log_lines_suppressed_total", func(v float64) bool { return v == 0 }, "0"},
 		{"atelier_batch_size_bucket{" + version + `,le="1"}`, func(v float64) bool { return v >= calls+1 }, "at least the 6 one-image runs"},

@@ -348,7 +348,8 @@ func TestStreamsShareBatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runs, rows, _, _ := m.Engine.(*batching.Engine).Stats().Snapshot()
+	c := m.Engine.(*batching.Engine).Stats().Snapshot()
+	runs, rows := c.Runs, c.Rows
 	t.Logf("%d frames and calls in %d session runs: %.2f per run", rows, runs, float64(rows)/float64(runs))
 	if rows < 820 || float64(rows)/float64(runs) < 1.5 {
 		t.Fatalf("got %d rows in %d runs, want 820 rows at more than 1.5 per run", rows, runs)
