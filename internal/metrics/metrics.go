@@ -31,8 +31,11 @@ type Registry struct {
 	latency  map[string]*histogram  // unary method
 	inFlight map[string]int64       // method
 	sources  []func(w io.Writer)
-	start    time.Time
 }
+
+// processStart is when the process started, as near as Go code can tell: package
+// variables are set before main runs, so it precedes flag parsing and model loads.
+var processStart = time.Now()
 
 type rpcStat struct {
 	count   int64
@@ -60,7 +63,7 @@ func Label(v string) string { return `"` + labelEscaper.Replace(v) + `"` }
 
 // New returns an empty registry.
 func New() *Registry {
-	return &Registry{rpcs: map[[2]string]*rpcStat{}, latency: map[string]*histogram{}, inFlight: map[string]int64{}, start: time.Now()}
+	return &Registry{rpcs: map[[2]string]*rpcStat{}, latency: map[string]*histogram{}, inFlight: map[string]int64{}}
 }
 
 // StartRPC counts a call of method in flight until EndRPC.
@@ -146,8 +149,12 @@ func (r *Registry) Write(w io.Writer) {
 	fmt.Fprintln(w, "# TYPE process_cpu_seconds_total counter")
 	fmt.Fprintf(w, "process_cpu_seconds_total %g\n", CPUSeconds())
 	writeGoGC(w)
+	fmt.Fprintln(w, "# HELP process_start_time_seconds Start time of the process since the Unix epoch, in seconds.")
+	fmt.Fprintln(w, "# TYPE process_start_time_seconds gauge")
+	fmt.Fprintf(w, "process_start_time_seconds %.3f\n", float64(processStart.UnixMilli())/1000)
+	fmt.Fprintln(w, "# HELP process_uptime_seconds Seconds since the process started (time() - process_start_time_seconds).")
 	fmt.Fprintln(w, "# TYPE process_uptime_seconds gauge")
-	fmt.Fprintf(w, "process_uptime_seconds %g\n", time.Since(r.start).Seconds())
+	fmt.Fprintf(w, "process_uptime_seconds %g\n", time.Since(processStart).Seconds())
 	for _, f := range sources {
 		f(w)
 	}

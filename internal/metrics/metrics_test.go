@@ -134,3 +134,32 @@ func TestLabelEscapesAsTheTextFormatSays(t *testing.T) {
 		}
 	}
 }
+
+// TestProcessStartTime: the start time is the process's, not the registry's (a server
+// builds its registry after loading its models), and the uptime agrees with it.
+func TestProcessStartTime(t *testing.T) {
+	time.Sleep(20 * time.Millisecond)
+	created := time.Now()
+	var b strings.Builder
+	New().Write(&b)
+	read := func(name string) float64 {
+		for _, line := range strings.Split(b.String(), "\n") {
+			if v, ok := strings.CutPrefix(line, name+" "); ok {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					t.Fatalf("%s: %v", line, err)
+				}
+				return f
+			}
+		}
+		t.Fatalf("no %s in:\n%s", name, b.String())
+		return 0
+	}
+	start, uptime := read("process_start_time_seconds"), read("process_uptime_seconds")
+	if createdAt := float64(created.UnixMilli()) / 1000; start > createdAt-0.02 {
+		t.Errorf("process_start_time_seconds %.3f is not before the registry's creation %.3f", start, createdAt)
+	}
+	if now := float64(time.Now().UnixMilli()) / 1000; uptime < 0.02 || start+uptime < now-1 || start+uptime > now+1 {
+		t.Errorf("start %.3f + uptime %.3f is not now (%.3f)", start, uptime, now)
+	}
+}
