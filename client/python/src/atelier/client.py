@@ -184,12 +184,35 @@ def _predictions(c: common_pb2.Classification) -> list[Prediction]:
 
 
 def _target(addrs: str) -> str:
-    """One address as is; a list of IP:port addresses as an ipv4:/ipv6: target."""
+    """One address as is; a list of IP:port addresses as an ipv4:/ipv6: target.
+
+    gRPC's ipv4:/ipv6: targets take addresses only: an entry naming a host raises
+    ValueError, which says so, rather than a channel that never connects; localhost is
+    taken as the loopback address of the list's family."""
     parts = [a.strip() for a in addrs.split(",") if a.strip()]
     if len(parts) < 2:
         return parts[0] if parts else addrs
-    scheme = "ipv6" if all(p.startswith("[") for p in parts) else "ipv4"
-    return f"{scheme}:{','.join(parts)}"
+    v6 = all(p.startswith("[") or p.startswith("localhost:") for p in parts) and \
+        any(p.startswith("[") for p in parts)
+    entries = []
+    for p in parts:
+        host = _split_host_port(p)
+        port = p.rsplit(":", 1)[1] if host is not None else ""
+        if host is None or not port.isdigit():
+            raise ValueError(f"address list entry {p!r} is not host:port")
+        if host == "localhost":
+            host = "::1" if v6 else "127.0.0.1"
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            raise ValueError(
+                f"address list entry {p!r} names a host; a list takes IP:port addresses "
+                f"(for every address of a name, use the target dns:///{p})") from None
+        if (ip.version == 6) != v6:
+            raise ValueError(f"address list {addrs!r} mixes IPv4 and IPv6 addresses; "
+                             "gRPC's address lists take one family")
+        entries.append(f"[{ip}]:{port}" if v6 else f"{ip}:{port}")
+    return f"{'ipv6' if v6 else 'ipv4'}:{','.join(entries)}"
 
 
 def _split_host_port(addr: str) -> str | None:
