@@ -9,6 +9,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	"github.com/atelier-vision/atelier/internal/lograte"
@@ -31,6 +33,10 @@ const accessLogBurst = 10
 //     (suppressed=N). atelier_rpc_total counts every call.
 //
 // At debug level (--log-level debug) every call has its line.
+//
+// A line names the caller's address (peer) and, when the call carries them, the
+// client's x-request-id (request_id) and its W3C traceparent's trace ID (trace_id),
+// so that one failed call can be found from either end.
 type accessLog struct {
 	log     *slog.Logger
 	metrics *metrics.Registry
@@ -98,6 +104,7 @@ func (a *accessLog) end(ctx context.Context, method string, unary bool, start ti
 		}
 	}
 	attrs := []any{"method", method, "code", code.String(), "ms", float64(took.Microseconds()) / 1000}
+	attrs = appendCallIDs(attrs, ctx)
 	if note.fingerprint != "" {
 		attrs = append(attrs, "token", note.fingerprint)
 	}
@@ -108,6 +115,61 @@ func (a *accessLog) end(ctx context.Context, method string, unary bool, start ti
 		attrs = append(attrs, "suppressed", suppressed)
 	}
 	a.log.Log(ctx, level, "rpc", attrs...)
+}
+
+// maxRequestID is the longest x-request-id logged; a longer one, or one with bytes
+// other than visible ASCII, is logged as request_id_refused instead: metadata may be
+// megabytes, and the log is not the client's to fill.
+const maxRequestID = 128
+
+// appendCallIDs adds the caller's address and the call's request and trace IDs.
+func appendCallIDs(attrs []any, ctx context.Context) []any {
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		attrs = append(attrs, "peer", p.Addr.String())
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	if ids := md.Get("x-request-id"); len(ids) > 0 {
+		if id := ids[0]; len(id) <= maxRequestID && visibleASCII(id) {
+			attrs = append(attrs, "request_id", id)
+		} else {
+			attrs = append(attrs, "request_id_refused", fmt.Sprintf("%d bytes, over %d or not visible ASCII", len(id), maxRequestID))
+		}
+	}
+	if tp := md.Get("traceparent"); len(tp) > 0 {
+		if id, ok := traceID(tp[0]); ok {
+			attrs = append(attrs, "trace_id", id)
+		}
+	}
+	return attrs
+}
+
+func visibleASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// traceID returns the trace ID of a W3C traceparent header
+// (version "-" 32 hex trace ID "-" 16 hex parent ID "-" 2 hex flags), if it is one.
+func traceID(tp string) (string, bool) {
+	if len(tp) < 55 || tp[2] != '-' || tp[35] != '-' || tp[52] != '-' || (len(tp) > 55 && tp[55] != '-') {
+		return "", false
+	}
+	for _, part := range []string{tp[:2], tp[3:35], tp[36:52], tp[53:55]} {
+		for i := 0; i < len(part); i++ {
+			if c := part[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+				return "", false
+			}
+		}
+	}
+	id := tp[3:35]
+	if tp[:2] == "ff" || id == "00000000000000000000000000000000" {
+		return "", false
+	}
+	return id, true
 }
 
 func (a *accessLog) writeMetrics(w io.Writer) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/atelier-vision/atelier/internal/classify"
@@ -143,5 +144,52 @@ func TestAccessLogQuotesRequestText(t *testing.T) {
 	if len(lines) != 1 || !strings.HasPrefix(lines[0], "time=") || !strings.Contains(lines[0], "level=INFO msg=rpc") ||
 		strings.ContainsAny(out, "\x1b\r") {
 		t.Fatalf("the request's text reached the log unquoted, want one quoted line:\n%s", out)
+	}
+}
+
+// TestAccessLogNamesTheCall: a failed call's line names the caller's address and the
+// request and trace IDs the client sent, and refuses an ID that would fill the log.
+func TestAccessLogNamesTheCall(t *testing.T) {
+	conn, _, logs := serveLevel(t, slog.LevelInfo, Options{}, nil, Cores{Classifier: namedFailures{}})
+	call := func(md ...string) string {
+		before := len(logs.String())
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		ctx = metadata.AppendToOutgoingContext(ctx, md...)
+		_, err := pb.NewClassifyServiceClient(conn).Classify(ctx, &pb.ClassifyRequest{Model: &pb.ModelSpec{Name: "nope"},
+			Images: []*pb.Image{{Data: &pb.Image_Encoded{Encoded: []byte("x")}}}})
+		if status.Code(err) != codes.NotFound {
+			t.Fatalf("got %v, want NotFound", err)
+		}
+		for deadline := time.Now().Add(2 * time.Second); !strings.Contains(logs.String()[before:], "msg=rpc") && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+		}
+		return logs.String()[before:]
+	}
+	for _, c := range []struct {
+		md        []string
+		want, not []string
+	}{
+		{[]string{"x-request-id", "order-7f3a", "traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+			[]string{"peer=", "request_id=order-7f3a", "trace_id=4bf92f3577b34da6a3ce929d0e0e4736"}, nil},
+		{nil, []string{"peer="}, []string{"request_id", "trace_id"}},
+		{[]string{"x-request-id", strings.Repeat("a", maxRequestID+1)},
+			[]string{`request_id_refused="129 bytes, over 128 or not visible ASCII"`}, []string{"aaaa"}},
+		{[]string{"x-request-id", "two words"}, []string{"request_id_refused="}, []string{"words"}},
+		{[]string{"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7"}, nil, []string{"trace_id"}},
+		{[]string{"traceparent", "00-00000000000000000000000000000000-00f067aa0ba902b7-01"}, nil, []string{"trace_id"}},
+		{[]string{"traceparent", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"}, nil, []string{"trace_id"}},
+	} {
+		out := call(c.md...)
+		for _, w := range c.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("metadata %q: the line lacks %q:\n%s", c.md, w, out)
+			}
+		}
+		for _, n := range c.not {
+			if strings.Contains(out, n) {
+				t.Errorf("metadata %q: the line has %q:\n%s", c.md, n, out)
+			}
+		}
 	}
 }
