@@ -4,7 +4,6 @@ import (
 	"context"
 	"math"
 	"net"
-	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -218,7 +217,8 @@ func (g *guard) strongest(tokens []string) string {
 	return best
 }
 
-// peerHost is the caller's address without its port.
+// peerHost is the caller's address without its port, as admission.CallerKey names
+// one caller: an IPv4 address, or an IPv6 address's /64.
 func peerHost(ctx context.Context) string {
 	p, ok := peer.FromContext(ctx)
 	if !ok || p.Addr == nil {
@@ -228,19 +228,7 @@ func peerHost(ctx context.Context) string {
 	if err != nil {
 		return p.Addr.String()
 	}
-	return callerPrefix(host)
-}
-
-// callerPrefix is the part of a peer's address that names one caller: the whole
-// address for IPv4, the /64 for IPv6, since one host commonly holds a whole /64 and
-// could otherwise take a fresh address, and a fresh bucket, for every call.
-func callerPrefix(host string) string {
-	a, err := netip.ParseAddr(host)
-	if err != nil || !a.Is6() || a.Is4In6() {
-		return host
-	}
-	p, _ := a.Prefix(64)
-	return p.String()
+	return admission.CallerKey(host)
 }
 
 // callNote carries what the guard learnt about a call back to the logging interceptor.

@@ -590,19 +590,3 @@ func TestStreamRateLimitSaysWhenToRetry(t *testing.T) {
 		t.Fatalf("retry-after-ms trailer %q, want one value", got)
 	}
 }
-
-func TestCallerPrefixGroupsAnIPv6Host(t *testing.T) {
-	for in, want := range map[string]string{
-		"192.0.2.7":               "192.0.2.7",
-		"2001:db8:1:2:aaaa::1":    "2001:db8:1:2::/64",
-		"2001:db8:1:2:ffff:1:2:3": "2001:db8:1:2::/64",
-		"2001:db8:1:3::1":         "2001:db8:1:3::/64",
-		"::ffff:192.0.2.7":        "::ffff:192.0.2.7",
-		"fe80::1%eth0":            "fe80::/64",
-		"not an address":          "not an address",
-	} {
-		if got := callerPrefix(in); got != want {
-			t.Errorf("callerPrefix(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

@@ -71,6 +71,13 @@ type Config struct {
 	// UsersFile is an htpasswd file of bcrypt hashes (htpasswd -B); with it every
 	// path of the page needs one of its logins (HTTP Basic). Re-read when it changes.
 	UsersFile string
+	// LoginAttemptsPerMinute bounds the logins from one client address (its IPv4
+	// address or IPv6 /64) that need a bcrypt check: a burst of this many, then this
+	// many a minute; a successful one is given back, so in effect it bounds the failed
+	// ones. Over it: 429 with Retry-After, without a bcrypt check. Logins remembered
+	// from a successful check are never limited. 0 turns the limit off. Behind a
+	// reverse proxy every client has the proxy's address.
+	LoginAttemptsPerMinute int
 	// MaxPages caps the pages open at once (their event streams); one more gets 503
 	// until one closes.
 	MaxPages int
@@ -80,7 +87,8 @@ type Config struct {
 // DefaultConfig returns the defaults the CLI's flags show.
 func DefaultConfig() Config {
 	return Config{FPS: 10, ViewFPS: 5, MinScore: 0.5, AlertScore: 0.6, AlertFrames: 2,
-		Cooldown: 10 * time.Second, TallyWindow: 5 * time.Minute, History: 10 * time.Minute, MaxPages: 32}
+		Cooldown: 10 * time.Second, TallyWindow: 5 * time.Minute, History: 10 * time.Minute, MaxPages: 32,
+		LoginAttemptsPerMinute: 10}
 }
 
 var cameraName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
@@ -167,11 +175,12 @@ const (
 // events and a connection.
 const maxMaxPages = 1024
 
-// Check validates the configuration: distinct camera names, rates, scores, durations
-// and the page cap in range, TLS files in pairs, and rules that name known cameras,
-// have categories, scores in [0, 1] and at most 16 per camera. It refuses at start-up whatever atelierd would
-// refuse in every stream (a tally window over 24 h, a negative cooldown, a score
-// above 1): let through, each camera would retry a stream that can never open.
+// Check validates the configuration: distinct camera names, rates, scores, durations,
+// the page cap and the login limit in range, TLS files in pairs, and rules that name
+// known cameras, have categories, scores in [0, 1] and at most 16 per camera. It
+// refuses at start-up whatever atelierd would refuse in every stream (a tally window
+// over 24 h, a negative cooldown, a score above 1): let through, each camera would
+// retry a stream that can never open.
 func (c Config) Check() error {
 	if len(c.Cameras) == 0 {
 		return errors.New("no camera: give at least one --camera NAME=SOURCE")
@@ -201,6 +210,8 @@ func (c Config) Check() error {
 		return errors.New("--listen-tls-key needs --listen-tls-cert, which is missing")
 	case c.MaxPages < 1 || c.MaxPages > maxMaxPages:
 		return fmt.Errorf("--max-pages must be in [1, %d], not %d", maxMaxPages, c.MaxPages)
+	case c.LoginAttemptsPerMinute < 0:
+		return fmt.Errorf("--login-attempts-per-minute must be 0 (no limit) or more, not %d", c.LoginAttemptsPerMinute)
 	}
 	return CheckRules(c.Rules, c.Cameras)
 }

@@ -75,6 +75,9 @@ func New(c *client.Client, cfg Config) (*Dashboard, error) {
 	if err := d.protect(); err != nil {
 		return nil, err
 	}
+	if d.users != nil {
+		d.users.limitLogins(cfg.LoginAttemptsPerMinute)
+	}
 	for _, cam := range cfg.Cameras {
 		d.cameras = append(d.cameras, newCamera(d, cam, cfg.rulesFor(cam.Name)))
 	}

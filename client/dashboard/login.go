@@ -6,13 +6,19 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"log/slog"
+	"math"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/atelier-vision/atelier/internal/admission"
 )
 
 // loginCacheTTL is how long a successful bcrypt check is remembered: a page fetches a
@@ -106,27 +112,54 @@ type loginKey struct{}
 // succeeded lately, else with bcrypt (waiting for a slot, or until ctx is done). An
 // unknown name costs one bcrypt comparison too. why says what failed, for the log.
 func (u *users) check(ctx context.Context, name, password string) (l login, ok bool, why string) {
+	l, ok, why, _ = u.checkFrom(ctx, "", name, password)
+	return l, ok, why
+}
+
+// whyLimited is checkFrom's why when the client address is out of login attempts.
+const whyLimited = "too many failed logins from this address"
+
+// checkFrom is check for a login from the client address key (callerKey). A login
+// the cache does not hold first takes one of key's attempts (limitLogins): with none
+// left it fails at once, why whyLimited and wait the time until the next one, without
+// a slot or a bcrypt comparison. A login that succeeds gives its attempt back.
+func (u *users) checkFrom(ctx context.Context, key, name, password string) (l login, ok bool, why string, wait time.Duration) {
 	t := u.table.Load()
 	hash, known := t.hashes[name]
 	k := t.key(name, password, hash)
 	if known && t.cached(k, time.Now()) {
-		return login{name, hash}, true, ""
+		return login{name, hash}, true, "", 0
+	}
+	if allowed, wait := u.limit.AllowAt(key, u.clock()); !allowed {
+		return login{}, false, whyLimited, wait
 	}
 	select {
 	case u.slots <- struct{}{}:
 	case <-ctx.Done():
-		return login{}, false, "gave up waiting"
+		return login{}, false, "gave up waiting", 0
 	}
 	defer func() { <-u.slots }()
 	if !known {
-		bcrypt.CompareHashAndPassword(t.dummy, []byte(password))
-		return login{}, false, "unknown user"
+		u.compare(t.dummy, []byte(password))
+		return login{}, false, "unknown user", 0
 	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil {
-		return login{}, false, "wrong password"
+	if u.compare(hash, []byte(password)) != nil {
+		return login{}, false, "wrong password", 0
 	}
+	u.limit.Refund(key)
 	t.remember(k, time.Now())
-	return login{name, hash}, true, ""
+	return login{name, hash}, true, "", 0
+}
+
+// callerKey names the client a request comes from, for the login limit: its IPv4
+// address or its IPv6 /64, as atelierd's admission control does. Behind a reverse
+// proxy every client has the proxy's address.
+func callerKey(remoteAddr string) string {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
+	}
+	return admission.CallerKey(host)
 }
 
 // valid reports whether l is still a user of the current table with the same hash:
@@ -139,9 +172,14 @@ func (u *users) require(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name, password, presented := r.BasicAuth()
 		if presented {
-			l, ok, why := u.check(r.Context(), name, password)
+			key := callerKey(r.RemoteAddr)
+			l, ok, why, wait := u.checkFrom(r.Context(), key, name, password)
 			if ok {
 				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), loginKey{}, l)))
+				return
+			}
+			if why == whyLimited {
+				u.refuseLimited(w, key, name, wait)
 				return
 			}
 			if r.Context().Err() != nil {
@@ -153,6 +191,21 @@ func (u *users) require(next http.Handler) http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		http.Error(w, "log in to see the store's cameras", http.StatusUnauthorized)
 	})
+}
+
+// refuseLimited answers a login refused by the limit on failed logins: 429 with
+// Retry-After, in whole seconds rounded up. Refusals are logged at most once a minute
+// per address and failureLines lines a minute in all.
+func (u *users) refuseLimited(w http.ResponseWriter, key, name string, wait time.Duration) {
+	secs := max(1, int64(math.Ceil(wait.Seconds())))
+	if held, ok := u.limited.pass(u.clock(), key); ok {
+		u.log.Warn("dashboard logins limited", "remote", key, "user", clipName(name), "why", whyLimited,
+			"per_minute", u.perMinute, "retry_after_s", secs, "held_back", held)
+	}
+	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	w.Header().Set("Cache-Control", "no-store")
+	http.Error(w, fmt.Sprintf("too many failed logins from your address (the limit is %d a minute): try again in %d s",
+		u.perMinute, secs), http.StatusTooManyRequests)
 }
 
 // loginOf returns the login a request came in with (none without a users file).
@@ -175,7 +228,18 @@ type failureLog struct {
 const failureLines = 10
 
 func (f *failureLog) note(log *slog.Logger, now time.Time, name, why, remote string) {
+	held, ok := f.pass(now, name)
+	if !ok {
+		return
+	}
+	log.Warn("dashboard login refused", "user", clipName(name), "why", why, "remote", remote, "held_back", held)
+}
+
+// pass reports whether a refusal keyed by key may be logged at now, and how many
+// were held back since the last line; a refusal that may not is counted.
+func (f *failureLog) pass(now time.Time, key string) (held int, ok bool) {
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	if now.Sub(f.start) >= time.Minute {
 		f.start, f.lines = now, 0
 		for n, at := range f.last {
@@ -184,21 +248,23 @@ func (f *failureLog) note(log *slog.Logger, now time.Time, name, why, remote str
 			}
 		}
 	}
-	if at, ok := f.last[name]; (ok && now.Sub(at) < time.Minute) || f.lines >= failureLines {
+	if at, ok := f.last[key]; (ok && now.Sub(at) < time.Minute) || f.lines >= failureLines {
 		f.held++
-		f.mu.Unlock()
-		return
+		return 0, false
 	}
 	if f.last == nil {
 		f.last = map[string]time.Time{}
 	}
-	f.last[name] = now
+	f.last[key] = now
 	f.lines++
-	held := f.held
-	f.held = 0
-	f.mu.Unlock()
+	held, f.held = f.held, 0
+	return held, true
+}
+
+// clipName cuts a presented user name to 64 bytes for the log.
+func clipName(name string) string {
 	if len(name) > 64 {
-		name = strings.ToValidUTF8(name[:64], "") + "..."
+		return strings.ToValidUTF8(name[:64], "") + "..."
 	}
-	log.Warn("dashboard login refused", "user", name, "why", why, "remote", remote, "held_back", held)
+	return name
 }

@@ -8,9 +8,12 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/atelier-vision/atelier/internal/admission"
 )
 
 // The users file's limits: entries, bytes a line, bytes a name, bytes a file, and the
@@ -108,15 +111,34 @@ type users struct {
 	// logins costs a few cores at most.
 	slots    chan struct{}
 	failures failureLog
+	// limit bounds the logins that need a bcrypt comparison from one client address
+	// (admission.CallerKey of its host): each takes a token before its comparison, and
+	// one that succeeds gives it back. nil: no limit (limitLogins sets it).
+	limit     *admission.Controller
+	perMinute int
+	limited   failureLog                        // the limit's refusals, by address
+	clock     func() time.Time                  // the limit's clock
+	compare   func(hash, password []byte) error // bcrypt.CompareHashAndPassword
 }
 
 // openUsers reads the users file at path; it fails if the file is missing or broken.
 func openUsers(path string, slots int, log *slog.Logger) (*users, error) {
-	u := &users{path: path, log: log, slots: make(chan struct{}, max(1, slots))}
+	u := &users{path: path, log: log, slots: make(chan struct{}, max(1, slots)),
+		clock: time.Now, compare: bcrypt.CompareHashAndPassword}
 	if err := u.load(); err != nil {
 		return nil, err
 	}
 	return u, nil
+}
+
+// limitLogins limits each client address to perMinute logins a minute that need a
+// bcrypt comparison, with a burst of as many; successful ones are given back, so in
+// effect it limits the failed ones. 0 leaves the logins unlimited.
+func (u *users) limitLogins(perMinute int) {
+	if perMinute > 0 {
+		u.limit = admission.New(admission.Config{Rate: float64(perMinute) / 60, Burst: perMinute})
+		u.perMinute = perMinute
+	}
 }
 
 func (u *users) load() error {

@@ -137,6 +137,7 @@ func TestLoginRequired(t *testing.T) {
 	var log logBuffer
 	d := quietDashboard(t, func(c *Config) {
 		c.UsersFile = writeUsers(t, "", "manager:s3cret", "clerk:till-2")
+		c.LoginAttemptsPerMinute = 0 // the test makes dozens of wrong logins from one address
 		c.Log = log.logger()
 	})
 	web := httptest.NewServer(d.Handler())
@@ -269,7 +270,8 @@ func TestUsersFileReload(t *testing.T) {
 	alice, bob, carol := line("alice", "a-pw"), line("bob", "b-pw"), line("carol", "c-pw")
 	path := filepath.Join(t.TempDir(), "users.htpasswd")
 	os.WriteFile(path, []byte(alice+bob), 0o600)
-	d := quietDashboard(t, func(c *Config) { c.UsersFile, c.Log = path, log.logger() })
+	// No login limit: the test polls with logins that fail until a reload lands.
+	d := quietDashboard(t, func(c *Config) { c.UsersFile, c.Log, c.LoginAttemptsPerMinute = path, log.logger(), 0 })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go d.watchFiles(ctx)

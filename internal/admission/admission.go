@@ -6,6 +6,7 @@ package admission
 import (
 	"fmt"
 	"math"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -26,6 +27,19 @@ func (c Config) Validate() error {
 		return fmt.Errorf("admission: rate, burst and max streams must be >= 0, got %+v", c)
 	}
 	return nil
+}
+
+// CallerKey is the part of a peer's address (host, without its port) that names one
+// caller: the whole address for IPv4, the /64 for IPv6, since one host commonly holds a
+// whole /64 and could otherwise take a fresh address, and a fresh bucket, for every
+// call. Anything that is not an IP address is returned as it is.
+func CallerKey(host string) string {
+	a, err := netip.ParseAddr(host)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return host
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
 }
 
 // maxCallers is the number of buckets past which idle (full) ones are dropped. When
@@ -89,18 +103,42 @@ func (c *Controller) Allow(key string) (bool, time.Duration) {
 	if c == nil || c.cfg.Rate <= 0 {
 		return true, 0
 	}
+	return c.AllowAt(key, c.now())
+}
+
+// AllowAt is Allow at the time now, for a caller that keeps its own clock. A time
+// before the bucket's last call refills nothing.
+func (c *Controller) AllowAt(key string, now time.Time) (bool, time.Duration) {
+	if c == nil || c.cfg.Rate <= 0 {
+		return true, 0
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := c.now()
 	b := c.get(key, now)
-	b.tokens = min(float64(c.cfg.Burst), b.tokens+now.Sub(b.last).Seconds()*c.cfg.Rate)
-	b.last = now
+	if now.After(b.last) {
+		b.tokens = min(float64(c.cfg.Burst), b.tokens+now.Sub(b.last).Seconds()*c.cfg.Rate)
+		b.last = now
+	}
 	if b.tokens >= 1 {
 		b.tokens--
 		return true, 0
 	}
 	wait := time.Duration((1 - b.tokens) / c.cfg.Rate * float64(time.Second))
 	return false, wait
+}
+
+// Refund gives back one call that Allow let key take, when it turned out not to count
+// (a login that succeeded, for a limit on failed ones). The bucket never grows past
+// Burst; a bucket already dropped is left alone, since a new one starts full.
+func (c *Controller) Refund(key string) {
+	if c == nil || c.cfg.Rate <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if b, ok := c.callers[key]; ok {
+		b.tokens = min(float64(c.cfg.Burst), b.tokens+1)
+	}
 }
 
 // OpenStream counts one more open stream for key. It returns false when key already

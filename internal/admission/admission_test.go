@@ -86,3 +86,70 @@ func TestFloodOfBusyCallersSweepsRarely(t *testing.T) {
 		t.Fatalf("%d buckets kept and the next sweep at %d after the callers went idle, want 1 and %d", len(c.callers), c.sweepAt, maxCallers)
 	}
 }
+
+func TestCallerKeyGroupsAnIPv6Host(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.7":               "192.0.2.7",
+		"2001:db8:1:2:aaaa::1":    "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff:1:2:3": "2001:db8:1:2::/64",
+		"2001:db8:1:3::1":         "2001:db8:1:3::/64",
+		"::ffff:192.0.2.7":        "::ffff:192.0.2.7",
+		"fe80::1%eth0":            "fe80::/64",
+		"not an address":          "not an address",
+	} {
+		if got := CallerKey(in); got != want {
+			t.Errorf("CallerKey(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestRefund: a refunded call can be taken again, and the bucket never grows past
+// its burst; a refund to an off or nil controller, or to an unknown key, does nothing.
+func TestRefund(t *testing.T) {
+	c := New(Config{Rate: 1, Burst: 2})
+	now := time.Unix(0, 0)
+	c.now = func() time.Time { return now }
+	c.Allow("a")
+	c.Allow("a")
+	if ok, _ := c.Allow("a"); ok {
+		t.Fatal("allowed beyond the burst")
+	}
+	c.Refund("a")
+	if ok, _ := c.Allow("a"); !ok {
+		t.Fatal("a refunded call was refused")
+	}
+	for range 5 {
+		c.Refund("a")
+	}
+	for i := range 2 {
+		if ok, _ := c.Allow("a"); !ok {
+			t.Fatalf("call %d after refunds refused", i)
+		}
+	}
+	if ok, _ := c.Allow("a"); ok {
+		t.Fatal("refunds grew the bucket past its burst")
+	}
+	c.Refund("unknown")
+	if _, ok := c.callers["unknown"]; ok {
+		t.Fatal("a refund to an unknown key made a bucket")
+	}
+	var off *Controller
+	off.Refund("a")
+	New(Config{}).Refund("a")
+}
+
+// TestAllowAt: a caller's own clock drives the bucket; a time before the last call
+// neither refills nor drains it.
+func TestAllowAt(t *testing.T) {
+	c := New(Config{Rate: 1, Burst: 1})
+	t0 := time.Unix(100, 0)
+	if ok, _ := c.AllowAt("a", t0); !ok {
+		t.Fatal("first call refused")
+	}
+	if ok, wait := c.AllowAt("a", t0.Add(-time.Hour)); ok || wait != time.Second {
+		t.Fatalf("a call at an earlier time: %v, wait %v; want refused, wait 1s", ok, wait)
+	}
+	if ok, _ := c.AllowAt("a", t0.Add(time.Second)); !ok {
+		t.Fatal("refused a second later")
+	}
+}

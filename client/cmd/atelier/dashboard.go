@@ -46,6 +46,7 @@ func dashboardCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error 
 	listenCert := fs.String("listen-tls-cert", "", "serve the page over HTTPS with this PEM certificate chain (TLS 1.2 or later; with --listen-tls-key); re-read when it changes. Not --tls-cert, which is for the connection to atelierd")
 	listenKey := fs.String("listen-tls-key", "", "the PEM private key of --listen-tls-cert")
 	usersFile := fs.String("users-file", "", "an htpasswd file of bcrypt hashes (htpasswd -B): every path of the page needs one of its logins; re-read when it changes")
+	loginAttempts := fs.Int("login-attempts-per-minute", def.LoginAttemptsPerMinute, "with --users-file: logins that need a bcrypt check from one client address (IPv4 address or IPv6 /64), at most, with a burst of as many; successful ones are given back; over it: 429 with Retry-After. 0 turns the limit off. Behind a reverse proxy every client has the proxy's address")
 	maxPages := fs.Int("max-pages", def.MaxPages, "pages open at once, at most (1 to 1024); one more is refused until one closes")
 	var cameras cameraFlags
 	fs.Var(&cameras, "camera", "a camera: NAME=SOURCE, a video file, a folder of images or an MJPEG file, played in a loop (repeatable)")
@@ -70,6 +71,7 @@ func dashboardCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error 
 		cfg.FPS, cfg.ViewFPS, cfg.MinScore, cfg.AlertScore = *fps, *viewFPS, *minScore, *alertScore
 		cfg.AlertFrames, cfg.Cooldown, cfg.TallyWindow, cfg.History = uint32(*alertFrames), *cooldown, *window, *history
 		cfg.TLSCert, cfg.TLSKey, cfg.UsersFile, cfg.MaxPages = *listenCert, *listenKey, *usersFile, *maxPages
+		cfg.LoginAttemptsPerMinute = *loginAttempts
 		if *ruleFile != "" {
 			fromFile, err := dashboard.ReadRules(*ruleFile)
 			if err == nil {
@@ -108,7 +110,8 @@ func dashboardCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error 
 		url := pageURL(ln.Addr(), d.TLS())
 		logger.Info("dashboard", "url", url, "atelierd", a.addr, "config", d.String(),
 			"fps", cfg.FPS, "view_fps", cfg.ViewFPS, "tally_window", cfg.TallyWindow,
-			"listen_tls_cert", cfg.TLSCert, "users_file", cfg.UsersFile, "max_pages", cfg.MaxPages)
+			"listen_tls_cert", cfg.TLSCert, "users_file", cfg.UsersFile,
+			"login_attempts_per_minute", cfg.LoginAttemptsPerMinute, "max_pages", cfg.MaxPages)
 		warnIfExposed(logger, ln.Addr(), cfg)
 		fmt.Fprintf(a.env.stdout, "dashboard: %s\n", url)
 		served := make(chan error, 1)
