@@ -66,7 +66,13 @@ func goGCValue(t *testing.T, name string) float64 {
 	t.Helper()
 	var b strings.Builder
 	New().Write(&b)
-	for _, line := range strings.Split(b.String(), "\n") {
+	return sample(t, b.String(), name)
+}
+
+// sample reads the value of the series name (no labels) from a scrape's text.
+func sample(t *testing.T, text, name string) float64 {
+	t.Helper()
+	for _, line := range strings.Split(text, "\n") {
 		if v, ok := strings.CutPrefix(line, name+" "); ok {
 			f, err := strconv.ParseFloat(v, 64)
 			if err != nil {
@@ -75,7 +81,7 @@ func goGCValue(t *testing.T, name string) float64 {
 			return f
 		}
 	}
-	t.Fatalf("no %s in:\n%s", name, b.String())
+	t.Fatalf("no %s in:\n%s", name, text)
 	return 0
 }
 
@@ -142,20 +148,7 @@ func TestProcessStartTime(t *testing.T) {
 	created := time.Now()
 	var b strings.Builder
 	New().Write(&b)
-	read := func(name string) float64 {
-		for _, line := range strings.Split(b.String(), "\n") {
-			if v, ok := strings.CutPrefix(line, name+" "); ok {
-				f, err := strconv.ParseFloat(v, 64)
-				if err != nil {
-					t.Fatalf("%s: %v", line, err)
-				}
-				return f
-			}
-		}
-		t.Fatalf("no %s in:\n%s", name, b.String())
-		return 0
-	}
-	start, uptime := read("process_start_time_seconds"), read("process_uptime_seconds")
+	start, uptime := sample(t, b.String(), "process_start_time_seconds"), sample(t, b.String(), "process_uptime_seconds")
 	if createdAt := float64(created.UnixMilli()) / 1000; start > createdAt-0.02 {
 		t.Errorf("process_start_time_seconds %.3f is not before the registry's creation %.3f", start, createdAt)
 	}
