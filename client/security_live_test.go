@@ -103,8 +103,13 @@ func TestLiveRotationUnderLoad(t *testing.T) {
 	var current atomic.Value
 	current.Store(s.InferToken)
 	var calls, failed atomic.Int64
+	var clients [4]atomic.Int64 // each caller's clients so far; the token switch waits on them
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	var stopping sync.Once
+	stopCallers := func() { stopping.Do(func() { close(stop) }); wg.Wait() }
+	// A failed step below must not leave the callers running (and logging) past the test.
+	defer stopCallers()
 	for i := range 4 {
 		wg.Add(1)
 		go func() {
@@ -115,6 +120,7 @@ func TestLiveRotationUnderLoad(t *testing.T) {
 					return
 				default:
 				}
+				clients[i].Add(1) // before the token is read: see the switch below
 				// Half the callers dial anew each time, so handshakes meet the new certificate.
 				c, err := client.New(s.Addr, client.WithTLS(testcerts.ClientConfig(t, s.CA, &s.Client)),
 					client.WithToken(current.Load().(string)), client.WithRetries(1), client.WithTimeout(20*time.Second))
@@ -138,15 +144,42 @@ func TestLiveRotationUnderLoad(t *testing.T) {
 	second := s.CA.Issue(t, "server-2", testcerts.Options{})
 	testcerts.Replace(t, second.CertFile, s.ServerPair.CertFile)
 	testcerts.Replace(t, second.KeyFile, s.ServerPair.KeyFile)
-	// Rotate the token: add the new one, switch the callers, then remove the old.
+	// Rotate the token: add the new one, switch the callers, then remove the old. Each
+	// step waits for what the next one needs (the server's reload of the file, every
+	// caller on the new token) instead of sleeping for it: on a loaded machine a sleep
+	// can end first, and a caller then sends a token the server does not hold yet, or
+	// no longer.
+	waitUntil := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("still waiting after 10 s for %s", what)
+			}
+		}
+	}
+	tokenLoads := func() int { return strings.Count(s.Log(), "token file loaded") }
+	loads := tokenLoads()
 	writeTokens(t, s.TokensFile, s.InferToken+" infer old\n"+next+" infer new\n")
-	time.Sleep(300 * time.Millisecond)
+	waitUntil("the server to load the file with both tokens", func() bool { return tokenLoads() > loads })
 	current.Store(next)
-	time.Sleep(300 * time.Millisecond)
+	// A caller that has begun a client since holds the new token and is done with the old.
+	var began [len(clients)]int64
+	for i := range clients {
+		began[i] = clients[i].Load()
+	}
+	waitUntil("every caller to start a client on the new token", func() bool {
+		for i := range clients {
+			if clients[i].Load() <= began[i] {
+				return false
+			}
+		}
+		return true
+	})
+	loads = tokenLoads()
 	writeTokens(t, s.TokensFile, next+" infer new\n")
-	time.Sleep(500 * time.Millisecond)
-	close(stop)
-	wg.Wait()
+	waitUntil("the server to load the file without the old token", func() bool { return tokenLoads() > loads })
+	time.Sleep(300 * time.Millisecond) // calls on the new token alone
+	stopCallers()
 	if failed.Load() > 0 || calls.Load() < 10 {
 		t.Fatalf("%d of %d calls failed across the rotation", failed.Load(), calls.Load())
 	}

@@ -314,7 +314,13 @@ func TestModelInferTimeoutIsADeadline(t *testing.T) {
 		t.Fatalf("got %v, want DeadlineExceeded after the 50 ms timeout parameter", err)
 	}
 	ok := tensorReq(pixels(5))
-	ok.Parameters = req.Parameters
+	// The same parameters, but a timeout a loaded machine cannot outlast: with the
+	// stuck call's 50 ms this call's own success would be a race against the clock.
+	ok.Parameters = map[string]*oip.InferParameter{
+		"timeout":     {ParameterChoice: &oip.InferParameter_Int64Param{Int64Param: 10_000_000}},
+		"sequence_id": req.Parameters["sequence_id"],
+		"priority":    req.Parameters["priority"],
+	}
 	if _, err := c.ModelInfer(ctxT(t), ok); err != nil {
 		t.Fatalf("sequence_id and priority must be tolerated: %v", err)
 	}

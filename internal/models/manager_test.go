@@ -392,7 +392,12 @@ func TestCloseDoesNotLoadTheQueue(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	<-started // the first of the four queued loads is under way
+	select {
+	case <-started: // the first of the four queued loads is under way
+	case <-time.After(10 * time.Second):
+		// Fail here rather than wait out the package's timeout on a load that never comes.
+		t.Fatal("none of the four queued versions began loading within 10 s")
+	}
 	closed := make(chan struct{})
 	go func() {
 		m.Close()

@@ -195,6 +195,11 @@ func TestVersionFlipsUnderLoad(t *testing.T) {
 			}
 		}()
 	}
+	// A failed check below (t.Fatal in reload or waitStates) must stop the callers
+	// before the server's cleanup closes their connection: left running, they would
+	// call on the closed connection without pause and report it after the test has
+	// ended, which panics and takes the package's remaining tests with it.
+	defer func() { cancel(); wg.Wait() }()
 	time.Sleep(300 * time.Millisecond)
 	dropVersion(t, root, "generator", "2")
 	reload(t, conn)
@@ -246,6 +251,8 @@ func TestOpenInferenceProtocolThroughVersionFlips(t *testing.T) {
 			}
 		}()
 	}
+	// As in TestVersionFlipsUnderLoad: a failed check stops the callers first.
+	defer func() { cancel(); wg.Wait() }()
 	for _, v := range []string{"2", "3"} {
 		time.Sleep(300 * time.Millisecond)
 		dropVersion(t, root, "generator", v)
@@ -302,6 +309,8 @@ func TestPrecisionChangeUnderLoad(t *testing.T) {
 			}
 		}()
 	}
+	// As in TestVersionFlipsUnderLoad: a failed check stops the callers first.
+	defer func() { cancel(); wg.Wait() }()
 	time.Sleep(300 * time.Millisecond)
 	os.WriteFile(config, []byte("model generator\n  precision bf16\n"), 0o644)
 	reload(t, conn)
