@@ -78,7 +78,8 @@ var examples = []example{
 			}
 		}},
 	{"generate", []string{"Generate"}, func(t *testing.T) []string {
-		return []string{"--category", "Dress", "--count", "2", "--seed", "5", "--out", t.TempDir()}
+		// A folder not made yet, as in the example's header (/tmp/designs).
+		return []string{"--category", "Dress", "--count", "2", "--seed", "5", "--out", filepath.Join(t.TempDir(), "designs")}
 	}, func(t *testing.T, out string) {
 		for i, l := range lines(t, out, 2) {
 			if want := []string{"design-5.png", "design-6.png"}[i]; filepath.Base(l) != want {

@@ -19,6 +19,7 @@ def main():
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--out", default=".")
     args = p.parse_args()
+    os.makedirs(args.out, exist_ok=True)
     with AtelierClient(args.addr) as c:
         for design in c.generate(args.category, count=args.count, seed=args.seed):
             path = os.path.join(args.out, f"design-{design.seed}.png")

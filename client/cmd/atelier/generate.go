@@ -16,7 +16,7 @@ import (
 type design struct {
 	Index    int     `json:"index"`
 	Category string  `json:"category"`
-	Seed     uint64  `json:"seed"`
+	Seed     *uint64 `json:"seed,omitempty"` // none for a blend between two seeds
 	T        float32 `json:"t,omitempty"`
 	Bytes    int     `json:"bytes"`
 	File     string  `json:"file,omitempty"`
@@ -27,7 +27,7 @@ func generateCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 	count := fs.Int("count", 4, "designs to draw, 1..64")
 	seed := fs.Uint64("seed", 0, "seed of the first design; design i uses seed+i")
 	model := fs.String("model", "", "generator to use (default: the server's default generator)")
-	outDir := fs.String("out-dir", "", "write each design to this folder as CATEGORY-SEED.png")
+	outDir := fs.String("out-dir", "", "write each design to this folder (made if missing) as category-SEED-INDEX.png, the category in lower case; a blend of --steps as category-0-INDEX.png")
 	gridFile := fs.String("grid", "", "write all designs tiled on one sheet to this PNG")
 	columns := fs.Int("columns", 0, "columns of the --grid sheet (default: as square as possible)")
 	steps := fs.Int("steps", 0, "instead of --count designs, morph from --seed to --to-seed in this many steps (Interpolate)")
@@ -71,9 +71,16 @@ func generateCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 			[]string{"index", "category", "seed", "t", "bytes", "file"})
 		var pngs [][]byte
 		for i, img := range imgs {
-			d := design{Index: i, Category: img.Category, Seed: img.Seed, Bytes: len(img.Png)}
-			if i < len(ts) {
-				d.T = ts[i]
+			d := design{Index: i, Category: img.Category, Bytes: len(img.Png)}
+			switch {
+			case i >= len(ts):
+				d.Seed = &img.Seed
+			case ts[i] == 0:
+				d.T, d.Seed = 0, seed
+			case ts[i] == 1:
+				d.T, d.Seed = 1, toSeed
+			default:
+				d.T = ts[i] // a blend of the two seeds' vectors: no seed of its own
 			}
 			if *outDir != "" {
 				d.File = filepath.Join(*outDir, fmt.Sprintf("%s-%d-%d.png", slug(img.Category), img.Seed, i))
@@ -82,7 +89,10 @@ func generateCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 				}
 			}
 			pngs = append(pngs, img.Png)
-			seedText := strconv.FormatUint(d.Seed, 10)
+			seedText := "-"
+			if d.Seed != nil {
+				seedText = strconv.FormatUint(*d.Seed, 10)
+			}
 			o.record(d, [][]string{{strconv.Itoa(i), d.Category, seedText, strconv.Itoa(d.Bytes), d.File}},
 				[][]string{{strconv.Itoa(i), d.Category, seedText, f32(d.T), strconv.Itoa(d.Bytes), d.File}})
 		}

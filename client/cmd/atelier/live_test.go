@@ -280,6 +280,10 @@ func TestEveryRPCCommand(t *testing.T) {
 			if len(v) != 4 || v[3].T != 1 {
 				t.Fatalf("got %+v, want 4 steps ending at t=1", v)
 			}
+			// The ends are the seeds (0 and 1 by default); a blend between has none.
+			if v[0].Seed == nil || *v[0].Seed != 0 || v[3].Seed == nil || *v[3].Seed != 1 || v[1].Seed != nil || v[2].Seed != nil {
+				t.Fatalf("got seeds %v %v %v %v, want 0, none, none, 1", v[0].Seed, v[1].Seed, v[2].Seed, v[3].Seed)
+			}
 		}},
 		{"ClassifyStream", []string{"stream", "--output", "json", boot, boot, boot}, func(t *testing.T, stdout string) {
 			var v []streamEvent

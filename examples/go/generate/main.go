@@ -31,6 +31,9 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		fail(err)
+	}
 	for _, img := range resp.Images {
 		path := filepath.Join(*out, fmt.Sprintf("design-%d.png", img.Seed))
 		if err := os.WriteFile(path, img.Png, 0o644); err != nil {
