@@ -62,6 +62,11 @@ type Manager struct {
 	failures map[string]int64
 	closed   bool
 	stop     chan struct{}
+	// skipped are the folders the last scan could not take, and why; each is logged
+	// when it first appears (or its reason changes), not at every poll.
+	skipped map[string]string
+	// pollErr is the last poll's scan error ("" for none); only Poll's goroutine uses it.
+	pollErr string
 	// ctx bounds the warm-ups; Close cancels it, so shutdown does not wait for one.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -165,11 +170,28 @@ func (m *Manager) Poll(ctx context.Context, interval time.Duration) {
 		case <-m.stop:
 			return
 		case <-t.C:
-			if _, err := m.scan(false); err != nil {
-				m.opts.Log.Warn("model repository scan", "err", err)
-			}
+			m.poll()
 		}
 	}
+}
+
+// poll is one poll's scan. A scan error (the folder gone, a volume unmounted) changes
+// nothing: what is loaded serves on. It is logged when it begins or changes, and the
+// end of it once, not at every interval.
+func (m *Manager) poll() {
+	_, err := m.scan(false)
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	switch {
+	case msg == m.pollErr:
+	case err != nil:
+		m.opts.Log.Warn("model repository scan", "err", err)
+	default:
+		m.opts.Log.Info("model repository scan works again", "dir", m.opts.Root)
+	}
+	m.pollErr = msg
 }
 
 // Reload re-reads the config file and rescans the folder at once, looking twice
@@ -248,12 +270,26 @@ func cloneLabels(l map[string]int64) map[string]int64 {
 // files (start-up); otherwise a folder is complete once its fingerprint has not
 // changed since the previous scan. pending reports folders seen changing.
 func (m *Manager) scan(initial bool) (pending bool, err error) {
-	found, err := scanRoot(m.opts.Root)
+	res, err := scanRoot(m.opts.Root)
 	if err != nil {
 		return false, err
 	}
+	found := res.models
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	// Say once what cannot be taken, not at every poll: a folder is named again only if
+	// it has been fine in between, or for another reason.
+	skipped := make([]string, 0, len(res.skipped))
+	for dir := range res.skipped {
+		skipped = append(skipped, dir)
+	}
+	sort.Strings(skipped)
+	for _, dir := range skipped {
+		if why := res.skipped[dir]; m.skipped[dir] != why {
+			m.opts.Log.Warn("model folder skipped", "dir", dir, "why", why)
+		}
+	}
+	m.skipped = res.skipped
 	for name, vs := range found {
 		mm := m.models[name]
 		if mm == nil {
@@ -266,6 +302,11 @@ func (m *Manager) scan(initial bool) (pending bool, err error) {
 			if v == nil {
 				v = &version{name: name, v: n}
 				mm.versions[n] = v
+			}
+			if d.unknown {
+				// There but unreadable, or spelled twice: leave it as it was.
+				v.onDisk = true
+				continue
 			}
 			stable := d.fp != "" && (initial || d.fp == v.fp)
 			v.ready = stable || (v.state != 0 && v.state != StateFailed && d.fp != "")
@@ -281,7 +322,8 @@ func (m *Manager) scan(initial bool) (pending bool, err error) {
 		}
 	}
 	for name, mm := range m.models {
-		if _, ok := found[name]; !ok {
+		// A model folder that is there but could not be listed keeps its versions.
+		if _, ok := found[name]; !ok && !res.unreadable[name] {
 			for _, v := range mm.versions {
 				v.onDisk = false
 			}

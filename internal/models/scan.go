@@ -1,12 +1,16 @@
 package models
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
+	"unicode/utf8"
 )
 
 // A version folder counts once it is complete (docs/RELOAD.md):
@@ -18,70 +22,173 @@ import (
 // second scan that sees it (the first only notes its files: the server cannot tell a
 // rename from a copy); a folder copied in place is loaded once the copy has stood
 // still for a poll. A half-copied folder is never loaded.
+//
+// A folder that is there but cannot be read (its mode, an I/O error) is not a folder
+// that was removed: what was loaded from it serves on, and the scan names it in
+// skipped, which the manager logs once rather than at every poll.
 
 // diskVersion is one version folder as a scan found it.
 type diskVersion struct {
 	dir string
 	// fp is the fingerprint of the files that make the version (empty: not a SavedModel yet).
 	fp string
+	// unknown: the folder is there but could not be read, or two folders spell its
+	// number ("7" and "007"); the manager leaves the version as it was.
+	unknown bool
+}
+
+// scanResult is what one look at the model folder found.
+type scanResult struct {
+	// models are the version folders of each model, by name and number.
+	models map[string]map[int64]diskVersion
+	// unreadable are the model folders that are there but could not be listed: their
+	// versions are left as they were, not taken as removed.
+	unreadable map[string]bool
+	// skipped are the folders that look like a model or a version but cannot be
+	// taken, by path, and why.
+	skipped map[string]string
 }
 
 // scanRoot lists root/<name>/<version>/ folders. Hidden names (".tmp-3") and
 // non-numeric versions are skipped, so a staging folder inside the model's folder is
-// invisible until it is renamed to its number.
-func scanRoot(root string) (map[string]map[int64]diskVersion, error) {
+// invisible until it is renamed to its number; so is lost+found, which fsck keeps at
+// the top of an ext4 volume and a server that is not root cannot read.
+func scanRoot(root string) (scanResult, error) {
 	entries, err := os.ReadDir(root)
 	if err != nil {
-		return nil, fmt.Errorf("model repository: %w", err)
+		return scanResult{}, fmt.Errorf("model repository: %w", err)
 	}
-	out := map[string]map[int64]diskVersion{}
+	res := scanResult{models: map[string]map[int64]diskVersion{}, unreadable: map[string]bool{}, skipped: map[string]string{}}
 	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") || e.Name() == "lost+found" {
+			continue
+		}
 		dir := filepath.Join(root, e.Name())
 		// Stat follows symbolic links, so a linked model folder counts as a folder.
-		if info, err := os.Stat(dir); err != nil || !info.IsDir() || strings.HasPrefix(e.Name(), ".") {
+		info, err := os.Stat(dir)
+		if missing(err) || err == nil && !info.IsDir() {
+			continue // a file, or a link to nothing
+		}
+		if err == nil && !utf8.ValidString(e.Name()) {
+			// Neither Prometheus' text format nor a protobuf string can carry the name:
+			// serving it would break /metrics and GetModelStatus for every model.
+			res.skipped[dir] = "the name is not valid UTF-8 (metrics and the API cannot carry it); rename the folder"
 			continue
 		}
-		vs, err := os.ReadDir(dir)
+		var vs []os.DirEntry
+		if err == nil {
+			vs, err = os.ReadDir(dir)
+		}
 		if err != nil {
+			res.unreadable[e.Name()] = true
+			res.skipped[dir] = fmt.Sprintf("cannot read it (%v); the versions loaded from it serve on", err)
 			continue
 		}
+		versions, spelled := map[int64]diskVersion{}, map[int64][]string{}
 		for _, ve := range vs {
-			v, err := strconv.ParseInt(ve.Name(), 10, 64)
-			if err != nil || v <= 0 {
-				continue
-			}
 			vdir := filepath.Join(dir, ve.Name())
-			if info, err := os.Stat(vdir); err != nil || !info.IsDir() {
+			v, why := versionNumber(ve.Name())
+			if why != "" {
+				res.skipped[vdir] = why
+			}
+			if v == 0 {
 				continue
 			}
-			if out[e.Name()] == nil {
-				out[e.Name()] = map[int64]diskVersion{}
+			d := diskVersion{dir: vdir}
+			info, err := os.Stat(vdir)
+			switch {
+			case missing(err):
+				continue // a link to nothing
+			case err == nil && !info.IsDir():
+				res.skipped[vdir] = "a file named as a version; a version is a folder"
+				continue
+			case err == nil:
+				d.fp, err = fingerprint(vdir)
 			}
-			out[e.Name()][v] = diskVersion{dir: vdir, fp: fingerprint(vdir)}
+			if err != nil {
+				d = diskVersion{unknown: true}
+				res.skipped[vdir] = fmt.Sprintf("cannot read it (%v); a version loaded from it serves on", err)
+			}
+			versions[v] = d
+			spelled[v] = append(spelled[v], ve.Name())
+		}
+		for v, names := range spelled {
+			if len(names) > 1 {
+				// Either folder may be a different model: neither wins by its spelling.
+				versions[v] = diskVersion{unknown: true}
+				res.skipped[filepath.Join(dir, names[0])] = fmt.Sprintf("folders %q are all version %d: none is taken until one is left (a loaded version %d serves on)", names, v, v)
+			}
+		}
+		if len(versions) > 0 {
+			res.models[e.Name()] = versions
 		}
 	}
-	return out, nil
+	return res, nil
+}
+
+// versionNumber reads a version folder's name: ASCII digits, leading zeros allowed
+// ("00000123", as in TensorFlow Serving's examples). strconv.ParseInt alone would also
+// take a sign ("+7"). It returns 0 for a name that is not a version (a staging or a
+// notes folder), and why for a number that cannot be one, so that it is logged.
+func versionNumber(name string) (v int64, why string) {
+	if name == "" || strings.Trim(name, "0123456789") != "" {
+		return 0, ""
+	}
+	v, err := strconv.ParseInt(name, 10, 64)
+	switch {
+	case err != nil:
+		return 0, "the version number is beyond 9223372036854775807, the largest there can be"
+	case v == 0:
+		return 0, "version 0 is not a version (a request's version 0 means the newest); number versions from 1"
+	}
+	return v, ""
+}
+
+// missing reports an error that says a path is not there (a removed file, a link to
+// nothing, a file where a folder was expected), as opposed to one that says it could
+// not be read.
+func missing(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
 }
 
 // fingerprint describes saved_model.pb, every file under variables/ and
-// assets/labels.txt by name, size and modification time; it is empty while
-// saved_model.pb or variables/ is missing.
-func fingerprint(dir string) string {
+// assets/labels.txt by name, size, modification time, mode and owner; it is empty
+// while saved_model.pb or variables/ is missing. An error says a file is there but
+// could not be read, or is a named pipe or a device, which would block the loader in
+// open(2) for ever.
+func fingerprint(dir string) (string, error) {
 	var parts []string
+	var failed error
 	stat := func(rel string) bool {
 		info, err := os.Stat(filepath.Join(dir, rel))
+		if err == nil && !info.Mode().IsRegular() && !info.IsDir() {
+			err = fmt.Errorf("%s is not a regular file (mode %v)", rel, info.Mode())
+		}
 		if err != nil {
+			if !missing(err) && failed == nil {
+				failed = err
+			}
 			return false
 		}
-		parts = append(parts, fmt.Sprintf("%s:%d:%d", rel, info.Size(), info.ModTime().UnixNano()))
+		// The mode and owner count too: the fix for a version that failed with
+		// "permission denied", a chmod or chown, changes neither size nor time, and a
+		// FAILED version is tried again only when its fingerprint changes.
+		owner := ""
+		if st, ok := info.Sys().(*syscall.Stat_t); ok {
+			owner = fmt.Sprintf(":%d:%d", st.Uid, st.Gid)
+		}
+		parts = append(parts, fmt.Sprintf("%s:%d:%d:%v%s", rel, info.Size(), info.ModTime().UnixNano(), info.Mode(), owner))
 		return true
 	}
 	if !stat("saved_model.pb") {
-		return ""
+		return "", failed
 	}
 	vars, err := os.ReadDir(filepath.Join(dir, "variables"))
 	if err != nil {
-		return ""
+		if missing(err) {
+			err = nil
+		}
+		return "", err
 	}
 	names := make([]string, 0, len(vars))
 	for _, f := range vars {
@@ -92,5 +199,8 @@ func fingerprint(dir string) string {
 		stat(filepath.Join("variables", n))
 	}
 	stat(filepath.Join("assets", "labels.txt"))
-	return strings.Join(parts, "|")
+	if failed != nil {
+		return "", failed
+	}
+	return strings.Join(parts, "|"), nil
 }

@@ -95,7 +95,16 @@ func runWarmupFiles(ctx context.Context, m *Model, maxBatch int) error {
 	sort.Strings(names)
 	var all []uint8
 	for i, name := range names {
-		data, err := os.ReadFile(filepath.Join(m.Dir, WarmupDir, name))
+		path := filepath.Join(m.Dir, WarmupDir, name)
+		// A named pipe or a device would block ReadFile, and with it the loader, for ever.
+		info, err := os.Stat(path)
+		if err == nil && !info.Mode().IsRegular() {
+			err = fmt.Errorf("warm-up request %s/%s is not a regular file (mode %v)", WarmupDir, name, info.Mode())
+		}
+		var data []byte
+		if err == nil {
+			data, err = os.ReadFile(path)
+		}
 		if err != nil {
 			return err
 		}

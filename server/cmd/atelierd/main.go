@@ -19,6 +19,7 @@ import (
 
 	"github.com/atelier-vision/atelier/internal/gctune"
 	"github.com/atelier-vision/atelier/internal/lograte"
+	"github.com/atelier-vision/atelier/internal/models"
 )
 
 // httpErrorLinesPerSecond bounds the metrics server's own error lines: anyone who
@@ -112,9 +113,14 @@ func reloadOnSIGHUP(ctx context.Context, a *app, log *slog.Logger) {
 		case <-hup:
 			log.Info("SIGHUP: re-reading the TLS and token files, the model config and the model folder")
 			a.sec.reload()
-			if err := a.manager.Reload(ctx, false); err != nil {
+			switch err := a.manager.Reload(ctx, false); {
+			case errors.Is(err, models.ErrConfig):
 				log.Error("reload on SIGHUP refused; the old config stays", "err", err)
-			} else {
+			case err != nil:
+				// The config was read and is in use; only the rescan failed (--model-dir
+				// gone or unreadable), which changes nothing that is loaded.
+				log.Error("reload on SIGHUP: the config is in use, but the model folder could not be scanned; what is loaded serves on", "err", err)
+			default:
 				log.Info("reloaded on SIGHUP")
 			}
 		}
