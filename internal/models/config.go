@@ -17,6 +17,10 @@ import (
 // file and line.
 var ErrConfig = errkind.New(errkind.Invalid, "bad model config")
 
+// ErrRepository marks a --model-dir that cannot be listed (gone, unmounted,
+// unreadable): a rescan asked for then fails, and what is loaded serves on.
+var ErrRepository = errkind.New(errkind.FailedPrecondition, "the model repository cannot be read")
+
 // Config is the repository config file (--model-config): a version policy and version
 // labels per model. A model it does not name gets DefaultPolicy and no labels.
 //

@@ -56,7 +56,7 @@ type scanResult struct {
 func scanRoot(root string) (scanResult, error) {
 	entries, err := os.ReadDir(root)
 	if err != nil {
-		return scanResult{}, fmt.Errorf("model repository: %w", err)
+		return scanResult{}, fmt.Errorf("%w: %w", ErrRepository, err)
 	}
 	res := scanResult{models: map[string]map[int64]diskVersion{}, unreadable: map[string]bool{}, skipped: map[string]string{}}
 	for _, e := range entries {

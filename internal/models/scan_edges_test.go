@@ -19,6 +19,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/atelier-vision/atelier/internal/errkind"
 	"github.com/atelier-vision/atelier/internal/precision"
 	"github.com/atelier-vision/atelier/internal/testenv"
 	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
@@ -408,6 +409,10 @@ func TestModelDirMissing(t *testing.T) {
 	os.Rename(root, filepath.Join(parent, "away"))
 	for range 20 {
 		f.m.poll()
+	}
+	// A rescan asked for (ReloadRepository) fails as a precondition, not an internal error.
+	if err := f.m.Reload(context.Background(), true); !errors.Is(err, ErrRepository) || !errors.Is(err, errkind.FailedPrecondition) || !strings.Contains(err.Error(), root) {
+		t.Fatalf("a rescan with the folder gone: got %v, want ErrRepository (FAILED_PRECONDITION) naming %s", err, root)
 	}
 	f.idle()
 	if got := f.states("classifier"); got != "1:AVAILABLE" {
