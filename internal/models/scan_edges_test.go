@@ -730,3 +730,36 @@ func TestFailedForPermissionsIsRetriedOnChmod(t *testing.T) {
 		t.Errorf("version 2 was loaded %d times, want 2 (failed, then after the chmod)", n)
 	}
 }
+
+// TestWarmupFilesAreBounded: a warm-up image over 16 MiB (a video dropped in by
+// mistake) fails its version without being read, as do more than 1,024 images.
+func TestWarmupFilesAreBounded(t *testing.T) {
+	root := t.TempDir()
+	writeVersion(t, root, "classifier/1", "classifier", tenLabels...)
+	f, _ := mustStartCounted(t, root, "model classifier\n  policy all\n")
+	v2 := writeVersion(t, root, "classifier/2", "classifier", tenLabels...)
+	os.MkdirAll(filepath.Join(v2, WarmupDir), 0o755)
+	big, err := os.Create(filepath.Join(v2, WarmupDir, "big.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	big.Truncate(maxWarmupBytes + 1) // sparse: no disk, but its size is what counts
+	big.Close()
+	v3 := writeVersion(t, root, "classifier/3", "classifier", tenLabels...)
+	os.MkdirAll(filepath.Join(v3, WarmupDir), 0o755)
+	for i := range maxWarmupFiles + 1 {
+		os.WriteFile(filepath.Join(v3, WarmupDir, fmt.Sprintf("%04d.png", i)), nil, 0o644)
+	}
+	for range 2 {
+		if _, err := f.m.scan(false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.waitStates("classifier", "3:FAILED 2:FAILED 1:AVAILABLE")
+	st, _ := f.m.StatusOf("classifier")
+	for i, want := range []string{"holds 1025 images, over the 1024 warm-up requests", "big.png is 16777217 bytes, over the limit of 16 MiB"} {
+		if err := fmt.Sprint(st.Versions[i].Err); !strings.Contains(err, want) {
+			t.Errorf("version %d's error %q, want %q", st.Versions[i].Version, err, want)
+		}
+	}
+}

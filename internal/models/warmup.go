@@ -17,6 +17,14 @@ import (
 // one batch (at most maxBatch of them).
 const WarmupDir = "assets.extra/warmup"
 
+// Warm-up requests' limits: the files run, and the bytes of one. An image of the
+// model's input size is kilobytes; a file over the limit is a mistake (a video, a
+// dataset) that would cost the server its memory at every load.
+const (
+	maxWarmupFiles = 1024
+	maxWarmupBytes = 16 << 20
+)
+
 // WarmupSizes returns the batch sizes warm-up runs: 1, 2, 4, ... below maxBatch, and
 // maxBatch itself. The batcher forms batches of any size up to maxBatch; these are the
 // sizes whose first run pays for TensorFlow's one-off graph and kernel set-up.
@@ -92,14 +100,21 @@ func runWarmupFiles(ctx context.Context, m *Model, maxBatch int) error {
 			names = append(names, e.Name())
 		}
 	}
+	if len(names) > maxWarmupFiles {
+		return fmt.Errorf("%s holds %d images, over the %d warm-up requests a version may carry", WarmupDir, len(names), maxWarmupFiles)
+	}
 	sort.Strings(names)
 	var all []uint8
 	for i, name := range names {
 		path := filepath.Join(m.Dir, WarmupDir, name)
 		// A named pipe or a device would block ReadFile, and with it the loader, for ever.
 		info, err := os.Stat(path)
-		if err == nil && !info.Mode().IsRegular() {
+		switch {
+		case err != nil:
+		case !info.Mode().IsRegular():
 			err = fmt.Errorf("warm-up request %s/%s is not a regular file (mode %v)", WarmupDir, name, info.Mode())
+		case info.Size() > maxWarmupBytes:
+			err = fmt.Errorf("warm-up request %s/%s is %d bytes, over the limit of %d MiB", WarmupDir, name, info.Size(), maxWarmupBytes>>20)
 		}
 		var data []byte
 		if err == nil {
