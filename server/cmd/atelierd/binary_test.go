@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -15,8 +16,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	"github.com/atelier-vision/atelier/internal/testenv"
 )
@@ -24,45 +27,7 @@ import (
 // TestBinaryServesAndStopsOnSIGTERM builds atelierd, runs it as users do (without
 // LD_LIBRARY_PATH), waits for SERVING, and checks that SIGTERM stops it cleanly.
 func TestBinaryServesAndStopsOnSIGTERM(t *testing.T) {
-	modelDir := testenv.ModelDir(t, "classifier")
-	bin := filepath.Join(t.TempDir(), "atelierd")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := lis.Addr().String()
-	lis.Close()
-
-	cmd := exec.Command(bin, "--listen", addr, "--model-dir", modelDir, "--metrics-listen", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "LD_LIBRARY_PATH=", "GOGC=") // Go's default target under the heap floor
-	var logs testenv.Buffer                                     // read while atelierd writes it
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	h := healthpb.NewHealthClient(conn)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := h.Check(ctxFor(t, 2*time.Second), &healthpb.HealthCheckRequest{})
-		if err == nil && resp.Status == healthpb.HealthCheckResponse_SERVING {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server not SERVING after 60s (last: %v, %v)\n%s", resp, err, logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-
+	cmd, _, logs := startBinary(t)
 	checkMetrics(t, logs.String())
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -82,6 +47,51 @@ func TestBinaryServesAndStopsOnSIGTERM(t *testing.T) {
 		if !strings.Contains(logs.String(), want) {
 			t.Fatalf("log lacks %q:\n%s", want, logs.String())
 		}
+	}
+}
+
+// startBinary builds atelierd and runs it as users do (without LD_LIBRARY_PATH) on the
+// classifier with the given extra flags until the test ends; it returns once the
+// server is SERVING, with its address and its log.
+func startBinary(t *testing.T, flags ...string) (*exec.Cmd, string, *testenv.Buffer) {
+	t.Helper()
+	modelDir := testenv.ModelDir(t, "classifier")
+	bin := filepath.Join(t.TempDir(), "atelierd")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	lis.Close()
+
+	cmd := exec.Command(bin, append([]string{"--listen", addr, "--model-dir", modelDir, "--metrics-listen", "127.0.0.1:0"}, flags...)...)
+	cmd.Env = append(os.Environ(), "LD_LIBRARY_PATH=", "GOGC=") // Go's default target under the heap floor
+	logs := &testenv.Buffer{}                                   // read while atelierd writes it
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	h := healthpb.NewHealthClient(conn)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := h.Check(ctxFor(t, 2*time.Second), &healthpb.HealthCheckRequest{})
+		if err == nil && resp.Status == healthpb.HealthCheckResponse_SERVING {
+			return cmd, addr, logs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server not SERVING after 60s (last: %v, %v)\n%s", resp, err, logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -123,5 +133,79 @@ func checkMetrics(t *testing.T, logs string) {
 	// held up at the floor, not at twice the live heap.
 	if goal, live := value("go_gc_heap_goal_bytes"), value("go_gc_heap_live_bytes"); goal < 0.9*defaultGCHeapFloorMiB*(1<<20) || live > defaultGCHeapFloorMiB*(1<<20)/4 {
 		t.Fatalf("heap goal %g MiB for %g MiB live, want about the %d MiB floor", goal/(1<<20), live/(1<<20), defaultGCHeapFloorMiB)
+	}
+}
+
+// TestBinaryLimitsConnections: a connection that sends nothing is closed after
+// --handshake-timeout, and one client address holds at most
+// --max-connections-per-caller connections: gRPC clients beyond it get UNAVAILABLE at
+// once while another address is served, and /metrics and the log say so.
+func TestBinaryLimitsConnections(t *testing.T) {
+	_, addr, logs := startBinary(t, "--max-connections-per-caller", "3", "--handshake-timeout", "500ms")
+	m := regexp.MustCompile(`msg=metrics address=(\S+)`).FindStringSubmatch(logs.String())
+	if m == nil {
+		t.Fatalf("no metrics address in the log:\n%s", logs.String())
+	}
+	metricsURL := "http://" + m[1]
+	waitOpen := func(want float64) exposition {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			e := scrape(t, metricsURL)
+			if e.samples["atelier_connections_open"] == want {
+				return e
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("atelier_connections_open %v after 10 s, want %v", e.samples["atelier_connections_open"], want)
+			}
+		}
+	}
+	waitOpen(0) // startBinary's health connection has ended
+
+	silent, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	start := time.Now()
+	silent.SetReadDeadline(start.Add(10 * time.Second))
+	// The server speaks first (its HTTP/2 settings), then waits for the client's preface.
+	if _, err := io.Copy(io.Discard, silent); err != nil {
+		t.Fatalf("a connection that sent nothing: %v, want the server to close it", err)
+	}
+	if took := time.Since(start); took < 400*time.Millisecond || took > 5*time.Second {
+		t.Fatalf("a silent connection was closed after %v, want about --handshake-timeout 500ms", took)
+	}
+
+	check := func(from string) error {
+		t.Helper()
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+				d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+				return d.DialContext(ctx, "tcp", addr)
+			}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() }) // held open until the test ends
+		_, err = healthpb.NewHealthClient(conn).Check(ctxFor(t, 5*time.Second), &healthpb.HealthCheckRequest{})
+		return err
+	}
+	for i := range 3 {
+		if err := check("127.0.0.1"); err != nil {
+			t.Fatalf("connection %d of 3 from one address: %v", i+1, err)
+		}
+	}
+	if err := check("127.0.0.1"); status.Code(err) != codes.Unavailable {
+		t.Fatalf("a 4th connection from one address: got %v, want UNAVAILABLE", err)
+	}
+	if err := check("127.0.0.2"); err != nil {
+		t.Fatalf("another address: %v", err)
+	}
+	e := waitOpen(4)
+	if n := e.samples[`atelier_connections_refused_total{limit="caller"}`]; n < 1 {
+		t.Errorf(`atelier_connections_refused_total{limit="caller"} %v, want at least 1`, n)
+	}
+	if !strings.Contains(logs.String(), `msg="connection refused"`) || !strings.Contains(logs.String(), `limit="--max-connections-per-caller 3"`) {
+		t.Errorf("no log line of the refusal naming the limit:\n%s", logs.String())
 	}
 }

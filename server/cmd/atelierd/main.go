@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/atelier-vision/atelier/internal/connlimit"
 	"github.com/atelier-vision/atelier/internal/gctune"
 	"github.com/atelier-vision/atelier/internal/lograte"
 	"github.com/atelier-vision/atelier/internal/models"
@@ -50,10 +51,12 @@ func run(cfg config) error {
 	}
 	defer a.close()
 
-	lis, err := net.Listen("tcp", cfg.Listen)
+	tcp, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
 	}
+	lis := connlimit.New(tcp, cfg.Security.Connections, log)
+	a.metrics.AddSource(lis.WriteMetrics)
 	// Both servers report here; either one failing ends the process.
 	errc := make(chan error, 2)
 	if cfg.MetricsListen != "" {

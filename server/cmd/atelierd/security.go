@@ -17,6 +17,7 @@ import (
 	"github.com/atelier-vision/atelier/internal/admission"
 	"github.com/atelier-vision/atelier/internal/auth"
 	"github.com/atelier-vision/atelier/internal/certs"
+	"github.com/atelier-vision/atelier/internal/connlimit"
 	"github.com/atelier-vision/atelier/internal/filewatch"
 	"github.com/atelier-vision/atelier/server"
 )
@@ -33,6 +34,9 @@ type securityConfig struct {
 	MaxConcurrentStreams uint
 	MaxConnectionAge     time.Duration
 	MaxConnectionGrace   time.Duration
+	MaxConnectionIdle    time.Duration
+	Connections          connlimit.Config
+	HandshakeTimeout     time.Duration
 	MaxHeaderBytes       int
 	ReloadInterval       time.Duration
 }
@@ -51,6 +55,12 @@ func (s *securityConfig) flags(fs *flag.FlagSet) {
 	fs.UintVar(&s.MaxConcurrentStreams, "max-concurrent-streams", 1000, "calls and streams at once on one connection")
 	fs.DurationVar(&s.MaxConnectionAge, "max-connection-age", 0, "ask clients to reconnect after this long, so they rebalance across replicas (0: never)")
 	fs.DurationVar(&s.MaxConnectionGrace, "max-connection-age-grace", 5*time.Minute, "how long calls on an aged connection may go on before it is closed")
+	fs.DurationVar(&s.MaxConnectionIdle, "max-connection-idle", 0, "close a connection that has had no call for this long (0: never)")
+	fs.IntVar(&s.Connections.Max, "max-connections", 4096, "client connections open at once on the gRPC port; one more is closed as it comes (0: no limit)")
+	fs.IntVar(&s.Connections.PerCaller, "max-connections-per-caller", 256, "connections open at once from one client address (IPv4 address or IPv6 /64); one more is closed as it comes (0: no limit)")
+	// gRPC-Go gives a new connection 120 s to finish its TLS handshake and send the
+	// HTTP/2 preface: a host that opens connections and says nothing holds each that long.
+	fs.DurationVar(&s.HandshakeTimeout, "handshake-timeout", 10*time.Second, "time a new connection has for its TLS handshake and HTTP/2 preface before it is closed")
 	// gRPC-Go would take 16 MiB of headers per call, held while the call lasts and
 	// decoded before any token is checked: 64 streams of a caller, or an open health
 	// Watch per stream, could pin a gigabyte. gRPC's C core refuses more than 16 KiB.
@@ -73,8 +83,14 @@ func (s securityConfig) validate() error {
 	if s.MaxHeaderBytes < 4<<10 || s.MaxHeaderBytes > 16<<20 {
 		return fmt.Errorf("--max-header-bytes %d is outside 4096..16777216", s.MaxHeaderBytes)
 	}
-	if s.ReloadInterval <= 0 || s.KeepaliveMinTime < 0 || s.MaxConnectionAge < 0 || s.MaxConnectionGrace < 0 {
-		return fmt.Errorf("--reload-interval must be positive and the keepalive and connection-age durations not negative")
+	if s.ReloadInterval <= 0 || s.KeepaliveMinTime < 0 || s.MaxConnectionAge < 0 || s.MaxConnectionGrace < 0 || s.MaxConnectionIdle < 0 {
+		return fmt.Errorf("--reload-interval must be positive and the keepalive and connection-age and -idle durations not negative")
+	}
+	if s.HandshakeTimeout <= 0 {
+		return fmt.Errorf("--handshake-timeout must be positive, not %v", s.HandshakeTimeout)
+	}
+	if err := s.Connections.Validate(); err != nil {
+		return err
 	}
 	return s.Admission.Validate()
 }
@@ -85,6 +101,8 @@ func (s securityConfig) logAttrs() []any {
 		"rate_burst", s.Admission.Burst, "max_streams_per_caller", s.Admission.MaxStreams,
 		"keepalive_min_time", s.KeepaliveMinTime, "max_concurrent_streams", s.MaxConcurrentStreams,
 		"max_connection_age", s.MaxConnectionAge, "max_connection_age_grace", s.MaxConnectionGrace,
+		"max_connection_idle", s.MaxConnectionIdle, "max_connections", s.Connections.Max,
+		"max_connections_per_caller", s.Connections.PerCaller, "handshake_timeout", s.HandshakeTimeout,
 		"max_header_bytes", s.MaxHeaderBytes, "reload_interval", s.ReloadInterval}
 }
 
@@ -134,9 +152,14 @@ func newSecurity(cfg securityConfig, log *slog.Logger) (*security, error) {
 	if cfg.MaxHeaderBytes > 0 {
 		s.grpc = append(s.grpc, grpc.MaxHeaderListSize(uint32(cfg.MaxHeaderBytes)))
 	}
-	if cfg.MaxConnectionAge > 0 {
+	if cfg.HandshakeTimeout > 0 { // zero (a config not from flags): gRPC-Go's 120 s
+		s.grpc = append(s.grpc, grpc.ConnectionTimeout(cfg.HandshakeTimeout))
+	}
+	if cfg.MaxConnectionAge > 0 || cfg.MaxConnectionIdle > 0 {
+		// gRPC-Go reads zero as its own default: infinite for all three.
 		s.grpc = append(s.grpc, grpc.KeepaliveParams(keepalive.ServerParameters{
 			MaxConnectionAge: cfg.MaxConnectionAge, MaxConnectionAgeGrace: cfg.MaxConnectionGrace,
+			MaxConnectionIdle: cfg.MaxConnectionIdle,
 		}))
 	}
 	return s, nil

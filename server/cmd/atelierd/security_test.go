@@ -39,6 +39,9 @@ func TestSecurityFlags(t *testing.T) {
 		{"client ca without tls", []string{"--tls-client-ca", "ca.pem"}, nil, "needs --tls-cert"},
 		{"bad reflection", []string{"--reflection", "maybe"}, nil, "open, token or off"},
 		{"negative rate", []string{"--rate-limit", "-1"}, nil, ">= 0"},
+		{"negative connections", []string{"--max-connections", "-1"}, nil, "--max-connections and --max-connections-per-caller must be 0 (no limit) or more"},
+		{"no handshake time", []string{"--handshake-timeout", "0s"}, nil, "--handshake-timeout must be positive"},
+		{"negative idle", []string{"--max-connection-idle", "-1s"}, nil, "not negative"},
 		{"tokens from the environment", nil, map[string]string{"ATELIER_AUTH_TOKENS_FILE": "/x"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -52,7 +55,8 @@ func TestSecurityFlags(t *testing.T) {
 		})
 	}
 	c, _ := parseConfig(nil, env(nil))
-	if c.Security.Reflection != "open" || c.Security.Admission.MaxStreams != 64 || c.Security.Admission.Rate != 0 {
+	if c.Security.Reflection != "open" || c.Security.Admission.MaxStreams != 64 || c.Security.Admission.Rate != 0 ||
+		c.Security.Connections.Max != 4096 || c.Security.Connections.PerCaller != 256 || c.Security.HandshakeTimeout != 10*time.Second {
 		t.Fatalf("defaults %+v", c.Security)
 	}
 }
