@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 
 	"google.golang.org/grpc/status"
 
@@ -21,7 +22,9 @@ const streamWindow = 16
 func (s *InferenceServer) ModelStreamInfer(stream oip.GRPCInferenceService_ModelStreamInferServer) error {
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
-	pending := make(chan chan *oip.ModelStreamInferResponse, streamWindow)
+	// The loop below holds the oldest request outside the channel while it waits for
+	// its answer, so the channel holds one fewer for streamWindow in flight.
+	pending := make(chan chan *oip.ModelStreamInferResponse, streamWindow-1)
 	recvErr := make(chan error, 1)
 	go func() {
 		defer close(pending)
@@ -68,7 +71,10 @@ func (s *InferenceServer) streamAnswer(ctx context.Context, req *oip.ModelInferR
 		if err != nil {
 			st := toStatus(err)
 			logInternal(ctx, s.Log, oip.GRPCInferenceService_ModelStreamInfer_FullMethodName, st)
-			resp = &oip.ModelStreamInferResponse{ErrorMessage: status.Code(st).String() + ": " + status.Convert(st).Message(),
+			// error_message is a proto3 string: a message with bytes that are not UTF-8
+			// would fail the Send and end the stream, losing the answers behind it.
+			msg := strings.ToValidUTF8(status.Code(st).String()+": "+status.Convert(st).Message(), "\uFFFD")
+			resp = &oip.ModelStreamInferResponse{ErrorMessage: msg,
 				InferResponse: &oip.ModelInferResponse{Id: req.GetId(), ModelName: req.GetModelName(), ModelVersion: req.GetModelVersion()}}
 		}
 	}()

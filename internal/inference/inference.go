@@ -107,16 +107,28 @@ type target struct {
 }
 
 // Names lists every V2 model: each Atelier model, and its image variant where its
-// role has one.
+// role has one and no Atelier model has the variant's name (resolve finds that model
+// first, so the variant cannot be reached; listing it would list the name twice).
 func (s *Server) Names() []string {
 	var names []string
 	for _, n := range s.Repo.Names() {
 		names = append(names, n)
-		if vs, err := s.Repo.Versions(n); err == nil && hasImageModel(vs[0].Role) {
+		if s.hasImageVariant(n) {
 			names = append(names, n+ImageSuffix)
 		}
 	}
 	return names
+}
+
+// hasImageVariant reports whether the V2 name name+ImageSuffix is model name's image
+// model: its role has one and no Atelier model of that name shadows it.
+func (s *Server) hasImageVariant(name string) bool {
+	vs, err := s.Repo.Versions(name)
+	if err != nil || !hasImageModel(vs[0].Role) {
+		return false
+	}
+	_, err = s.Repo.Versions(name + ImageSuffix)
+	return err != nil
 }
 
 func hasImageModel(r models.Role) bool {
@@ -195,7 +207,7 @@ func (s *Server) Metadata(name, version string) (Metadata, error) {
 	md.Platform = PlatformSavedModel
 	sig, _ := t.model.Signature(models.ServingSignature)
 	md.Inputs, md.Outputs = metas(sig.Inputs), metas(sig.Outputs)
-	if hasImageModel(t.model.Role) {
+	if s.hasImageVariant(t.model.Name) {
 		md.Properties["image_model"] = t.model.Name + ImageSuffix
 	}
 	return md, nil

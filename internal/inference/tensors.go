@@ -68,19 +68,29 @@ func invalid(input, format string, args ...any) error {
 }
 
 // Elements checks a request shape (at most MaxRank dimensions, each >= 0, the
-// product at most MaxElements) and returns its element count.
+// product of those other than 0 at most MaxElements) and returns its element count.
+// A 0 does not excuse the others: [0, 2^40] holds nothing, but a dimension that
+// size must not reach the engine either.
 func Elements(input string, shape []int64) (int64, error) {
 	if len(shape) > MaxRank {
 		return 0, invalid(input, "shape has %d dimensions, over %d", len(shape), MaxRank)
 	}
-	n := int64(1)
+	n, nonzero := int64(1), int64(1)
 	for i, d := range shape {
 		if d < 0 {
 			return 0, invalid(input, "shape %v: dimension %d is %d, want >= 0", shape, i, d)
 		}
-		if d > 0 && n > MaxElements/d {
+		if d == 0 {
+			n = 0
+			continue
+		}
+		if nonzero > MaxElements/d {
+			if slices.Contains(shape, 0) {
+				return 0, invalid(input, "shape %v: its dimensions other than 0 multiply to more than %d", shape, int64(MaxElements))
+			}
 			return 0, invalid(input, "shape %v holds more than %d elements", shape, int64(MaxElements))
 		}
+		nonzero *= d
 		n *= d
 	}
 	return n, nil
@@ -191,7 +201,7 @@ func inferTensor(ctx context.Context, m *models.Model, req Request) ([]Output, e
 		return nil, err
 	}
 	feed := map[string]*tensor.Tensor{}
-	batch := int64(-1)
+	batch, batchInput := int64(-1), ""
 	for _, in := range req.Inputs {
 		info, _ := sig.Input(in.Name)
 		t, err := toTensor(in, info)
@@ -202,12 +212,12 @@ func inferTensor(ctx context.Context, m *models.Model, req Request) ([]Output, e
 			if batch >= 0 && t.Shape[0] != batch {
 				return nil, invalid(in.Name, "batch dimension %d disagrees with the other inputs' %d", t.Shape[0], batch)
 			}
-			batch = t.Shape[0]
+			batch, batchInput = t.Shape[0], in.Name
 		}
 		feed[in.Name] = t
 	}
 	if batch == 0 {
-		return nil, fmt.Errorf("%w: the batch dimension is 0; send at least one example", errkind.Invalid)
+		return nil, invalid(batchInput, "shape %v: the batch dimension is 0; send at least one example", feed[batchInput].Shape)
 	}
 	res, err := m.Engine.Run(ctx, models.ServingSignature, feed, names)
 	if err != nil {
