@@ -28,6 +28,20 @@ func (s *AlertServer) WatchAlerts(req *pb.WatchAlertsRequest, ss pb.AlertService
 	if n := max(len(req.GetCameraIds()), len(req.GetRules())); n > maxWatchFilter {
 		return toStatus(fmt.Errorf("%w: %d camera ids or rules is over the limit of %d", errkind.Invalid, n, maxWatchFilter))
 	}
+	// A watch keeps its filter until it ends, so a name no alert can carry (streams
+	// refuse camera ids and rule names over stream.MaxNameBytes) would only hold memory:
+	// up to the largest message per watcher, rather than 2 x 1000 x 256 bytes.
+	for _, f := range []struct {
+		field string
+		names []string
+	}{{"camera_ids", req.GetCameraIds()}, {"rules", req.GetRules()}} {
+		for i, n := range f.names {
+			if len(n) > stream.MaxNameBytes {
+				return toStatus(fmt.Errorf("%w: %s[%d] of %d bytes is over the limit of %d (no camera id or rule name is longer)",
+					errkind.Invalid, f.field, i, len(n), stream.MaxNameBytes))
+			}
+		}
+	}
 	sub := s.Hub.Subscribe(stream.Filter{Cameras: req.GetCameraIds(), Rules: req.GetRules()})
 	defer sub.Close()
 	// The headers tell the client that the subscription is in place.

@@ -1,9 +1,6 @@
 package stream
 
-import (
-	"slices"
-	"sync"
-)
+import "sync"
 
 // DefaultWatchBuffer is how many alerts a watcher may fall behind before it is cut off.
 const DefaultWatchBuffer = 256
@@ -33,15 +30,33 @@ type Filter struct {
 	Rules   []string
 }
 
-func (f Filter) match(a Alert) bool {
-	return (len(f.Cameras) == 0 || slices.Contains(f.Cameras, a.CameraID)) &&
-		(len(f.Rules) == 0 || slices.Contains(f.Rules, a.Rule))
+// filterSet is a Filter as sets: Publish checks every watcher's filter on every alert
+// while holding the hub's lock, which every camera that raises an alert waits for, so
+// a watcher listing 1000 cameras and rules must cost a lookup, not a scan of its lists.
+type filterSet struct{ cameras, rules map[string]bool }
+
+func newFilterSet(f Filter) filterSet {
+	set := func(names []string) map[string]bool {
+		if len(names) == 0 {
+			return nil // selects all
+		}
+		m := make(map[string]bool, len(names))
+		for _, n := range names {
+			m[n] = true
+		}
+		return m
+	}
+	return filterSet{cameras: set(f.Cameras), rules: set(f.Rules)}
+}
+
+func (f filterSet) match(a Alert) bool {
+	return (f.cameras == nil || f.cameras[a.CameraID]) && (f.rules == nil || f.rules[a.Rule])
 }
 
 // Subscription is one watcher's view of the hub.
 type Subscription struct {
 	hub    *Hub
-	filter Filter
+	filter filterSet
 	alerts chan Alert
 	lost   chan struct{}
 }
@@ -49,7 +64,7 @@ type Subscription struct {
 // Subscribe registers a watcher for the alerts that f selects, from now on. Close it
 // when done.
 func (h *Hub) Subscribe(f Filter) *Subscription {
-	s := &Subscription{hub: h, filter: f, alerts: make(chan Alert, h.buffer), lost: make(chan struct{})}
+	s := &Subscription{hub: h, filter: newFilterSet(f), alerts: make(chan Alert, h.buffer), lost: make(chan struct{})}
 	h.mu.Lock()
 	h.subs[s] = struct{}{}
 	h.mu.Unlock()

@@ -34,8 +34,9 @@ type Alert struct {
 // run of consecutive processed frames that show one of the rule's categories with at
 // least MinScore; the rule fires once per appearance, on its MinConsecutive-th frame,
 // unless less than Cooldown of capture time has passed since it last fired (then it
-// fires on the first frame of the same run after the cooldown). Skipped and failed
-// frames neither extend nor break a run.
+// fires on the first frame of the same run after the cooldown; a capture time before
+// the last alert's restarts the cooldown there). Skipped and failed frames neither
+// extend nor break a run.
 type ruleState struct {
 	rule  Rule
 	run   int  // frames in the current appearance
@@ -46,6 +47,13 @@ type ruleState struct {
 
 // observe updates the state with one processed frame and returns the alert it fires.
 func (s *ruleState) observe(camera string, id uint64, captured time.Time, obs Observation) (Alert, bool) {
+	if s.ever && captured.Before(s.last) {
+		// The capture time went back (the camera's clock was set back, say from a few
+		// minutes ahead): count the cooldown from this frame, so the rule is quiet for
+		// at most Cooldown, not also until the clock is back where it was when the rule
+		// last fired (which silenced even a rule without cooldown).
+		s.last = captured
+	}
 	best, ok := s.match(obs.Seen)
 	if !ok {
 		s.run, s.fired = 0, false

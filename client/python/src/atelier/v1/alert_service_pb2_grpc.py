@@ -55,7 +55,8 @@ class AlertServiceServicer:
         Alerts are never held back for a watcher: each watcher has a buffer of 256 alerts,
         and one that falls that far behind is cut off with RESOURCE_EXHAUSTED (after the
         buffered alerts), so that it can watch again knowing it missed some. More than 1000
-        camera_ids or rules is INVALID_ARGUMENT.
+        camera_ids or rules, or one longer than 256 bytes (no stream's camera id or rule
+        name is), is INVALID_ARGUMENT.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
