@@ -162,9 +162,27 @@ func (s *guardedStream) recheck() error {
 
 func (s *guardedStream) RecvMsg(m any) error {
 	if err := s.ServerStream.RecvMsg(m); err != nil {
-		return err
+		return undecodable(err)
 	}
 	return s.recheck()
+}
+
+// undecodable gives a message gRPC-Go could not decode (not protobuf, a string field
+// that is not UTF-8) the code it deserves in the server's accounts: the caller's
+// INVALID_ARGUMENT, not the INTERNAL gRPC-Go reports, which the access log would write
+// as a server fault, one ERROR line per call at the rate a client cares to send them.
+// (The client has already been sent gRPC-Go's INTERNAL by then: its RecvMsg writes
+// the status itself.) gRPC-Go says so only in its message, which
+// TestUndecodableStreamMessage pins.
+func undecodable(err error) error {
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != codes.Internal {
+		return err
+	}
+	if why, ok := strings.CutPrefix(st.Message(), "grpc: failed to unmarshal the received message"); ok {
+		return status.Error(codes.InvalidArgument, "the message could not be decoded as the method's request"+why)
+	}
+	return err
 }
 
 func (s *guardedStream) SendMsg(m any) error {
