@@ -128,66 +128,6 @@ func oipEdgeRequests() []badInfer {
 	return tests
 }
 
-func TestModelInferEdges(t *testing.T) {
-	c := serveInference(t)
-	for _, tc := range oipEdgeRequests() {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := c.ModelInfer(ctxT(t), tc.req)
-			if status.Code(err) != tc.code {
-				t.Fatalf("got %v, want %v", err, tc.code)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(status.Convert(err).Message(), w) {
-					t.Fatalf("message %q does not contain %q", status.Convert(err).Message(), w)
-				}
-			}
-		})
-	}
-	if _, err := c.ModelInfer(ctxT(t), tensorReq(pixels(2))); err != nil {
-		t.Fatalf("after the edges: %v", err)
-	}
-}
-
-// TestModelStreamInferEdgesInPlace: the same edges on one stream are answered in
-// place, each with its id, and the stream goes on.
-func TestModelStreamInferEdgesInPlace(t *testing.T) {
-	stream, err := serveInference(t).ModelStreamInfer(ctxT(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	edges := oipEdgeRequests()
-	for i, tc := range edges {
-		tc.req.Id = fmt.Sprintf("edge-%d", i)
-		if err := stream.Send(tc.req); err != nil {
-			t.Fatal(err)
-		}
-	}
-	last := tensorReq(pixels(3))
-	last.Id = "last"
-	stream.Send(last)
-	stream.CloseSend()
-	for i, tc := range edges {
-		resp, err := stream.Recv()
-		if err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
-		if resp.InferResponse.GetId() != tc.req.Id || !strings.HasPrefix(resp.ErrorMessage, tc.code.String()+": ") {
-			t.Fatalf("%s: got id %q, error_message %q; want id edge-%d and %v", tc.name, resp.InferResponse.GetId(), resp.ErrorMessage, i, tc.code)
-		}
-		for _, w := range tc.want {
-			if !strings.Contains(resp.ErrorMessage, w) {
-				t.Fatalf("%s: error_message %q does not contain %q", tc.name, resp.ErrorMessage, w)
-			}
-		}
-	}
-	if resp, err := stream.Recv(); err != nil || resp.ErrorMessage != "" || resp.InferResponse.GetId() != "last" {
-		t.Fatalf("the good request after the edges: got %v, %v", resp, err)
-	}
-	if _, err := stream.Recv(); err != io.EOF {
-		t.Fatalf("after the last answer: got %v, want io.EOF", err)
-	}
-}
-
 // TestModelInferLenientButCorrect: what Atelier accepts at the edges is answered
 // correctly: a version spelled "+1" or "01" is version 1 (and answered as "1", as
 // Triton's integer parse takes it), no outputs or an empty list means all, unknown

@@ -149,7 +149,7 @@ func pngHeader(w, h uint32) []byte {
 func TestModelInferRejectsBadInput(t *testing.T) {
 	c := serveInference(t)
 	good := pixels(1)
-	for _, tc := range badInferRequests() {
+	for _, tc := range append(badInferRequests(), oipEdgeRequests()...) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := c.ModelInfer(ctxT(t), tc.req)
 			if status.Code(err) != tc.code {
@@ -176,7 +176,7 @@ func TestModelStreamInferAnswersBadRequestsInPlace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad := badInferRequests()
+	bad := append(badInferRequests(), oipEdgeRequests()...)
 	for i, tc := range bad {
 		tc.req.Id = "bad-" + tc.name
 		good := tensorReq(pixels(i))
