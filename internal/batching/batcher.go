@@ -197,7 +197,10 @@ func batchKey(signature string, inputs map[string]*tensor.Tensor, outputs []stri
 	rows := -1
 	for _, k := range sortedKeys(inputs) {
 		t := inputs[k]
-		if t == nil || len(t.Shape) == 0 {
+		// A malformed tensor (more or fewer elements than its shape holds) runs alone,
+		// for the model to refuse: stacked, it failed the whole batch, and two whose
+		// counts made up for each other shifted the other calls' rows.
+		if t == nil || len(t.Shape) == 0 || t.Validate() != nil {
 			return 0, "", errors.New("unbatchable")
 		}
 		if rows >= 0 && int(t.Shape[0]) != rows {

@@ -336,6 +336,13 @@ func (m *Manager) scan(initial bool) (pending bool, err error) {
 // reconcile works out every model's aspired versions and moves toward them; the
 // caller holds m.mu.
 func (m *Manager) reconcile() {
+	if m.closed {
+		// Close closes every routable version once its calls are done (repo.Close). A
+		// retire now (an UnloadModel, a rescan or a label change that came after Close)
+		// would start an unload goroutine that Close's wg.Wait may already have passed,
+		// and close the engine a second time.
+		return
+	}
 	for name, mm := range m.models {
 		policy := m.cfg.Model(name).Policy
 		var cands []int64

@@ -8,6 +8,7 @@ package tensor
 import (
 	"context"
 	"fmt"
+	"math"
 	"unsafe"
 
 	"github.com/atelier-vision/atelier/internal/errkind"
@@ -109,8 +110,8 @@ func (t *Tensor) Len() int {
 }
 
 // Validate checks that the tensor is well formed: a supported DType, non-negative
-// dimensions, exactly one slice set (the one DType names) and prod(Shape) elements.
-// Its errors wrap ErrBadInput.
+// dimensions (those other than 0 multiplying to an int64), exactly one slice set (the
+// one DType names) and prod(Shape) elements. Its errors wrap ErrBadInput.
 func (t *Tensor) Validate() error {
 	if err := t.validate(); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadInput, err)
@@ -124,9 +125,19 @@ func (t *Tensor) validate() error {
 	default:
 		return fmt.Errorf("unsupported dtype %q", t.DType)
 	}
+	// The dimensions other than 0 must multiply to an int64: otherwise NumElements
+	// wraps, and a shape of 2^60 rows of 16 could pass for one that holds 0 elements,
+	// which TensorFlow's TensorShape aborts the process on rather than refuse.
+	nonzero := int64(1)
 	for _, d := range t.Shape {
 		if d < 0 {
 			return fmt.Errorf("shape %v has a negative dimension", t.Shape)
+		}
+		if d > 0 {
+			if nonzero > math.MaxInt64/d {
+				return fmt.Errorf("shape %v: its dimensions multiply past the largest int64", t.Shape)
+			}
+			nonzero *= d
 		}
 	}
 	set := 0

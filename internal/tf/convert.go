@@ -51,6 +51,10 @@ func dtypeOf(dt tfb.DataType) tensor.DType {
 	return tensor.DType(fmt.Sprintf("dtype(%d)", int(dt)))
 }
 
+// maxDims is the most dimensions a TensorFlow tensor may have
+// (TensorShape::MaxDimensions).
+const maxDims = 254
+
 // toTF copies t into a new TensorFlow tensor (one memcpy). The caller frees it with
 // freeTensor.
 func toTF(t *tensor.Tensor) (*tfb.Tensor, error) {
@@ -58,11 +62,28 @@ func toTF(t *tensor.Tensor) (*tfb.Tensor, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: unsupported dtype %q", tensor.ErrBadInput, t.DType)
 	}
+	// TensorFlow's TensorShape does not refuse a shape it cannot hold, it aborts the
+	// process (a CHECK): more than maxDims dimensions, or dimensions whose product
+	// overflows. Validate refuses the latter (and a shape its data does not fill), so
+	// nothing reaches TF_AllocateTensor that it would abort on.
+	if len(t.Shape) > maxDims {
+		return nil, fmt.Errorf("%w: shape has %d dimensions, over TensorFlow's %d", tensor.ErrBadInput, len(t.Shape), maxDims)
+	}
+	if err := t.Validate(); err != nil {
+		return nil, err
+	}
 	// ReadTensor keeps the shape slice: give it its own copy.
 	shape := append([]int64{}, t.Shape...)
 	out, err := tfb.ReadTensor(dt, shape, bytes.NewReader(t.Bytes()))
 	if err != nil {
 		return nil, fmt.Errorf("tf: copy %s tensor %v into TensorFlow: %w", t.DType, t.Shape, err)
+	}
+	// When TensorFlow cannot allocate the buffer (malloc fails), TF_AllocateTensor
+	// still returns a tensor, with no data; ReadTensor then copies nothing and reports
+	// no error, and a session fed that tensor reads through a null pointer (SIGSEGV).
+	if layoutErr == nil && len(tensorBytes(out)) != len(t.Bytes()) {
+		freeTensor(out)
+		return nil, fmt.Errorf("tf: copy %s tensor %v into TensorFlow: could not allocate %d bytes", t.DType, t.Shape, len(t.Bytes()))
 	}
 	return out, nil
 }

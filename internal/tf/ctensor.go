@@ -71,17 +71,19 @@ func freeTensors(ts []*tfb.Tensor) {
 	}
 }
 
-// tensorBytes returns a view of t's C buffer, valid until t is freed.
+// tensorBytes returns a view of t's C buffer, valid until t is freed; nil when t has
+// no buffer (TensorFlow could not allocate it).
 func tensorBytes(t *tfb.Tensor) []byte {
 	c := cTensor(t)
 	if c == nil {
 		return nil
 	}
 	n := int(C.TF_TensorByteSize(c))
-	if n == 0 {
+	data := C.TF_TensorData(c)
+	if n == 0 || data == nil {
 		return nil
 	}
-	return unsafe.Slice((*byte)(C.TF_TensorData(c)), n)
+	return unsafe.Slice((*byte)(data), n)
 }
 
 // cTensorInfo reads dtype and rank straight from t's C tensor; the layout test uses it
