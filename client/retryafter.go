@@ -54,10 +54,14 @@ func retryAfter() grpc.UnaryClientInterceptor {
 	}
 }
 
-// retryAfterOf reads the wait a refused call's trailer asks for.
+// retryAfterOf reads the wait a refused call's trailer asks for. A wait of a million
+// seconds (11.5 days) or more is ignored like a malformed one, in either trailer, so
+// that without a usable trailer the refusal is final. (Without that bound on
+// retry-after-ms, a wait past 292 years overflowed into a negative one, which became
+// minRetryAfter: a call made again every 10 ms until its deadline.)
 func retryAfterOf(md metadata.MD) (time.Duration, bool) {
 	if v := md.Get(retryAfterMSTrailer); len(v) > 0 {
-		if ms, err := strconv.ParseInt(v[0], 10, 64); err == nil && ms >= 0 {
+		if ms, err := strconv.ParseInt(v[0], 10, 64); err == nil && ms >= 0 && ms < 1e9 {
 			return max(time.Duration(ms)*time.Millisecond, minRetryAfter), true
 		}
 	}

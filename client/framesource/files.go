@@ -2,6 +2,7 @@ package framesource
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -24,7 +25,7 @@ func Dir(dir string) (*Source, error) {
 	for _, e := range entries {
 		switch strings.ToLower(filepath.Ext(e.Name())) {
 		case ".jpg", ".jpeg", ".png":
-			if !e.IsDir() {
+			if regular(filepath.Join(dir, e.Name()), e) {
 				files = append(files, filepath.Join(dir, e.Name()))
 			}
 		}
@@ -38,7 +39,7 @@ func Dir(dir string) (*Source, error) {
 		if i == len(files) {
 			return nil, io.EOF
 		}
-		data, err := os.ReadFile(files[i])
+		data, err := readFrame(files[i])
 		if err != nil {
 			return nil, fmt.Errorf("framesource: %w", err)
 		}
@@ -46,6 +47,42 @@ func Dir(dir string) (*Source, error) {
 		return &pb.Image{Data: &pb.Image_Encoded{Encoded: data}}, nil
 	}
 	return &Source{Name: fmt.Sprintf("%s (%d images)", dir, len(files)), next: next}, nil
+}
+
+// regular reports whether a folder's entry is a file or a link to one. A FIFO named
+// like a frame would block the source until someone wrote to it, a device would never
+// end; a folder is no frame either.
+func regular(path string, e os.DirEntry) bool {
+	if e.Type()&os.ModeSymlink == 0 {
+		return e.Type().IsRegular()
+	}
+	fi, err := os.Stat(path) // what the link points to; a broken link is no frame
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// readFrame reads one frame file of at most MaxFrameBytes: a larger one fails by its
+// size, without being read.
+func readFrame(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.Size() > MaxFrameBytes {
+		return nil, fmt.Errorf("%s is %d bytes, over the %d-byte limit of a frame", path, fi.Size(), MaxFrameBytes)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, fi.Size()+bytes.MinRead)) // as os.ReadFile sizes it
+	if _, err := buf.ReadFrom(io.LimitReader(f, MaxFrameBytes+1)); err != nil {
+		return nil, err
+	}
+	if buf.Len() > MaxFrameBytes { // it grew since
+		return nil, fmt.Errorf("%s is over the %d-byte limit of a frame", path, MaxFrameBytes)
+	}
+	return buf.Bytes(), nil
 }
 
 // MJPEG reads JPEG images back to back from r (an MJPEG file or ffmpeg's image2pipe

@@ -168,7 +168,7 @@ func (o *outcome) end() error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.stop != nil {
-		fmt.Fprintf(o.a.env.stderr, "atelier: %s: %s\n", o.a.cmd, o.stop)
+		fmt.Fprintf(o.a.env.stderr, "atelier: %s: %s\n", o.a.cmd, cleanCell(o.stop.String()))
 	}
 	if o.notSent > 0 {
 		fmt.Fprintf(o.a.env.stderr, "atelier: %s: stopped: %d of %d inputs not sent\n", o.a.cmd, o.notSent, o.total)
@@ -182,7 +182,7 @@ func (a *app) reportFailure(p *progress, input string, e *inputError) {
 	if p != nil {
 		clear = "\r\x1b[K"
 	}
-	fmt.Fprintf(a.env.stderr, "%satelier: %s: %s: %s\n", clear, a.cmd, input, e)
+	fmt.Fprintf(a.env.stderr, "%satelier: %s: %s: %s\n", clear, a.cmd, cleanCell(input), cleanCell(e.String()))
 }
 
 // tally is the outcome of a batch: nil, or a partialError.

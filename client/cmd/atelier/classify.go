@@ -157,10 +157,14 @@ func classifyCSV(r classifyResult) [][]string {
 	if r.Error != nil {
 		return [][]string{{r.File, "", "", "", "", "", "", r.Error.Code, r.Error.Message}}
 	}
+	model, version := "", ""
+	if r.Model != nil { // a server may leave the answer's model out
+		model, version = r.Model.Name, strconv.FormatInt(r.Model.Version, 10)
+	}
 	var rows [][]string
 	for i, p := range r.Predictions {
 		rows = append(rows, []string{r.File, strconv.Itoa(i + 1), p.Label, strconv.Itoa(int(p.ClassIndex)), f32(p.Score),
-			r.Model.Name, strconv.FormatInt(r.Model.Version, 10), "", ""})
+			model, version, "", ""})
 	}
 	return rows
 }

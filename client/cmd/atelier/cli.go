@@ -227,7 +227,7 @@ func (a *app) exit(err error) int {
 		}
 		return exitError
 	}
-	fmt.Fprintf(a.env.stderr, "atelier: %s: %s\n", a.cmd, describeErr(err))
+	fmt.Fprintf(a.env.stderr, "atelier: %s: %s\n", a.cmd, cleanCell(describeErr(err))) // the server's words, on one line
 	return exitError
 }
 

@@ -8,7 +8,7 @@ import (
 	"image/draw"
 	_ "image/jpeg" // decode JPEG inputs
 	"image/png"
-	"os"
+	"io"
 
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/basicfont"
@@ -34,15 +34,7 @@ func drawDetections(raw []byte, resp *pb.DetectResponse, path string) error {
 		return fmt.Errorf("decoding the input locally: %w", err)
 	}
 	out := annotate(src, resp.GetDetections())
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := png.Encode(f, out); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return writeFile(path, 0o666, func(w io.Writer) error { return png.Encode(w, out) })
 }
 
 // annotate returns a copy of src, enlarged if small, with the detections drawn on it.

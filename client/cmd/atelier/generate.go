@@ -4,10 +4,14 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
 )
@@ -51,6 +55,14 @@ func generateCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 				Start: &pb.LatentPoint{Point: &pb.LatentPoint_Seed{Seed: *seed}},
 				End:   &pb.LatentPoint{Point: &pb.LatentPoint_Seed{Seed: *toSeed}}}
 			err = c.Interpolate(ctx, req, func(m *pb.InterpolateResponse) error {
+				// A server that sends a step without an image, or more steps than
+				// asked, would crash the loop below or fill memory until the deadline.
+				switch {
+				case m.Image == nil:
+					return status.Errorf(codes.Internal, "the server sent step %d without an image", m.Step)
+				case len(imgs) == *steps:
+					return status.Errorf(codes.Internal, "the server sent more than the %d steps asked for", *steps)
+				}
 				imgs, ts = append(imgs, m.Image), append(ts, m.T)
 				return nil
 			})
@@ -84,7 +96,7 @@ func generateCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 			}
 			if *outDir != "" {
 				d.File = filepath.Join(*outDir, fmt.Sprintf("%s-%d-%d.png", slug(img.Category), img.Seed, i))
-				if err := os.WriteFile(d.File, img.Png, 0o644); err != nil {
+				if err := writeFile(d.File, 0o644, func(w io.Writer) error { _, err := w.Write(img.Png); return err }); err != nil {
 					return err
 				}
 			}

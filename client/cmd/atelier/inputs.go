@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -42,6 +44,11 @@ func expandInputs(args []string) ([]string, error) {
 			}
 			files = append(files, found...)
 			continue
+		} else if err == nil {
+			// A file that exists is itself, even if its name reads as a glob:
+			// "photo [1].png" would otherwise match only "photo 1.png".
+			files = append(files, arg)
+			continue
 		}
 		if strings.ContainsAny(arg, "*?[") {
 			matches, err := filepath.Glob(arg)
@@ -65,21 +72,61 @@ func imagesIn(dir string) ([]string, error) {
 		if err != nil {
 			return err
 		}
-		if !d.IsDir() && imageExts[strings.ToLower(filepath.Ext(path))] {
-			found = append(found, path)
+		if d.IsDir() || !imageExts[strings.ToLower(filepath.Ext(path))] {
+			return nil
 		}
+		if !d.Type().IsRegular() {
+			// A FIFO named like an image would block the run until someone writes to
+			// it, a device would never end: a folder's images are its files (and
+			// links to files; a broken link fails as its own input).
+			if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+				return nil
+			}
+		}
+		found = append(found, path)
 		return nil
 	})
 	sort.Strings(found)
 	return found, err
 }
 
-// readInput reads one input's bytes ("-" is stdin).
+// maxInputBytes bounds one input: no request can carry a larger image.
+const maxInputBytes = maxRequestBytes
+
+// readInput reads one input's bytes ("-" is stdin). An input over maxInputBytes fails
+// as a FILE error without being read whole: a regular file by its size, before any
+// read; a pipe, a device or stdin (/dev/zero would never end) once that much is read.
 func readInput(name string, stdin io.Reader) ([]byte, error) {
-	if name == "-" {
-		return io.ReadAll(stdin)
+	r, size := stdin, int64(0)
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			if size = fi.Size(); size > maxInputBytes {
+				return nil, tooBig(name, fmt.Sprintf("%d bytes, ", size))
+			}
+		}
+		r = f
 	}
-	return os.ReadFile(name)
+	// Room for the whole file and the read that finds its end, as os.ReadFile has.
+	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
+	if _, err := buf.ReadFrom(io.LimitReader(r, maxInputBytes+1)); err != nil {
+		return nil, err
+	}
+	if buf.Len() > maxInputBytes {
+		return nil, tooBig(name, "")
+	}
+	return buf.Bytes(), nil
+}
+
+// tooBig is the FILE error of an input over maxInputBytes; size is its size and a
+// comma, when known.
+func tooBig(name, size string) error {
+	return &os.PathError{Op: "read", Path: name,
+		Err: fmt.Errorf("%sover the %d-byte limit of one image (the 64 MiB request limit, less room for the rest of the request)", size, maxInputBytes)}
 }
 
 // loadImage reads one input as an API image.

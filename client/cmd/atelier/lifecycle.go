@@ -99,7 +99,7 @@ func labelCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 			writeJSON(a.env.stdout, map[string]any{"name": args[1], "version_labels": got})
 			return nil
 		}
-		fmt.Fprintf(a.env.stdout, "%s %s\n", args[1], labelString(got))
+		fmt.Fprintf(a.env.stdout, "%s %s\n", cleanCell(args[1]), cleanCell(labelString(got)))
 		return nil
 	}
 }
@@ -129,7 +129,7 @@ func printStatus(a *app, sts []*pb.ModelStatus) error {
 		o.record(nil, [][]string{row}, [][]string{row})
 		for _, v := range m.Versions {
 			if v.Error != "" && a.output == "table" {
-				fmt.Fprintf(a.env.stderr, "%s:%d FAILED: %s\n", m.Name, v.Version, v.Error)
+				fmt.Fprintf(a.env.stderr, "%s:%d FAILED: %s\n", cleanCell(m.Name), v.Version, cleanCell(v.Error))
 			}
 		}
 	}

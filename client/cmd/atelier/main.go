@@ -32,6 +32,13 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first interrupt cancels the run; a second one kills the process, as if
+	// unhandled. A run can block where no context reaches it: opening a FIFO no one
+	// writes, reading a terminal's stdin.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	code := run(ctx, os.Args[1:], env{
 		stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin,
 		getenv: os.Getenv, stderrTerminal: isTerminal(os.Stderr),

@@ -7,7 +7,9 @@ import (
 	"strconv"
 	"strings"
 
+	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
@@ -47,6 +49,9 @@ func describeCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 		if err != nil {
 			return err
 		}
+		if m == nil { // a broken server's answer: without this check, a crash below
+			return status.Errorf(codes.Internal, "the server answered GetModel %s without a model", args[0])
+		}
 		switch a.output {
 		case "json":
 			b, err := jsonOpts.Marshal(m)
@@ -72,24 +77,24 @@ func describeCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 			}
 			return o.close()
 		}
-		w := a.env.stdout
-		fmt.Fprintf(w, "model %s (%s)\n", m.Name, roleName(m.Role))
+		w, q := a.env.stdout, cleanCell // the server's names, safe for a terminal
+		fmt.Fprintf(w, "model %s (%s)\n", q(m.Name), roleName(m.Role))
 		for _, v := range m.Versions {
 			fmt.Fprintf(w, "version %d\n", v.Version)
 			if v.Precision != "" {
-				fmt.Fprintf(w, "  precision %s%s\n", v.Precision, belowBatch(v.Bf16MinBatch))
+				fmt.Fprintf(w, "  precision %s%s\n", q(v.Precision), belowBatch(v.Bf16MinBatch))
 			}
 			for _, s := range v.Signatures {
-				fmt.Fprintf(w, "  signature %s\n", s.Name)
+				fmt.Fprintf(w, "  signature %s\n", q(s.Name))
 				for _, t := range s.Inputs {
-					fmt.Fprintf(w, "    input  %-22s %-8s %s\n", t.Name, t.Dtype, shape(t.Shape))
+					fmt.Fprintf(w, "    input  %-22s %-8s %s\n", q(t.Name), q(t.Dtype), shape(t.Shape))
 				}
 				for _, t := range s.Outputs {
-					fmt.Fprintf(w, "    output %-22s %-8s %s\n", t.Name, t.Dtype, shape(t.Shape))
+					fmt.Fprintf(w, "    output %-22s %-8s %s\n", q(t.Name), q(t.Dtype), shape(t.Shape))
 				}
 			}
 			if len(v.Labels) > 0 {
-				fmt.Fprintf(w, "  labels (%d): %s\n", len(v.Labels), strings.Join(v.Labels, ", "))
+				fmt.Fprintf(w, "  labels (%d): %s\n", len(v.Labels), q(strings.Join(v.Labels, ", ")))
 			}
 		}
 		return nil

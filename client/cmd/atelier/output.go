@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -32,7 +34,8 @@ type out struct {
 	widths []int      // table column widths (at least these while rows are held)
 	fixed  bool       // the widths are set: each table row is written at once
 	cw     *csv.Writer
-	n      int // JSON records written
+	n      int   // JSON records written
+	err    error // a table's first failed write, which record and close return
 }
 
 // newOut starts an output with the table's and the CSV's header rows.
@@ -56,7 +59,7 @@ func (o *out) fit(col int, cells []string) {
 		o.widths = append(o.widths, 0)
 	}
 	for _, c := range cells {
-		o.widths[col] = max(o.widths[col], min(utf8.RuneCountInString(c), maxWidth))
+		o.widths[col] = max(o.widths[col], min(utf8.RuneCountInString(cleanCell(c)), maxWidth))
 	}
 }
 
@@ -88,6 +91,7 @@ func (o *out) record(item any, table, csvRows [][]string) error {
 		return o.cw.Error()
 	}
 	for _, r := range table {
+		r = cleanRow(r)
 		if !o.fixed {
 			if o.held = append(o.held, r); len(o.held) >= heldRows {
 				o.fix()
@@ -101,7 +105,7 @@ func (o *out) record(item any, table, csvRows [][]string) error {
 		}
 		o.row(r)
 	}
-	return nil
+	return o.err
 }
 
 // fix sets each column's width to its widest cell in the header and the held rows,
@@ -139,7 +143,9 @@ func (o *out) row(r []string) {
 			b.WriteString(cell + "  ")
 		}
 	}
-	fmt.Fprintln(o.w, strings.TrimRight(b.String(), " "))
+	if _, err := fmt.Fprintln(o.w, strings.TrimRight(b.String(), " ")); err != nil && o.err == nil {
+		o.err = err // a full disk: the run must not end as if the table were written
+	}
 }
 
 // close ends the document; a table writes the rows it still holds (or its header
@@ -160,7 +166,42 @@ func (o *out) close() error {
 	if !o.fixed {
 		o.fix()
 	}
-	return nil
+	return o.err
+}
+
+// cleanRow returns r with every cell made safe for a terminal (cleanCell).
+func cleanRow(r []string) []string {
+	c := make([]string, len(r))
+	for i, cell := range r {
+		c[i] = cleanCell(cell)
+	}
+	return c
+}
+
+// cleanCell makes text from a file name or the server safe to print on a terminal,
+// on one line: control characters (newlines, ESC, which starts the sequences that
+// retitle, recolour or clear a terminal), bidirectional overrides, which reorder what
+// is shown, and bytes that are not UTF-8 are written as Go escapes (\n, \a, \x1b,
+// \u202e, \xff). Other text is returned as it is. JSON and CSV carry text unchanged,
+// escaped by their own rules.
+func cleanCell(s string) string {
+	bad := func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) }
+	if utf8.ValidString(s) && strings.IndexFunc(s, bad) < 0 {
+		return s
+	}
+	var b strings.Builder
+	for i, r := range s {
+		switch _, size := utf8.DecodeRuneInString(s[i:]); {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case bad(r):
+			q := strconv.QuoteRuneToASCII(r) // '\n', '\x1b', '\u202e'
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // writeJSON writes v as one indented JSON document.

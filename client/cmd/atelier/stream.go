@@ -133,13 +133,18 @@ func streamCmd(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 		}
 		err = resume(ctx, *reconnect, func() int { return int(s.answered) }, once, func(err error, from int) {
 			fmt.Fprintf(a.env.stderr, "atelier: stream: %s: %s; reconnecting from frame %d\n",
-				codeName(status.Code(err)), status.Convert(err).Message(), from+1)
+				codeName(status.Code(err)), cleanCell(status.Convert(err).Message()), from+1)
 		})
 		if cerr := o.close(); err == nil {
 			err = cerr
 		}
 		if err == nil {
 			err = readErr
+		}
+		if err == nil && s.answered < uint64(len(files)) {
+			// Every frame gets a result, in order (skipped ones too): a stream that
+			// ended before the last one's is a broken server, not a success.
+			err = status.Errorf(codes.Internal, "the server ended the stream without answering frames %d..%d", s.answered+1, len(files))
 		}
 		if err != nil {
 			return err
@@ -186,7 +191,12 @@ func (s *streamPrinter) detect(m *pb.DetectStreamResponse) error {
 
 func (s *streamPrinter) result(e streamEvent) error {
 	s.results++
-	s.answered = max(s.answered, e.FrameID)
+	if e.FrameID >= 1 && e.FrameID <= uint64(len(s.files)) {
+		// Only a frame that was sent counts: a resumed stream starts after it, and
+		// a broken server's id (0, or 2^64-1, which would resume at file -1) must
+		// not skip frames or crash the resume.
+		s.answered = max(s.answered, e.FrameID)
+	}
 	text, label, score := "", "", ""
 	switch {
 	case e.Error != nil:
