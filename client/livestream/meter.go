@@ -17,6 +17,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/atelier-vision/atelier/internal/termtext"
 	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
 )
 
@@ -132,7 +133,7 @@ func (r Report) String() string {
 	if r.Summary != nil {
 		var top []string
 		for _, c := range r.Summary.Counts[:min(5, len(r.Summary.Counts))] {
-			top = append(top, fmt.Sprintf("%s %d", c.Label, c.Count))
+			top = append(top, fmt.Sprintf("%s %d", termtext.Clean(c.Label), c.Count))
 		}
 		line += "  " + strings.Join(top, ", ")
 	}
@@ -144,6 +145,6 @@ func (r Report) String() string {
 
 // AlertLine renders one alert for a log or a terminal.
 func AlertLine(a *pb.Alert) string {
-	return fmt.Sprintf("ALERT camera %q rule %q: %s (score %.2f) on frame %d at %s", a.CameraId, a.Rule, a.Label, a.Score,
+	return fmt.Sprintf("ALERT camera %q rule %q: %s (score %.2f) on frame %d at %s", a.CameraId, a.Rule, termtext.Clean(a.Label), a.Score,
 		a.FrameId, a.CaptureTime.AsTime().Local().Format("15:04:05.000"))
 }

@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
-	"unicode"
 	"unicode/utf8"
+
+	"github.com/atelier-vision/atelier/internal/termtext"
 )
 
 // heldRows is how many rows a table holds to align their columns, about a
@@ -178,31 +178,10 @@ func cleanRow(r []string) []string {
 	return c
 }
 
-// cleanCell makes text from a file name or the server safe to print on a terminal,
-// on one line: control characters (newlines, ESC, which starts the sequences that
-// retitle, recolour or clear a terminal), bidirectional overrides, which reorder what
-// is shown, and bytes that are not UTF-8 are written as Go escapes (\n, \a, \x1b,
-// \u202e, \xff). Other text is returned as it is. JSON and CSV carry text unchanged,
-// escaped by their own rules.
-func cleanCell(s string) string {
-	bad := func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) }
-	if utf8.ValidString(s) && strings.IndexFunc(s, bad) < 0 {
-		return s
-	}
-	var b strings.Builder
-	for i, r := range s {
-		switch _, size := utf8.DecodeRuneInString(s[i:]); {
-		case r == utf8.RuneError && size == 1:
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case bad(r):
-			q := strconv.QuoteRuneToASCII(r) // '\n', '\x1b', '\u202e'
-			b.WriteString(q[1 : len(q)-1])
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
+// cleanCell makes text from a file name or the server safe to print on a terminal, on
+// one line (termtext.Clean). JSON and CSV carry text unchanged, escaped by their own
+// rules.
+func cleanCell(s string) string { return termtext.Clean(s) }
 
 // writeJSON writes v as one indented JSON document.
 func writeJSON(w io.Writer, v any) error {
