@@ -12,11 +12,15 @@ Streams take frames from any iterator and yield the server's messages as they co
 from __future__ import annotations
 
 import collections
+import errno
 import io
 import ipaddress
 import json
+import numbers
 import os
 import random
+import stat
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence, Union
@@ -47,6 +51,22 @@ if TYPE_CHECKING:
 ImageLike = Union[str, os.PathLike, bytes, np.ndarray, "PIL.Image.Image", common_pb2.Image]
 
 MAX_MESSAGE_BYTES = 64 << 20
+
+# One image: a request's limit less room for the rest of it, as the Go CLI's. A file
+# larger than that fails by its size, before it is read.
+MAX_IMAGE_BYTES = MAX_MESSAGE_BYTES - (1 << 20)
+_OVER = (f"over the {MAX_IMAGE_BYTES}-byte limit of one image (the 64 MiB request limit, "
+         "less room for the rest of the request)")
+
+# gRPC Python turns a deadline past 2**63 ns since 1970 (a timeout of about 7e9 s, or
+# inf) into one already past, so that the call fails at once with DEADLINE_EXCEEDED: a
+# longer timeout is taken as this one, 31 years, as good as none.
+_MAX_TIMEOUT = 1e9
+
+# What the protocol allows an answer to hold (top_k 1..1000, max_detections 1..100):
+# more is a broken server's, refused before it becomes Python objects (16 MB of
+# predictions took 880 MB and 12 s as Prediction objects).
+_MAX_TOP_K, _MAX_DETECTIONS = 1000, 100
 
 # The methods a retry cannot harm: read-only or idempotent. The admin calls
 # (ReloadRepository, LoadModel, UnloadModel, SetVersionLabels) are not: an attempt may
@@ -81,11 +101,21 @@ BALANCED_SERVICE_CONFIG = json.dumps({**_SERVICE_CONFIG, "healthCheckConfig": {"
 
 
 class AtelierError(Exception):
-    """A failed call: code is the gRPC status code, details the server's message."""
+    """A failed call: code is the gRPC status code, details the server's message.
+    The exception's text shows the message's control and format characters (ESC, a
+    newline, a bidi override) escaped, so that a traceback cannot drive the terminal;
+    details holds it exactly."""
 
-    def __init__(self, code: grpc.StatusCode, details: str):
-        super().__init__(f"{code.name}: {details}")
+    def __init__(self, code: grpc.StatusCode, details: str | None):
+        details = details or ""  # gRPC's None for a status without a message
+        super().__init__(f"{code.name}: {_printable(details)}")
         self.code, self.details = code, details
+
+
+def _printable(text: str) -> str:
+    """text with every character that is not printable escaped as in a Python string
+    literal (\\x1b, \\n, \\u202e)."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 class PlaintextError(ValueError):
@@ -135,29 +165,71 @@ class GeneratedImage:
 
 
 def to_image(image: ImageLike) -> common_pb2.Image:
-    """Converts a path, encoded bytes, a PIL image or an HxWx3 / HxW uint8 array."""
+    """Converts a path, encoded bytes, a PIL image or an HxWx3 / HxW uint8 array.
+
+    An image over MAX_IMAGE_BYTES raises ValueError before it is read or copied (a
+    file by its size); so does a path that is not a regular file (a FIFO would wait
+    for a writer, /dev/zero never end): read it and pass the bytes."""
     if isinstance(image, common_pb2.Image):
         return image
     if isinstance(image, (str, os.PathLike)):
-        with open(image, "rb") as f:
-            return common_pb2.Image(encoded=f.read())
+        return common_pb2.Image(encoded=_read_file(image))
     if isinstance(image, bytes):
+        if len(image) > MAX_IMAGE_BYTES:
+            raise ValueError(f"the image is {len(image)} bytes, {_OVER}")
         return common_pb2.Image(encoded=image)
     if isinstance(image, np.ndarray):
+        image = np.asarray(image)  # a np.matrix stays 2-D through np.repeat
         if image.dtype != np.uint8:
             raise TypeError(f"arrays must be uint8, not {image.dtype}")
+        if image.ndim not in (2, 3) or image.ndim == 3 and image.shape[2] != 3:
+            raise ValueError(f"arrays must be HxW or HxWx3, not {image.shape}")
+        h, w = image.shape[:2]
+        if h * w == 0:
+            raise ValueError(f"arrays must hold at least one pixel, not {image.shape}")
+        if h * w * 3 > MAX_IMAGE_BYTES:  # before the copy: a broadcast array takes no memory
+            raise ValueError(f"a {h}x{w} array is {h * w * 3} bytes as RGB, {_OVER}")
         if image.ndim == 2:
             image = np.repeat(image[..., None], 3, axis=2)
-        if image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f"arrays must be HxW or HxWx3, not {image.shape}")
-        h, w, _ = image.shape
         return common_pb2.Image(raw=common_pb2.RawImage(
             rgb=np.ascontiguousarray(image).tobytes(), width=w, height=h))
     if hasattr(image, "save"):  # PIL.Image.Image
+        mode = getattr(image, "mode", "")
+        if mode in ("CMYK", "YCbCr", "LAB", "HSV", "RGBX", "PA"):  # no PNG holds them
+            image = image.convert("RGBA" if mode == "PA" else "RGB")
         buf = io.BytesIO()
-        image.save(buf, format="PNG")
+        try:
+            image.save(buf, format="PNG")
+        except OSError as e:  # "cannot write mode F as PNG"
+            raise ValueError(f"cannot send a PIL image in mode {mode} ({e}): "
+                             "convert it to RGB or L first") from None
+        if buf.tell() > MAX_IMAGE_BYTES:
+            raise ValueError(f"the PIL image is {buf.tell()} bytes as PNG, {_OVER}")
         return common_pb2.Image(encoded=buf.getvalue())
     raise TypeError(f"cannot send {type(image).__name__} as an image")
+
+
+def _read_file(path: str | os.PathLike) -> bytes:
+    """The bytes of an image file, read only if it is a regular file of at most
+    MAX_IMAGE_BYTES."""
+    # O_NONBLOCK: the open of a FIFO would otherwise wait for a writer.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        st = os.fstat(fd)  # of what was opened, not of what the name points to now
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError(f"image {os.fspath(path)!r} is not a regular file (a FIFO, a "
+                             "device or a socket): read it and pass the bytes")
+        if st.st_size > MAX_IMAGE_BYTES:
+            raise ValueError(f"image {os.fspath(path)!r} is {st.st_size} bytes, {_OVER}")
+        with open(fd, "rb", closefd=False) as f:
+            data = f.read(MAX_IMAGE_BYTES + 1)  # the file may have grown since
+    finally:
+        os.close(fd)
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ValueError(f"image {os.fspath(path)!r} is {_OVER}")
+    return data
 
 
 def _build(cls, **fields):
@@ -179,8 +251,28 @@ def _spec(name: str, version: int = 0) -> common_pb2.ModelSpec:
     return _build(common_pb2.ModelSpec, name=name, version=version)
 
 
-def _predictions(c: common_pb2.Classification) -> list[Prediction]:
+def _predictions(c: common_pb2.Classification, top_k: int | None) -> list[Prediction]:
+    if len(c.predictions) > (top_k or _MAX_TOP_K):
+        raise _broken(f"the server sent {len(c.predictions)} predictions for one image, "
+                      f"more than the {top_k or _MAX_TOP_K} asked for")
     return [Prediction(p.label, p.class_index, p.score) for p in c.predictions]
+
+
+def _broken(what: str) -> AtelierError:
+    """The error of an answer no working server sends (as the Go CLI's, INTERNAL)."""
+    return AtelierError(grpc.StatusCode.INTERNAL, what)
+
+
+def _timeout(name: str, seconds: float | None) -> float | None:
+    """A call's timeout as gRPC takes it: None (no deadline) or a positive number of
+    seconds, at most _MAX_TIMEOUT (a longer one, inf included, would be no time at all)."""
+    if seconds is None:
+        return None
+    if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
+        raise TypeError(f"{name} must be a number of seconds or None, not {type(seconds).__name__}")
+    if not seconds > 0:  # NaN too
+        raise ValueError(f"{name} must be positive, not {seconds!r}")
+    return min(float(seconds), _MAX_TIMEOUT)
 
 
 def _target(addrs: str) -> str:
@@ -283,7 +375,11 @@ def _frames(images: Iterable[ImageLike]) -> Iterator[stream_pb2.StreamFrame]:
     for i, img in enumerate(images, start=1):
         now = timestamp_pb2.Timestamp()
         now.GetCurrentTime()
-        yield stream_pb2.StreamFrame(frame_id=i, capture_time=now, image=to_image(img))
+        try:
+            image = to_image(img)
+        except (ValueError, TypeError) as e:
+            raise type(e)(f"frame {i}: {e}") from None
+        yield stream_pb2.StreamFrame(frame_id=i, capture_time=now, image=image)
 
 
 class _CallDetails(collections.namedtuple(
@@ -337,7 +433,8 @@ class AtelierClient:
         127.0.0.0/8, ::1, unix:) raises PlaintextError unless insecure=True sends
         plaintext on purpose. token is sent as "authorization: Bearer <token>" on
         every call (default: $ATELIER_TOKEN); priority ("high", "normal", "low") as
-        x-atelier-priority."""
+        x-atelier-priority. timeout=None sets no deadline."""
+        timeout = _timeout("timeout", timeout) or _MAX_TIMEOUT
         options = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                    ("grpc.service_config", _service_config(target)),
@@ -365,6 +462,7 @@ class AtelierClient:
             channel = grpc.intercept_channel(channel, _MetadataInterceptor(metadata))
         self.channel = channel
         self.timeout = timeout
+        self._closed = threading.Event()  # ends the waits of retry-after
         self.classify_stub = classify_grpc.ClassifyServiceStub(self.channel)
         self.detect_stub = detect_grpc.DetectServiceStub(self.channel)
         self.generate_stub = generate_grpc.GenerateServiceStub(self.channel)
@@ -373,6 +471,9 @@ class AtelierClient:
         self.health_stub = health_pb2_grpc.HealthStub(self.channel)
 
     def close(self) -> None:
+        """Closes the channel: calls in flight, or waiting to be made again, fail with
+        CANCELLED, streams too; a call made afterwards raises ValueError."""
+        self._closed.set()
         self.channel.close()
 
     def __enter__(self) -> "AtelierClient":
@@ -393,13 +494,59 @@ class AtelierClient:
                 wait = _retry_after(e)
                 if wait is None or time.monotonic() + wait >= deadline:
                     raise AtelierError(e.code(), e.details()) from None
-                time.sleep(wait)
+                if self._closed.wait(wait):
+                    raise AtelierError(grpc.StatusCode.CANCELLED,
+                                       "the client was closed while the call waited to be made again") from None
 
-    def _stream(self, responses: Iterable) -> Iterator:
+    def _stream(self, call) -> Iterator:
+        """Yields a streaming call's messages. Closing the generator (a loop's break,
+        or its garbage collection) cancels the call."""
         try:
-            yield from responses
+            yield from call
         except grpc.RpcError as e:
             raise AtelierError(e.code(), e.details()) from None
+        finally:
+            call.cancel()  # nothing once the call has ended
+
+    def _frame_stream(self, method, config, request, frames: Iterable[ImageLike],
+                      timeout: float | None) -> Iterator:
+        """Runs a ClassifyStream or DetectStream: sends config, then request(frame=...)
+        for each of frames, and yields the server's messages. An error that frames
+        raises (or a frame to_image refuses) ends the stream and is raised as it is; a
+        result for a frame never sent, or a stream that ends before every frame sent
+        has its result, is a broken server's (AtelierError INTERNAL)."""
+        sent, failed = [0], []
+
+        def requests():
+            yield request(config=config)
+            try:
+                for f in _frames(frames):
+                    sent[0] = f.frame_id
+                    yield request(frame=f)
+            except Exception as e:  # raised in gRPC's thread, which would only log it
+                failed.append(e)
+
+        answered = 0
+        responses = self._stream(method(requests(), timeout=_timeout("timeout", timeout)))
+        try:
+            for m in responses:
+                if failed:
+                    break
+                if m.WhichOneof("message") == "result":
+                    if not answered < m.result.frame_id <= sent[0]:  # results come in frame order
+                        raise _broken(f"the server sent a result for frame {m.result.frame_id} "
+                                      f"after frame {answered}'s, with {sent[0]} sent")
+                    answered = m.result.frame_id
+                yield m
+        except AtelierError:
+            if not failed:
+                raise
+        finally:
+            responses.close()  # cancels the call, however this generator ends
+        if failed:
+            raise failed[0]
+        if answered < sent[0]:
+            raise _broken(f"the server ended the stream without answering frames {answered + 1}..{sent[0]}")
 
     def classify(self, images: Sequence[ImageLike] | ImageLike, top_k: int | None = None,
                  model: str = "", version: int = 0) -> list[list[Prediction]]:
@@ -409,7 +556,10 @@ class AtelierClient:
         req = _build(classify_pb.ClassifyRequest, model=_spec(model, version),
                      images=[to_image(i) for i in images], top_k=top_k)
         resp = self._call(self.classify_stub.Classify, req)
-        return [_predictions(c) for c in resp.classifications]
+        if len(resp.classifications) != len(images):
+            raise _broken(f"the server answered {len(resp.classifications)} classifications "
+                          f"for {len(images)} images")
+        return [_predictions(c, top_k) for c in resp.classifications]
 
     def detect(self, image: ImageLike, min_score: float | None = None,
                max_detections: int | None = None, top_k: int | None = None,
@@ -428,8 +578,11 @@ class AtelierClient:
                      tiling=detect_pb.Tiling.Value("TILING_" + tiling.upper()),
                      min_score=min_score, max_detections=max_detections, top_k=top_k)
         resp = self._call(self.detect_stub.Detect, req)
+        if len(resp.detections) > (max_detections or _MAX_DETECTIONS):
+            raise _broken(f"the server sent {len(resp.detections)} detections, more than "
+                          f"the {max_detections or _MAX_DETECTIONS} asked for")
         return [Detection((d.box.x_min, d.box.y_min, d.box.x_max, d.box.y_max),
-                          d.garment_type, d.score, _predictions(d.classification))
+                          d.garment_type, d.score, _predictions(d.classification, top_k))
                 for d in resp.detections]
 
     def generate(self, category: str, count: int = 1, seed: int = 0, model: str = "",
@@ -455,7 +608,11 @@ class AtelierClient:
         req = _build(generate_pb.InterpolateRequest,
                      model=_spec(model), category=category,
                      start=point(start), end=point(end), steps=steps)
-        for m in self._stream(self.generate_stub.Interpolate(req, timeout=self.timeout)):
+        for n, m in enumerate(self._stream(self.generate_stub.Interpolate(req, timeout=self.timeout))):
+            if n == steps:
+                raise _broken(f"the server sent more than the {steps} steps asked for")
+            if not m.HasField("image"):
+                raise _broken(f"the server sent step {m.step} without an image")
             i = m.image
             yield m.t, GeneratedImage(i.png, i.category, i.seed, list(i.latent.values))
 
@@ -468,13 +625,8 @@ class AtelierClient:
         frame order, tally summaries and alerts (see WhichOneof("message"))."""
         config = _build(classify_pb.ClassifyStreamConfig, model=_spec(model), options=options,
                         top_k=top_k)
-
-        def requests():
-            yield classify_pb.ClassifyStreamRequest(config=config)
-            for f in _frames(frames):
-                yield classify_pb.ClassifyStreamRequest(frame=f)
-
-        yield from self._stream(self.classify_stub.ClassifyStream(requests(), timeout=timeout))
+        yield from self._frame_stream(self.classify_stub.ClassifyStream, config,
+                                      classify_pb.ClassifyStreamRequest, frames, timeout)
 
     def detect_stream(self, frames: Iterable[ImageLike], model: str = "",
                       options: stream_pb2.StreamOptions | None = None,
@@ -482,13 +634,8 @@ class AtelierClient:
                       ) -> Iterator[detect_pb.DetectStreamResponse]:
         """Runs Detect on frames with the same protocol as classify_stream."""
         config = detect_pb.DetectStreamConfig(model=_spec(model), options=options)
-
-        def requests():
-            yield detect_pb.DetectStreamRequest(config=config)
-            for f in _frames(frames):
-                yield detect_pb.DetectStreamRequest(frame=f)
-
-        yield from self._stream(self.detect_stub.DetectStream(requests(), timeout=timeout))
+        yield from self._frame_stream(self.detect_stub.DetectStream, config,
+                                      detect_pb.DetectStreamRequest, frames, timeout)
 
     def watch_alerts(self, camera_ids: Sequence[str] = (), rules: Sequence[str] = (),
                      timeout: float | None = None,
@@ -497,7 +644,7 @@ class AtelierClient:
         ready, if given, is called once the server has answered the call (the
         subscription is in place): every alert raised after that is yielded."""
         req = alert_pb.WatchAlertsRequest(camera_ids=camera_ids, rules=rules)
-        call = self.alert_stub.WatchAlerts(req, timeout=timeout)
+        call = self.alert_stub.WatchAlerts(req, timeout=_timeout("timeout", timeout))
         if ready is not None:
             call.initial_metadata()  # the server sends its headers once subscribed
             ready()
