@@ -48,6 +48,14 @@ func TestBinaryServesAndStopsOnSIGTERM(t *testing.T) {
 			t.Fatalf("log lacks %q:\n%s", want, logs.String())
 		}
 	}
+	// TensorFlow's info lines (its loader's, the bf16 rewrite's) stay out at the
+	// default --tf-log-level 2. Only the one TensorFlow writes as its library loads,
+	// before any level is read (oneDNN's, from port.cc), is left.
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.HasPrefix(line, "I0000") && !strings.Contains(line, "port.cc") {
+			t.Fatalf("a TensorFlow info line at --tf-log-level 2: %s\n%s", line, logs.String())
+		}
+	}
 }
 
 // startBinary builds atelierd and runs it as users do (without LD_LIBRARY_PATH) on the
@@ -68,8 +76,10 @@ func startBinary(t *testing.T, flags ...string) (*exec.Cmd, string, *testenv.Buf
 	lis.Close()
 
 	cmd := exec.Command(bin, append([]string{"--listen", addr, "--model-dir", modelDir, "--metrics-listen", "127.0.0.1:0"}, flags...)...)
-	cmd.Env = append(os.Environ(), "LD_LIBRARY_PATH=", "GOGC=") // Go's default target under the heap floor
-	logs := &testenv.Buffer{}                                   // read while atelierd writes it
+	// As users run it: no LD_LIBRARY_PATH, Go's default GOGC under the heap floor, and
+	// no TF_CPP_MIN_LOG_LEVEL (atelierd sets --tf-log-level's before TensorFlow loads).
+	cmd.Env = append(os.Environ(), "LD_LIBRARY_PATH=", "GOGC=", "TF_CPP_MIN_LOG_LEVEL=")
+	logs := &testenv.Buffer{} // read while atelierd writes it
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

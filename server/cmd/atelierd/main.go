@@ -33,15 +33,32 @@ func main() {
 		fmt.Fprintln(os.Stderr, "atelierd:", err)
 		os.Exit(2)
 	}
+	startWithTFLogLevel(cfg.TFLogLevel)
 	if err := run(cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "atelierd:", err)
 		os.Exit(1)
 	}
 }
 
+// startWithTFLogLevel makes sure TensorFlow logs at level: it reads
+// TF_CPP_MIN_LOG_LEVEL while its library loads, before main runs, so setting it here
+// is too late (57 lines of loader chatter at the default level 2). A process started
+// without it set to level runs itself again, with it; the second start finds it set
+// and goes on. The process keeps its pid, arguments and open files.
+func startWithTFLogLevel(level string) {
+	if os.Getenv("TF_CPP_MIN_LOG_LEVEL") == level {
+		return
+	}
+	os.Setenv("TF_CPP_MIN_LOG_LEVEL", level)
+	exe, err := os.Executable()
+	if err != nil {
+		return // TensorFlow keeps the level it read; nothing else depends on it
+	}
+	err = syscall.Exec(exe, os.Args, os.Environ()) // returns only if it failed
+	fmt.Fprintf(os.Stderr, "atelierd: could not restart with TF_CPP_MIN_LOG_LEVEL=%s (%v); TensorFlow logs at its own level\n", level, err)
+}
+
 func run(cfg config) error {
-	// TensorFlow reads its log level on first use, so set it before loading anything.
-	os.Setenv("TF_CPP_MIN_LOG_LEVEL", cfg.TFLogLevel)
 	defer gctune.Start(uint64(cfg.GCHeapFloorMiB) << 20).Stop()
 	log := newLogger(cfg)
 	log.Info("starting atelierd", cfg.allAttrs()...)
