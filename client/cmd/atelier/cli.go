@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -97,6 +98,7 @@ func run(ctx context.Context, args []string, e env) int {
 		}
 		return exitOK
 	}
+	args = commandFirst(args)
 	var cmd *command
 	for i := range commands {
 		if commands[i].name == args[0] {
@@ -129,6 +131,24 @@ func run(ctx context.Context, args []string, e env) int {
 		a.client.Close()
 	}
 	return a.exit(err)
+}
+
+// commandFirst moves flags given before the command after it, so that
+// `atelier --addr HOST classify x.png` reads as `atelier classify --addr HOST x.png`,
+// as users of git, kubectl and docker expect; the command is the first argument that
+// names one. Arguments without a command are returned as they are.
+func commandFirst(args []string) []string {
+	if !strings.HasPrefix(args[0], "-") {
+		return args
+	}
+	for i, arg := range args {
+		for _, c := range commands {
+			if c.name == arg {
+				return slices.Concat([]string{arg}, args[:i], args[i+1:])
+			}
+		}
+	}
+	return args
 }
 
 // newFlagSet returns a command's flag set with the common flags bound to a.
