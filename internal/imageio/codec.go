@@ -2,6 +2,7 @@ package imageio
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"image"
 	"image/draw"
@@ -31,8 +32,13 @@ func decode(data []byte, lim Limits, fastPNG bool) (img Image, err error) {
 			img, err = Image{}, fmt.Errorf("%w: %s decoder failed: %v", ErrInvalidImage, format, r)
 		}
 	}()
-	if fastPNG && sniff(data) == "PNG" {
+	if sniff(data) == "PNG" {
 		format = "png"
+		if err := pngCanHold(data, lim); err != nil {
+			return Image{}, err
+		}
+	}
+	if fastPNG && format == "png" {
 		if im, ok := decodePNGFast(data, lim); ok {
 			return im, nil
 		}
@@ -60,6 +66,41 @@ func decode(data []byte, lim Limits, fastPNG bool) (img Image, err error) {
 		return Image{}, fmt.Errorf("%w: corrupt or truncated %s data (%v)", ErrInvalidImage, format, err)
 	}
 	return FromImage(decoded), nil
+}
+
+// maxDeflateRatio is the most deflate can shrink data: a run of 258 bytes costs at
+// least two bits, so no stream grows back to more than 1032 times its size.
+const maxDeflateRatio = 1032
+
+// pngCanHold refuses a PNG too short to hold the image its header declares: the
+// decoders allocate the whole image before they find the data missing, so a 75-byte
+// file saying 8192x6000 cost 94 MB (twice, as the fast path and then image/png tried
+// it), and 64 of them in one request 6 GB. The bound is deflate's: the pixel bytes
+// (at the header's bit depth and channels, filter bytes not counted) over 1032.
+func pngCanHold(data []byte, lim Limits) error {
+	if len(data) < 8+8+13 || string(data[12:16]) != "IHDR" {
+		return nil // image.DecodeConfig words what is wrong
+	}
+	w, h := int64(binary.BigEndian.Uint32(data[16:])), int64(binary.BigEndian.Uint32(data[20:]))
+	depth, channels := int64(data[24]), int64(0)
+	switch data[25] { // colour type
+	case 0, 3: // grey, palette
+		channels = 1
+	case 2:
+		channels = 3
+	case 4:
+		channels = 2
+	case 6:
+		channels = 4
+	}
+	if w > 1<<31 || h > 1<<31 || depth > 16 || lim.check(int(w), int(h)) != nil {
+		return nil // over the limits, which say so in their own words
+	}
+	if pixels := h * (w * depth * channels / 8); pixels/maxDeflateRatio > int64(len(data)) {
+		return fmt.Errorf("%w: corrupt or truncated png data: %d bytes cannot hold the %dx%d image its header declares",
+			ErrInvalidImage, len(data), w, h)
+	}
+	return nil
 }
 
 // sniff names the format the data's first bytes announce, or "" when they announce none.

@@ -9,6 +9,8 @@ import (
 	"image/color"
 	"image/jpeg"
 	"image/png"
+	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -243,4 +245,30 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("got %d bytes for %dx%dx%d", len(im.Pix), im.Width, im.Height, im.Channels)
 		}
 	})
+}
+
+// TestPNGTooShortForItsHeader: a PNG whose bytes cannot hold the image its header
+// declares (deflate shrinks at most 1032 times) is refused before any pixel memory is
+// allocated; one within the limits that can hold it is decoded as before.
+func TestPNGTooShortForItsHeader(t *testing.T) {
+	bomb := pngBomb(t, 8192, 6000)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := Decode(bomb, DefaultLimits)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrInvalidImage) || !strings.Contains(err.Error(), "cannot hold the 8192x6000 image its header declares") {
+		t.Fatalf("got %v, want the bytes named too few for the header", err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 1<<20 {
+		t.Fatalf("refusing a %d-byte PNG allocated %d bytes, want under 1 MiB", len(bomb), got)
+	}
+	// Over the limits, the limit is what the error names.
+	if _, err := Decode(pngBomb(t, 60000, 60000), DefaultLimits); err == nil || strings.Contains(err.Error(), "cannot hold") {
+		t.Fatalf("a PNG over the limits: got %v, want the limit's error", err)
+	}
+	// A real, highly compressible image at the same size is not refused by the bound.
+	flat := encodePNG(t, image.NewGray(image.Rect(0, 0, 2048, 2048)))
+	if im, err := Decode(flat, DefaultLimits); err != nil || im.Width != 2048 {
+		t.Fatalf("a flat 2048x2048 PNG of %d bytes: %v", len(flat), err)
+	}
 }
