@@ -90,6 +90,7 @@ func (d *Dashboard) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /api/state", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store") // as /api/pages: a snapshot, for no cache to keep
 		json.NewEncoder(w).Encode(d.hello(time.Now()))
 	})
 	mux.HandleFunc("GET /api/frames/{cam}/{file}", func(w http.ResponseWriter, r *http.Request) {
@@ -118,9 +119,24 @@ func (d *Dashboard) Handler() http.Handler {
 		// Names, rules and labels reach the page only as text; should one ever reach it
 		// as markup, the browser still runs no script but the page's own, and nothing
 		// is fetched from elsewhere. Inline styles stay: the page sets colours with them.
+		// X-Frame-Options says frame-ancestors to browsers older than CSP 2; the page
+		// links nowhere, and its URLs (camera names) go to nobody as a Referer.
 		hd := w.Header()
 		hd.Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
 		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Referrer-Policy", "no-referrer")
+		if r.ContentLength != 0 {
+			// The page sends no bodies. One left unread is read by the server before
+			// the answer (up to 256 KiB) with no deadline, as there is no ReadTimeout
+			// (it would cut the event stream): a body that never comes would hold the
+			// connection, and the goroutine, for good. Refuse it unread, before the
+			// login's bcrypt, and close the connection.
+			hd.Set("Connection", "close")
+			http.NewResponseController(w).SetReadDeadline(time.Now())
+			http.Error(w, "the dashboard takes no request bodies", http.StatusRequestEntityTooLarge)
+			return
+		}
 		h.ServeHTTP(w, r)
 	})
 }
