@@ -8,7 +8,9 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -44,6 +46,14 @@ func startFake(t *testing.T, addr string) *fakeServer {
 		addr = "127.0.0.1:0"
 	}
 	ln, err := net.Listen("tcp", addr)
+	// A server brought back on its old port can find the port briefly taken: the
+	// dashboard keeps dialing it, and a dial to a loopback port nobody listens on can
+	// pick that very port as its own and connect to itself (TCP's simultaneous open),
+	// until gRPC gives the odd connection up. Wait for it, as a restarted server would.
+	for deadline := time.Now().Add(10 * time.Second); errors.Is(err, syscall.EADDRINUSE) && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		ln, err = net.Listen("tcp", addr)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
