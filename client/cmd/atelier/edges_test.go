@@ -35,6 +35,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/atelier-vision/atelier/internal/testenv"
 	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
 )
 
@@ -213,7 +214,7 @@ func TestEdgeInputFiles(t *testing.T) {
 		}},
 		{"/dev/zero", func(t *testing.T) (string, io.Reader) {
 			if _, err := os.Stat("/dev/zero"); err != nil {
-				t.Skip("no /dev/zero")
+				testenv.Missing(t, "/dev/zero", "a Linux /dev")
 			}
 			return "/dev/zero", nil
 		}},
@@ -314,7 +315,7 @@ func TestEdgeTableIsSafeForTerminals(t *testing.T) {
 	names := []string{"nl\nname.png", "esc\x1b]0;T\x07.png", "bytes\xff\xfe.png", "=cmd|'-C calc'!A0.png", "broken.png"}
 	for _, n := range names[:4] {
 		if err := os.WriteFile(filepath.Join(dir, n), pngBytes(t, 4, 4), 0o644); err != nil {
-			t.Skipf("this file system refuses the name %q: %v", n, err)
+			testenv.Missing(t, fmt.Sprintf("a file system that takes the name %q", n), err.Error())
 		}
 	}
 	os.WriteFile(filepath.Join(dir, "broken.png"), []byte{0}, 0o644)
@@ -462,7 +463,7 @@ func TestEdgeGridOfHugeDesign(t *testing.T) {
 func TestEdgeFullDisk(t *testing.T) {
 	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
 	if err != nil {
-		t.Skip("no /dev/full:", err)
+		testenv.Missing(t, "/dev/full", err.Error())
 	}
 	defer full.Close()
 	s := &edgeServer{classify: answerEach,
@@ -494,7 +495,7 @@ func TestEdgeFullDisk(t *testing.T) {
 	t.Run("--out-dir on a full tmpfs", func(t *testing.T) {
 		dir := t.TempDir()
 		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", dir).CombinedOutput(); err != nil {
-			t.Skipf("cannot mount a tmpfs: %v %s", err, out)
+			testenv.Missing(t, "a tmpfs mount (root)", fmt.Sprintf("%v %s", err, out))
 		}
 		t.Cleanup(func() { exec.Command("umount", dir).Run() })
 		fill, _ := os.Create(filepath.Join(dir, "fill"))
@@ -706,7 +707,7 @@ func TestEdgeBinary(t *testing.T) {
 	t.Run("a second interrupt while a FIFO's open blocks", func(t *testing.T) {
 		fifo := filepath.Join(t.TempDir(), "camera.png")
 		if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-			t.Skip("no FIFO:", err)
+			testenv.Missing(t, "mkfifo", err.Error())
 		}
 		cmd := exec.Command(bin, "classify", fifo) // no one writes: the open blocks
 		cmd.Env = append(os.Environ(), "ATELIER_ADDR="+addr)
