@@ -53,6 +53,11 @@ func decode(data []byte, lim Limits, fastPNG bool) (img Image, err error) {
 	if err := lim.check(cfg.Width, cfg.Height); err != nil {
 		return Image{}, err
 	}
+	if format == "jpeg" {
+		if err := jpegCanHold(len(data), cfg.Width, cfg.Height); err != nil {
+			return Image{}, err
+		}
+	}
 	var decoded image.Image
 	switch format {
 	case "jpeg":
@@ -99,6 +104,23 @@ func pngCanHold(data []byte, lim Limits) error {
 	if pixels := h * (w * depth * channels / 8); pixels/maxDeflateRatio > int64(len(data)) {
 		return fmt.Errorf("%w: corrupt or truncated png data: %d bytes cannot hold the %dx%d image its header declares",
 			ErrInvalidImage, len(data), w, h)
+	}
+	return nil
+}
+
+// jpegCanHold refuses a JPEG too short to hold the image its header declares:
+// image/jpeg allocates the whole image (and, for a progressive file, its coefficients)
+// at the first scan, before it finds the data missing, so 64 small files saying
+// 8192x6000 cost one request 3 GB. The bound: every 8x8 block of the full-resolution
+// component needs at least one bit (its DC Huffman code, at least one bit long, in the
+// baseline scan or the progressive DC scan), so a file has at least a byte for every
+// eight such blocks. The best real encoders stay well above it (a flat grey 8192x6000
+// picture optimised by libjpeg takes two bits a block).
+func jpegCanHold(size, w, h int) error {
+	blocks := int64((w+7)/8) * int64((h+7)/8)
+	if blocks/8 > int64(size) {
+		return fmt.Errorf("%w: corrupt or truncated jpeg data: %d bytes cannot hold the %dx%d image its header declares",
+			ErrInvalidImage, size, w, h)
 	}
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"image/color"
 	"image/jpeg"
 	"image/png"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -270,5 +272,45 @@ func TestPNGTooShortForItsHeader(t *testing.T) {
 	flat := encodePNG(t, image.NewGray(image.Rect(0, 0, 2048, 2048)))
 	if im, err := Decode(flat, DefaultLimits); err != nil || im.Width != 2048 {
 		t.Fatalf("a flat 2048x2048 PNG of %d bytes: %v", len(flat), err)
+	}
+}
+
+// TestJPEGTooShortForItsHeader: a JPEG whose bytes cannot hold the image its header
+// declares (at least one bit for each 8x8 block) is refused before image/jpeg
+// allocates the picture; real JPEGs at their most compressed are decoded as before.
+func TestJPEGTooShortForItsHeader(t *testing.T) {
+	bomb := jpegBomb(t, 8192, 6000)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := Decode(bomb, DefaultLimits)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrInvalidImage) || !strings.Contains(err.Error(), "cannot hold the 8192x6000 image its header declares") {
+		t.Fatalf("got %v, want the bytes named too few for the header", err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 1<<20 {
+		t.Fatalf("refusing a %d-byte JPEG allocated %d bytes, want under 1 MiB", len(bomb), got)
+	}
+	if _, err := Decode(jpegBomb(t, 8000, 8000), DefaultLimits); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("a JPEG over the limits: got %v, want the limit's error", err)
+	}
+	// A flat picture from image/jpeg (6 bits a block) and one libjpeg optimised and made
+	// progressive (2 bits a block, 256 pixels a byte: half the bound) both decode.
+	flat := encodeJPEG(t, image.NewGray(image.Rect(0, 0, 2048, 2048)))
+	if im, err := Decode(flat, DefaultLimits); err != nil || im.Width != 2048 {
+		t.Fatalf("a flat 2048x2048 JPEG of %d bytes: %v", len(flat), err)
+	}
+	tight, err := os.ReadFile(filepath.Join("testdata", "flat-2048-progressive-optimized.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if im, err := Decode(tight, DefaultLimits); err != nil || im.Width != 2048 || im.Height != 2048 {
+		t.Fatalf("libjpeg's flat 2048x2048 progressive JPEG of %d bytes: %v", len(tight), err)
+	}
+	// One byte short of the bound for its size is refused; at the bound it is not.
+	if err := jpegCanHold(2048*2048/512-1, 2048, 2048); err == nil {
+		t.Fatal("a byte under one bit a block was accepted")
+	}
+	if err := jpegCanHold(2048*2048/512, 2048, 2048); err != nil {
+		t.Fatalf("one bit a block refused: %v", err)
 	}
 }
