@@ -108,6 +108,24 @@ func (ca *CA) Issue(t testing.TB, name string, o Options) Pair {
 	return p
 }
 
+// Certificate loads the pair for a tls.Config.
+func (p Pair) Certificate(t testing.TB) tls.Certificate {
+	t.Helper()
+	cert, err := tls.LoadX509KeyPair(p.CertFile, p.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
+}
+
+// LocalhostServer makes a CA of its own and a server certificate it signs for
+// localhost and 127.0.0.1: the certificate to serve and the CA file a client trusts.
+func LocalhostServer(t testing.TB) (tls.Certificate, string) {
+	t.Helper()
+	ca := NewCA(t, "atelier-test")
+	return ca.Issue(t, "server", Options{}).Certificate(t), ca.CertFile
+}
+
 // Pool returns a pool holding the CA.
 func (ca *CA) Pool() *x509.CertPool {
 	p := x509.NewCertPool()
@@ -121,11 +139,7 @@ func ClientConfig(t testing.TB, ca *CA, client *Pair) *tls.Config {
 	t.Helper()
 	cfg := &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12}
 	if client != nil {
-		pair, err := tls.LoadX509KeyPair(client.CertFile, client.KeyFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Certificates = []tls.Certificate{pair}
+		cfg.Certificates = []tls.Certificate{client.Certificate(t)}
 	}
 	return cfg
 }
