@@ -21,10 +21,17 @@ type Inference interface {
 	Infer(ctx context.Context, req inference.Request) (inference.Response, error)
 }
 
-// Extensions lists the Open Inference Protocol extensions Atelier implements, as
-// ServerMetadata reports them: request parameters, and Triton's model repository
-// (RepositoryIndex, RepositoryModelLoad and RepositoryModelUnload, admin-only).
-var Extensions = []string{"parameters", "model_repository"}
+// Extensions returns the Open Inference Protocol extensions a server implements, as
+// ServerMetadata reports them: request parameters always, and Triton's model
+// repository (RepositoryIndex, RepositoryModelLoad and RepositoryModelUnload) where
+// those RPCs answer: with a model lifecycle behind them and tokens on, as they are
+// admin-only and off without --auth-tokens-file.
+func Extensions(repository bool) []string {
+	if repository {
+		return []string{"parameters", "model_repository"}
+	}
+	return []string{"parameters"}
+}
 
 // InferenceServer implements inference.GRPCInferenceService, the Open Inference
 // Protocol (KServe V2) that Triton's and KServe's clients speak.
@@ -36,7 +43,9 @@ type InferenceServer struct {
 	// Control is the model lifecycle behind the repository RPCs
 	// (inference_repository.go); nil answers them Unimplemented.
 	Control ModelControl
-	Log     *slog.Logger
+	// Extensions are what ServerMetadata lists (see Extensions).
+	Extensions []string
+	Log        *slog.Logger
 }
 
 // ServerLive answers true while the process serves at all.
@@ -51,7 +60,7 @@ func (s *InferenceServer) ServerReady(context.Context, *oip.ServerReadyRequest) 
 
 // ServerMetadata names the server, its version and the extensions it implements.
 func (s *InferenceServer) ServerMetadata(context.Context, *oip.ServerMetadataRequest) (*oip.ServerMetadataResponse, error) {
-	return &oip.ServerMetadataResponse{Name: "atelier", Version: buildVersion(), Extensions: Extensions}, nil
+	return &oip.ServerMetadataResponse{Name: "atelier", Version: buildVersion(), Extensions: s.Extensions}, nil
 }
 
 func buildVersion() string {

@@ -63,6 +63,13 @@ func badInferRequests() []badInfer {
 		{"unknown input", &oip.ModelInferRequest{ModelName: "classifier", Inputs: []*inputT{{Name: "pixels", Datatype: "UINT8", Shape: []int64{1, 28, 28, 1}}}, RawInputContents: [][]byte{good}},
 			codes.InvalidArgument, []string{`"pixels"`, "no such input"}},
 		{"missing input", &oip.ModelInferRequest{ModelName: "classifier"}, codes.InvalidArgument, []string{`"images"`, "missing"}},
+		{"batch over the limit", func() *oip.ModelInferRequest {
+			many := make([][]byte, 65)
+			for i := range many {
+				many[i] = good
+			}
+			return tensorReq(many...)
+		}(), codes.InvalidArgument, []string{`"images"`, "65 examples is over the limit of 64"}},
 		{"duplicate input", &oip.ModelInferRequest{ModelName: "classifier", Inputs: []*inputT{
 			{Name: "images", Datatype: "UINT8", Shape: []int64{1, 28, 28, 1}}, {Name: "images", Datatype: "UINT8", Shape: []int64{1, 28, 28, 1}}},
 			RawInputContents: [][]byte{good, good}}, codes.InvalidArgument, []string{`"images"`, "twice"}},

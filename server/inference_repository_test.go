@@ -141,6 +141,11 @@ func TestRepositoryRPCsAuth(t *testing.T) {
 			if _, err := c.ServerLive(ctxT(t), &oip.ServerLiveRequest{}); err != nil {
 				t.Errorf("ServerLive without a token: %v", err)
 			}
+			// ServerMetadata lists the repository extension only where its RPCs answer.
+			want := map[bool]string{true: "parameters,model_repository", false: "parameters"}[tc.tokens]
+			if md, err := c.ServerMetadata(withToken(ctxT(t), readerToken), &oip.ServerMetadataRequest{}); err != nil || strings.Join(md.Extensions, ",") != want {
+				t.Errorf("ServerMetadata: got %v, %v, want extensions %s", md, err, want)
+			}
 			ictx := ctxT(t)
 			if tc.tokens {
 				ictx = withToken(ictx, readerToken)
@@ -157,6 +162,9 @@ func TestRepositoryRPCsWithoutALifecycle(t *testing.T) {
 	_, err := c.RepositoryIndex(ctx, &oip.RepositoryIndexRequest{})
 	if status.Code(err) != codes.Unimplemented || !strings.Contains(status.Convert(err).Message(), "RepositoryIndex") {
 		t.Fatalf("got %v, want Unimplemented naming the RPC", err)
+	}
+	if md, err := c.ServerMetadata(ctx, &oip.ServerMetadataRequest{}); err != nil || strings.Join(md.Extensions, ",") != "parameters" {
+		t.Fatalf("ServerMetadata without a lifecycle: got %v, %v, want only parameters", md, err)
 	}
 }
 

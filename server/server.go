@@ -89,7 +89,8 @@ func New(opts Options, repo *models.Repository, cores Cores) *Server {
 	healthpb.RegisterHealthServer(s, h)
 	srv := &Server{GRPC: s, Health: h, repo: repo, modelHealth: map[string]bool{}}
 	if cores.Inference != nil {
-		oip.RegisterGRPCInferenceServiceServer(s, &InferenceServer{Core: cores.Inference, Ready: srv.isServing, Control: cores.Models, Log: log})
+		oip.RegisterGRPCInferenceServiceServer(s, &InferenceServer{Core: cores.Inference, Ready: srv.isServing, Control: cores.Models,
+			Extensions: Extensions(cores.Models != nil && g.Tokens != nil), Log: log})
 	}
 	if !opts.NoReflection {
 		reflection.Register(s)

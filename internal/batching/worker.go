@@ -2,6 +2,7 @@ package batching
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -69,16 +70,28 @@ func (e *Engine) runBatch(q *queue, batch []*call, stacked scratch) {
 		return
 	}
 	results, rows, err := e.compute(q, live, stacked)
-	done.Computed = time.Since(start)
+	var alone []Counts // the calls' runs on their own, if the batch's failed
 	if rows > 0 {
 		done.Runs, done.Rows = 1, int64(rows)
 	}
+	if err != nil && len(live) > 1 && errors.Is(err, errkind.Invalid) {
+		// The model refused a value it cannot know before it runs (a class index past
+		// its table, say). The batch holds other callers' calls, which must not fail
+		// for a row that is not theirs: run its halves apart, and so on down, so that
+		// only the bad calls get the error, in a few runs when few are bad.
+		results, err = make([]result, len(live)), nil
+		alone = e.computeApart(q, live, stacked, results, nil)
+	}
+	done.Computed = time.Since(start)
 	for i := range live {
 		if err != nil || results[i].err != nil {
 			done.Failed++
 		}
 	}
 	e.stats.record(done)
+	for _, run := range alone {
+		e.stats.record(run)
+	}
 	for i, c := range live {
 		if err != nil {
 			c.done <- result{err: err}
@@ -86,6 +99,31 @@ func (e *Engine) runBatch(q *queue, batch []*call, stacked scratch) {
 		}
 		c.done <- results[i]
 	}
+}
+
+// computeApart runs the two halves of calls as batches of their own, splitting again a
+// half that fails for invalid input, and fills results in; it returns the runs'
+// figures appended to runs.
+func (e *Engine) computeApart(q *queue, calls []*call, stacked scratch, results []result, runs []Counts) []Counts {
+	for _, half := range [][]*call{calls[:len(calls)/2], calls[len(calls)/2:]} {
+		out, rows, err := e.compute(q, half, stacked)
+		if rows > 0 {
+			runs = append(runs, Counts{Runs: 1, Rows: int64(rows)})
+		}
+		part := results[:len(half)]
+		results = results[len(half):]
+		switch {
+		case err != nil && len(half) > 1 && errors.Is(err, errkind.Invalid):
+			runs = e.computeApart(q, half, stacked, part, runs)
+		case err != nil:
+			for i := range part {
+				part[i] = result{err: err}
+			}
+		default:
+			copy(part, out)
+		}
+	}
+	return runs
 }
 
 // compute runs the live calls as one session run and returns each call's rows, or

@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/atelier-vision/atelier/internal/classify"
 	"github.com/atelier-vision/atelier/internal/errkind"
 	"github.com/atelier-vision/atelier/internal/models"
 	"github.com/atelier-vision/atelier/internal/tensor"
@@ -15,6 +16,11 @@ import (
 // MaxElements bounds the elements of one input tensor; the gRPC message size limit
 // bounds its bytes first, this catches shapes whose product overflows.
 const MaxElements = 1 << 31
+
+// MaxBatch bounds the batch dimension of a tensor model's request: the examples one
+// call may bring, as Classify's images and Generate's designs. One call of 8,192
+// images would otherwise run as one session run, for half a minute and gigabytes.
+const MaxBatch = classify.MaxImages
 
 // MaxRank bounds the dimensions of one input's shape (TensorFlow's own limit is 254),
 // so a shape of millions of dimensions is refused before anything walks or prints it.
@@ -218,6 +224,13 @@ func inferTensor(ctx context.Context, m *models.Model, req Request) ([]Output, e
 	}
 	if batch == 0 {
 		return nil, invalid(batchInput, "shape %v: the batch dimension is 0; send at least one example", feed[batchInput].Shape)
+	}
+	if batch > MaxBatch {
+		return nil, invalid(batchInput, "shape %v: %d examples is over the limit of %d per request (send more requests; the server batches them)",
+			feed[batchInput].Shape, batch, MaxBatch)
+	}
+	if err := m.CheckValues(feed); err != nil {
+		return nil, err
 	}
 	res, err := m.Engine.Run(ctx, models.ServingSignature, feed, names)
 	if err != nil {

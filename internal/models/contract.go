@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/atelier-vision/atelier/internal/errkind"
 	"github.com/atelier-vision/atelier/internal/imageio"
 	"github.com/atelier-vision/atelier/internal/tensor"
 )
@@ -207,6 +208,26 @@ func (m *Model) Detect(ctx context.Context, pix []uint8, n int) ([][]RawDetectio
 		}
 	}
 	return res, nil
+}
+
+// CheckValues refuses input values the model's contract bounds and only its session
+// run would otherwise find: a generator's `labels` index its label table, and one
+// past it is an error TensorFlow reports for the whole batch the call shares.
+func (m *Model) CheckValues(feed map[string]*tensor.Tensor) error {
+	if m.Role != RoleGenerator {
+		return nil
+	}
+	t := feed[keyLabels]
+	if t == nil || t.DType != tensor.Int32 {
+		return nil // the signature's own checks speak for a missing or mistyped input
+	}
+	for i, v := range t.Int32 {
+		if v < 0 || int(v) >= len(m.Labels) {
+			return fmt.Errorf("%w: input %q: value %d at [%d] is not a category index of %s (0 to %d)",
+				errkind.Invalid, keyLabels, v, i, m.Spec(), len(m.Labels)-1)
+		}
+	}
+	return nil
 }
 
 // Generate runs a generator on latent vectors z (n of LatentSize floats each) with
