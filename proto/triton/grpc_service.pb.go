@@ -585,7 +585,8 @@ type ModelMetadataResponse struct {
 	// @@
 	Outputs []*ModelMetadataResponse_TensorMetadata `protobuf:"bytes,5,rep,name=outputs,proto3" json:"outputs,omitempty"`
 	// Atelier: the Open Inference Protocol's optional model properties, added
-	// to Triton's message (the only change to this file; see LICENSE beside it).
+	// to Triton's message (one of the two Atelier changes to this file, both marked
+	// "Atelier:"; see README.md beside it).
 	Properties    map[string]*InferParameter `protobuf:"bytes,6,rep,name=properties,proto3" json:"properties,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -6,6 +6,7 @@ import (
 	"image"
 	"image/jpeg"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -27,6 +28,20 @@ func TestOpenInferenceProtocolEqualsClassify(t *testing.T) {
 	native := pb.NewClassifyServiceClient(conn)
 	ctx := ctxFor(t, 5*time.Minute)
 
+	if r, err := v2.ServerLive(ctx, &oip.ServerLiveRequest{}); err != nil || !r.Live {
+		t.Fatalf("ServerLive: %v, %v", r, err)
+	}
+	if r, err := v2.ServerReady(ctx, &oip.ServerReadyRequest{}); err != nil || !r.Ready {
+		t.Fatalf("ServerReady: %v, %v", r, err)
+	}
+	if r, err := v2.ServerMetadata(ctx, &oip.ServerMetadataRequest{}); err != nil || r.Name != "atelier" || !slices.Contains(r.Extensions, "parameters") {
+		t.Fatalf("ServerMetadata: %v, %v", r, err)
+	}
+	for name, want := range map[string]bool{"classifier": true, "classifier_image": true, "nope": false} {
+		if r, err := v2.ModelReady(ctx, &oip.ModelReadyRequest{Name: name}); err != nil || r.Ready != want {
+			t.Fatalf("ModelReady(%s): %v, %v; want ready %v", name, r, err, want)
+		}
+	}
 	md, err := v2.ModelMetadata(ctx, &oip.ModelMetadataRequest{Name: "classifier"})
 	if err != nil {
 		t.Fatal(err)
@@ -70,11 +85,24 @@ func TestOpenInferenceProtocolEqualsClassify(t *testing.T) {
 	res, err = v2.ModelInfer(ctx, &oip.ModelInferRequest{ModelName: "classifier_image",
 		Inputs:           []*oip.ModelInferRequest_InferInputTensor{{Name: "image", Datatype: "BYTES", Shape: []int64{n}}},
 		RawInputContents: [][]byte{inference.EncodeBytes(jpegs)},
-		Outputs:          []*oip.ModelInferRequest_InferRequestedOutputTensor{{Name: "probabilities"}}})
+		Outputs:          []*oip.ModelInferRequest_InferRequestedOutputTensor{{Name: "probabilities"}, {Name: "label"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	closeTo(t, "JPEG image model", le32(res.RawOutputContents[0]), classify(jpegs))
+	jpegWant := classify(jpegs)
+	closeTo(t, "JPEG image model", le32(res.RawOutputContents[0]), jpegWant)
+	// The label output names each image's top class, as Classify's first prediction does.
+	names, err := inference.DecodeBytes("label", res.RawOutputContents[1], n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		row := jpegWant[i*10 : (i+1)*10]
+		top := slices.Index(row, slices.Max(row))
+		if string(names[i]) != fashionmnist.Labels[top] {
+			t.Errorf("image %d: label %q, want %q (class %d)", i, names[i], fashionmnist.Labels[top], top)
+		}
+	}
 
 	stream, err := v2.ModelStreamInfer(ctx)
 	if err != nil {
