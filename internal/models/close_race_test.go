@@ -73,7 +73,7 @@ func TestAdminCallsAfterCloseStartNothing(t *testing.T) {
 	// The folder goes too, so that a rescan would retire the version as well.
 	os.RemoveAll(filepath.Join(m.opts.Root, "classifier"))
 	_ = m.UnloadModel("classifier", 1)
-	_, _ = m.scan(false)
+	_, _ = m.scan()
 	m.wg.Wait() // whatever the calls above started
 	es := engines()
 	if len(es) != 1 {
@@ -102,7 +102,7 @@ func TestCloseRacingAdminCalls(t *testing.T) {
 		})
 		wg.Go(func() {
 			<-start
-			_, _ = m.scan(false)
+			_, _ = m.scan()
 		})
 		wg.Go(func() {
 			<-start

@@ -187,7 +187,7 @@ func mustStart(t *testing.T, root, config string) *managerFixture {
 func (f *managerFixture) poll() {
 	f.t.Helper()
 	for range 2 {
-		if _, err := f.m.scan(false); err != nil {
+		if _, err := f.m.scan(); err != nil {
 			f.t.Fatal(err)
 		}
 	}

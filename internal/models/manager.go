@@ -128,11 +128,13 @@ func (m *Manager) Repository() *Repository { return m.repo }
 
 // Start loads every complete version the policies want, waits for the loads to end,
 // and applies the config's labels. It fails when no version at all is available or
-// a label names a version that is not.
+// a label names a version that is not. A folder counts as complete as at an explicit
+// rescan: unchanged over two looks, Settle apart, so a copy in progress at boot is not
+// loaded half-way (it is, by the polls, once it stands still).
 func (m *Manager) Start(ctx context.Context) error {
 	m.wg.Add(1)
 	go m.loader()
-	if _, err := m.scan(true); err != nil {
+	if err := m.scanSettled(ctx); err != nil {
 		return err
 	}
 	if err := m.WaitIdle(ctx); err != nil {
@@ -153,6 +155,15 @@ func (m *Manager) failureSummary() string {
 		for _, v := range st.Versions {
 			if v.State == StateFailed {
 				s += fmt.Sprintf("; %s:%d failed: %v", st.Name, v.Version, v.Err)
+			}
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, mm := range m.models {
+		for n, v := range mm.versions {
+			if v.onDisk && v.fp != "" && !v.ready {
+				s += fmt.Sprintf("; %s:%d was still changing over %v (a copy in progress? copy to a hidden folder, then rename)", mm.name, n, m.opts.Settle)
 			}
 		}
 	}
@@ -179,7 +190,7 @@ func (m *Manager) Poll(ctx context.Context, interval time.Duration) {
 // nothing: what is loaded serves on. It is logged when it begins or changes, and the
 // end of it once, not at every interval.
 func (m *Manager) poll() {
-	_, err := m.scan(false)
+	_, err := m.scan()
 	msg := ""
 	if err != nil {
 		msg = err.Error()
@@ -222,24 +233,30 @@ func (m *Manager) Reload(ctx context.Context, wait bool) error {
 	if err != nil {
 		return err
 	}
-	pending, err := m.scan(false)
-	if err != nil {
+	if err := m.scanSettled(ctx); err != nil {
 		return err
-	}
-	if pending {
-		select {
-		case <-time.After(m.opts.Settle):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		if _, err := m.scan(false); err != nil {
-			return err
-		}
 	}
 	if wait {
 		return m.WaitIdle(ctx)
 	}
 	return nil
+}
+
+// scanSettled rescans the folder and, if it saw folders that are new or changed, looks
+// again Settle later: one that stood still in between is loaded now, not a poll later;
+// one still changing is left to the polls.
+func (m *Manager) scanSettled(ctx context.Context) error {
+	pending, err := m.scan()
+	if err != nil || !pending {
+		return err
+	}
+	select {
+	case <-time.After(m.opts.Settle):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	_, err = m.scan()
+	return err
 }
 
 // applyLabels publishes the config's labels (replacing each model's labels); the
@@ -266,10 +283,10 @@ func cloneLabels(l map[string]int64) map[string]int64 {
 	return out
 }
 
-// scan reads the folder and reconciles. initial trusts every folder that has its
-// files (start-up); otherwise a folder is complete once its fingerprint has not
-// changed since the previous scan. pending reports folders seen changing.
-func (m *Manager) scan(initial bool) (pending bool, err error) {
+// scan reads the folder and reconciles. A folder is complete once its fingerprint has
+// not changed since the previous scan, at start-up too. pending reports folders seen
+// changing.
+func (m *Manager) scan() (pending bool, err error) {
 	res, err := scanRoot(m.opts.Root)
 	if err != nil {
 		return false, err
@@ -308,7 +325,7 @@ func (m *Manager) scan(initial bool) (pending bool, err error) {
 				v.onDisk = true
 				continue
 			}
-			stable := d.fp != "" && (initial || d.fp == v.fp)
+			stable := d.fp != "" && d.fp == v.fp
 			v.ready = stable || (v.state != 0 && v.state != StateFailed && d.fp != "")
 			if d.fp != "" && !stable && v.state == 0 || d.fp != v.fp && v.state == StateFailed {
 				pending = true
@@ -510,7 +527,7 @@ func (m *Manager) loader() {
 // loadOne loads, warms and publishes one version, or marks it FAILED.
 func (m *Manager) loadOne(v *version, spec Spec, dir, fp string, setting precision.Setting) {
 	start := time.Now()
-	model, err := loadVersion(spec, dir, setting, m.opts.Load)
+	model, err := m.load(spec, dir, setting)
 	if err == nil {
 		m.mu.Lock()
 		if role := m.models[spec.Name].role; role != RoleUnknown && role != model.Role {
@@ -541,7 +558,7 @@ func (m *Manager) loadOne(v *version, spec Spec, dir, fp string, setting precisi
 		v.failedFP = fp
 		m.failures[spec.Name]++
 		m.setState(v, StateFailed, err)
-		m.opts.Log.Error("model version failed", "model", spec.Name, "version", spec.Version, "dir", dir, "err", err)
+		m.opts.Log.Error("model version failed", append([]any{"model", spec.Name, "version", spec.Version, "dir", dir, "err", err}, panicStack(err)...)...)
 	case !v.aspired:
 		model.Engine.Close()
 		m.setState(v, 0, nil)
@@ -557,14 +574,33 @@ func (m *Manager) loadOne(v *version, spec Spec, dir, fp string, setting precisi
 	m.reconcile()
 }
 
-// warm runs the warm-up on a loaded model; Close cuts it short.
-func (m *Manager) warm(model *Model) error {
+// load opens one version folder with the Loader. A panic in it (a bug in the loader or
+// in TensorFlow's bindings, on a model nobody tried) is the version's error: it runs on
+// the one loader goroutine, and would otherwise end the server.
+func (m *Manager) load(spec Spec, dir string, setting precision.Setting) (model *Model, err error) {
+	defer errkind.Recover(&err)
+	return loadVersion(spec, dir, setting, m.opts.Load)
+}
+
+// warm runs the warm-up on a loaded model; Close cuts it short. A panic is its error,
+// as in load.
+func (m *Manager) warm(model *Model) (err error) {
 	if m.opts.Warm == nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(m.ctx, 10*time.Minute)
 	defer cancel()
+	defer errkind.Recover(&err)
 	return m.opts.Warm(ctx, model)
+}
+
+// panicStack is the log attribute of a recovered panic's stack; none for other errors.
+func panicStack(err error) []any {
+	var p *errkind.Panic
+	if errors.As(err, &p) {
+		return []any{"stack", string(p.Stack)}
+	}
+	return nil
 }
 
 // reloadOne loads a serving version again with a new precision setting, warms it up
@@ -573,7 +609,7 @@ func (m *Manager) warm(model *Model) error {
 // the failure is logged, not made the version's state.
 func (m *Manager) reloadOne(v *version, spec Spec, dir string, setting precision.Setting, role Role) {
 	start := time.Now()
-	model, err := loadVersion(spec, dir, setting, m.opts.Load)
+	model, err := m.load(spec, dir, setting)
 	if err == nil && model.Role != role {
 		err = fmt.Errorf("it is now a %s, not a %s", model.Role, role)
 	}
@@ -595,8 +631,8 @@ func (m *Manager) reloadOne(v *version, spec Spec, dir string, setting precision
 			model.Engine.Close()
 		}
 		v.setting = setting // not again at every reload; a new version or a restart retries
-		m.opts.Log.Error("model version reload failed; the loaded one serves on", "model", spec.Name, "version", spec.Version,
-			"precision", setting, "dir", dir, "err", err)
+		m.opts.Log.Error("model version reload failed; the loaded one serves on", append([]any{"model", spec.Name, "version", spec.Version,
+			"precision", setting, "dir", dir, "err", err}, panicStack(err)...)...)
 	default:
 		old := v.model
 		v.model, v.setting = model, setting

@@ -103,7 +103,7 @@ func TestNewVersionTakesOverAndTheOldOneDrains(t *testing.T) {
 	defer release() // a failing test must not leave Close waiting on the held call
 
 	v2 := writeVersion(t, root, "classifier/2", "classifier", tenLabels...)
-	if _, err := f.m.scan(false); err != nil {
+	if _, err := f.m.scan(); err != nil {
 		t.Fatal(err)
 	}
 	f.idle()
@@ -195,9 +195,9 @@ func TestHalfCopiedFolderIsNotLoaded(t *testing.T) {
 	}
 	// A file still growing between two polls is not loaded either.
 	writeVersion(t, root, "classifier/3", "classifier", tenLabels...)
-	f.m.scan(false)
+	f.m.scan()
 	os.WriteFile(filepath.Join(root, "classifier", "3", "variables", "variables.data-00000-of-00001"), []byte("more"), 0o644)
-	f.m.scan(false)
+	f.m.scan()
 	f.idle()
 	if got := f.states("classifier"); got != "1:AVAILABLE" {
 		t.Fatalf("got %q, want version 3 left alone while it changes", got)
@@ -388,7 +388,7 @@ func TestCloseDoesNotLoadTheQueue(t *testing.T) {
 		writeVersion(t, root, name+"/1", "classifier", tenLabels...)
 	}
 	for range 2 {
-		if _, err := m.scan(false); err != nil {
+		if _, err := m.scan(); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -3,6 +3,7 @@ package models
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -15,8 +16,8 @@ import (
 
 // A version folder counts once it is complete (docs/RELOAD.md):
 //   - it holds saved_model.pb and a variables/ folder, and
-//   - their names, sizes and modification times (and assets/labels.txt's) are the same
-//     at two scans in a row, one poll apart.
+//   - the names, sizes, modification times, modes and owners of everything in it
+//     (fingerprint) are the same at two scans in a row, one poll apart.
 //
 // A folder moved into place with a rename is complete at once, so it is loaded at the
 // second scan that sees it (the first only notes its files: the server cannot tell a
@@ -151,11 +152,12 @@ func missing(err error) bool {
 	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
 }
 
-// fingerprint describes saved_model.pb, every file under variables/ and
-// assets/labels.txt by name, size, modification time, mode and owner; it is empty
-// while saved_model.pb or variables/ is missing. An error says a file is there but
-// could not be read, or is a named pipe or a device, which would block the loader in
-// open(2) for ever.
+// fingerprint describes the version folder: saved_model.pb, every file under
+// variables/ and assets/labels.txt, which the loader opens, and then every other entry
+// at any depth (describeRest), by name, size, modification time, mode and owner. It is
+// empty while saved_model.pb or variables/ is missing. An error says one of the
+// loader's files is there but could not be read, or is a named pipe or a device, which
+// would block the loader in open(2) for ever.
 func fingerprint(dir string) (string, error) {
 	var parts []string
 	var failed error
@@ -170,14 +172,7 @@ func fingerprint(dir string) (string, error) {
 			}
 			return false
 		}
-		// The mode and owner count too: the fix for a version that failed with
-		// "permission denied", a chmod or chown, changes neither size nor time, and a
-		// FAILED version is tried again only when its fingerprint changes.
-		owner := ""
-		if st, ok := info.Sys().(*syscall.Stat_t); ok {
-			owner = fmt.Sprintf(":%d:%d", st.Uid, st.Gid)
-		}
-		parts = append(parts, fmt.Sprintf("%s:%d:%d:%v%s", rel, info.Size(), info.ModTime().UnixNano(), info.Mode(), owner))
+		parts = append(parts, describe(rel, info))
 		return true
 	}
 	if !stat("saved_model.pb") {
@@ -202,5 +197,72 @@ func fingerprint(dir string) (string, error) {
 	if failed != nil {
 		return "", failed
 	}
-	return strings.Join(parts, "|"), nil
+	return strings.Join(describeRest(dir, parts), "|"), nil
+}
+
+// describe is one entry of a fingerprint. The mode and owner count too: the fix for a
+// version that failed with "permission denied", a chmod or chown, changes neither size
+// nor time, and a FAILED version is tried again only when its fingerprint changes.
+func describe(rel string, info fs.FileInfo) string {
+	owner := ""
+	if st, ok := info.Sys().(*syscall.Stat_t); ok {
+		owner = fmt.Sprintf(":%d:%d", st.Uid, st.Gid)
+	}
+	return fmt.Sprintf("%s:%d:%d:%v%s", rel, info.Size(), info.ModTime().UnixNano(), info.Mode(), owner)
+}
+
+// maxFingerprintEntries bounds describeRest: a version folder is a few files, plus at
+// most maxWarmupFiles warm-up requests (warm-up fails a version with more).
+const maxFingerprintEntries = 4 * maxWarmupFiles
+
+// describeRest appends to parts the entries of the version folder that fingerprint's
+// loader files leave out, the folder itself included: the warm-up requests in
+// assets.extra/, build-report.json (the precision gate's input), other assets. So a
+// version FAILED by one of them is tried again when it is fixed, and one still being
+// written keeps the version out until it stands still. It only stats: a named pipe or
+// a device is described by its mode, never opened (warm-up refuses one), and a
+// folder is opened with O_DIRECTORY. A link is described by its target but not
+// followed into a folder, so a loop costs nothing. An entry that cannot be read is
+// described by its error, so that its fix is a change too. Past maxFingerprintEntries
+// entries the walk stops; the folders' own modification times still change when
+// entries come or go.
+func describeRest(dir string, parts []string) []string {
+	skip := map[string]bool{"saved_model.pb": true, "variables": true, filepath.Join("assets", "labels.txt"): true}
+	if info, err := os.Stat(dir); err == nil {
+		parts = append(parts, describe(".", info))
+	}
+	n := 0
+	for queue := []string{""}; len(queue) > 0; queue = queue[1:] {
+		rel := queue[0]
+		f, err := os.OpenFile(filepath.Join(dir, rel), os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NONBLOCK, 0)
+		var entries []os.DirEntry
+		if err == nil {
+			entries, err = f.ReadDir(maxFingerprintEntries - n + 1)
+			f.Close()
+		}
+		if err != nil && err != io.EOF {
+			parts = append(parts, fmt.Sprintf("%s/:!%v", rel, err))
+			continue
+		}
+		sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
+		for _, e := range entries {
+			erel := filepath.Join(rel, e.Name())
+			if skip[erel] {
+				continue
+			}
+			if n++; n > maxFingerprintEntries {
+				return append(parts, fmt.Sprintf("over %d entries", maxFingerprintEntries))
+			}
+			info, err := os.Stat(filepath.Join(dir, erel))
+			if err != nil {
+				parts = append(parts, fmt.Sprintf("%s:!%v", erel, err))
+				continue
+			}
+			parts = append(parts, describe(erel, info))
+			if e.IsDir() { // the entry's own type: a link to a folder is not followed
+				queue = append(queue, erel)
+			}
+		}
+	}
+	return parts
 }

@@ -99,7 +99,7 @@ func mustStartCounted(t *testing.T, root, config string) (*managerFixture, *load
 func (f *managerFixture) polls(n int) {
 	f.t.Helper()
 	for range n {
-		if _, err := f.m.scan(false); err != nil {
+		if _, err := f.m.scan(); err != nil {
 			f.t.Fatal(err)
 		}
 	}
@@ -613,7 +613,7 @@ func TestUnreadableFolders(t *testing.T) {
 	}
 	// An unreadable --model-dir is a scan error: nothing changes.
 	chmod(root, 0)
-	if _, err := f.m.scan(false); err == nil {
+	if _, err := f.m.scan(); err == nil {
 		t.Error("a scan of an unreadable --model-dir did not fail")
 	}
 	chmod(root, 0o755)
@@ -681,7 +681,7 @@ func TestSpecialFiles(t *testing.T) {
 	mkfifo(filepath.Join(v5, WarmupDir, "a.png"))
 	writeVersion(t, root, "classifier/6", "classifier", tenLabels...)
 	for range 3 {
-		if _, err := f.m.scan(false); err != nil {
+		if _, err := f.m.scan(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -708,27 +708,19 @@ func TestFailedForPermissionsIsRetriedOnChmod(t *testing.T) {
 	if !asUnprivileged(t) {
 		return
 	}
-	root := t.TempDir()
-	writeVersion(t, root, "classifier/1", "classifier", tenLabels...)
-	f, loads := mustStartCounted(t, root, "")
-	v2 := writeVersion(t, root, "classifier/2", "classifier", tenLabels...)
-	pbFile := filepath.Join(v2, "saved_model.pb")
-	if err := os.Chmod(pbFile, 0); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.Chmod(pbFile, 0o644) })
-	f.polls(5)
-	if got := f.states("classifier"); got != "2:FAILED 1:AVAILABLE" {
-		t.Fatalf("states %q, want 2 FAILED (permission denied) and 1 serving", got)
-	}
-	if err := os.Chmod(pbFile, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f.polls(2)
-	f.waitStates("classifier", "2:AVAILABLE")
-	if n := loads.count(v2); n != 2 {
-		t.Errorf("version 2 was loaded %d times, want 2 (failed, then after the chmod)", n)
-	}
+	var pbFile string
+	f, loads, v2 := failedBeside(t, 5, func(v2 string) { // permission denied
+		pbFile = filepath.Join(v2, "saved_model.pb")
+		if err := os.Chmod(pbFile, 0); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Chmod(pbFile, 0o644) })
+	})
+	f.retriedAfter(loads, v2, "2:AVAILABLE", "the chmod", func() {
+		if err := os.Chmod(pbFile, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // TestWarmupFilesAreBounded: a warm-up image over 16 MiB (a video dropped in by
@@ -751,7 +743,7 @@ func TestWarmupFilesAreBounded(t *testing.T) {
 		os.WriteFile(filepath.Join(v3, WarmupDir, fmt.Sprintf("%04d.png", i)), nil, 0o644)
 	}
 	for range 2 {
-		if _, err := f.m.scan(false); err != nil {
+		if _, err := f.m.scan(); err != nil {
 			t.Fatal(err)
 		}
 	}
