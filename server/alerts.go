@@ -9,8 +9,9 @@ import (
 	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
 )
 
-// maxWatchFilter bounds the camera ids and rule names of one WatchAlerts request.
-const maxWatchFilter = 1000
+// maxWatchFilter bounds the camera ids and rule names of one WatchAlerts request
+// (stream.Filter.Validate checks it).
+const maxWatchFilter = stream.MaxFilterNames
 
 // AlertServer implements atelier.v1.AlertService on the hub that every stream
 // publishes its alerts to.
@@ -25,24 +26,11 @@ type AlertServer struct {
 // buffer behind is cut off with ResourceExhausted rather than stalling the cameras.
 func (s *AlertServer) WatchAlerts(req *pb.WatchAlertsRequest, ss pb.AlertService_WatchAlertsServer) error {
 	ctx := ss.Context()
-	if n := max(len(req.GetCameraIds()), len(req.GetRules())); n > maxWatchFilter {
-		return toStatus(fmt.Errorf("%w: %d camera ids or rules is over the limit of %d", errkind.Invalid, n, maxWatchFilter))
+	f := watchFilter(req)
+	if err := f.Validate(); err != nil {
+		return toStatus(err)
 	}
-	// A watch keeps its filter until it ends, so a name no alert can carry (streams
-	// refuse camera ids and rule names over stream.MaxNameBytes) would only hold memory:
-	// up to the largest message per watcher, rather than 2 x 1000 x 256 bytes.
-	for _, f := range []struct {
-		field string
-		names []string
-	}{{"camera_ids", req.GetCameraIds()}, {"rules", req.GetRules()}} {
-		for i, n := range f.names {
-			if len(n) > stream.MaxNameBytes {
-				return toStatus(fmt.Errorf("%w: %s[%d] of %d bytes is over the limit of %d (no camera id or rule name is longer)",
-					errkind.Invalid, f.field, i, len(n), stream.MaxNameBytes))
-			}
-		}
-	}
-	sub := s.Hub.Subscribe(stream.Filter{Cameras: req.GetCameraIds(), Rules: req.GetRules()})
+	sub := s.Hub.Subscribe(f)
 	defer sub.Close()
 	// The headers tell the client that the subscription is in place.
 	if err := ss.SendHeader(nil); err != nil {
@@ -67,4 +55,9 @@ func (s *AlertServer) WatchAlerts(req *pb.WatchAlertsRequest, ss pb.AlertService
 			return toStatus(ctx.Err())
 		}
 	}
+}
+
+// watchFilter is a WatchAlerts request's filter, for stream.Filter.Validate and the hub.
+func watchFilter(req *pb.WatchAlertsRequest) stream.Filter {
+	return stream.Filter{Cameras: req.GetCameraIds(), Rules: req.GetRules()}
 }

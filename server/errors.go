@@ -26,6 +26,9 @@ var errorCodes = []struct {
 	{errkind.FailedPrecondition, codes.FailedPrecondition},
 	{errkind.Overloaded, codes.ResourceExhausted},
 	{errkind.Unavailable, codes.Unavailable},
+	{errkind.Unauthenticated, codes.Unauthenticated},
+	{errkind.PermissionDenied, codes.PermissionDenied},
+	{errkind.Unimplemented, codes.Unimplemented},
 	{context.DeadlineExceeded, codes.DeadlineExceeded},
 	{context.Canceled, codes.Canceled},
 }

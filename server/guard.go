@@ -17,6 +17,7 @@ import (
 	"github.com/atelier-vision/atelier/internal/admission"
 	"github.com/atelier-vision/atelier/internal/auth"
 	"github.com/atelier-vision/atelier/internal/batching"
+	"github.com/atelier-vision/atelier/internal/errkind"
 )
 
 // PriorityHeader is the request metadata key that sets a call's priority: high, normal
@@ -64,7 +65,7 @@ func (g *guard) admit(ctx context.Context, method string) (context.Context, call
 	if v := metadata.ValueFromIncomingContext(ctx, PriorityHeader); len(v) > 0 {
 		p, err := batching.ParsePriority(v[0])
 		if err != nil {
-			return ctx, c, status.Errorf(codes.InvalidArgument, "%s: %v", PriorityHeader, err)
+			return ctx, c, toStatus(errkind.Newf(errkind.Invalid, "%s: %v", PriorityHeader, err))
 		}
 		ctx = batching.WithPriority(ctx, p)
 	}
@@ -73,13 +74,13 @@ func (g *guard) admit(ctx context.Context, method string) (context.Context, call
 		return ctx, c, nil
 	}
 	if g.Tokens == nil && adminMethods[method] {
-		return ctx, c, status.Errorf(codes.Unimplemented,
-			"admin RPCs are off on this server; start atelierd with --auth-tokens-file holding an admin token to turn them on")
+		return ctx, c, toStatus(errkind.New(errkind.Unimplemented,
+			"admin RPCs are off on this server; start atelierd with --auth-tokens-file holding an admin token to turn them on"))
 	}
 	if g.Tokens != nil {
 		tokens, err := bearers(metadata.ValueFromIncomingContext(ctx, "authorization"))
 		if err != nil {
-			return ctx, c, err
+			return ctx, c, toStatus(err)
 		}
 		c.token = g.strongest(tokens)
 		id, err := g.check(c, method)
@@ -87,15 +88,15 @@ func (g *guard) admit(ctx context.Context, method string) (context.Context, call
 		// which client tried an RPC beyond its role.
 		noteCaller(ctx, id.Fingerprint)
 		if err != nil {
-			return ctx, c, err
+			return ctx, c, toStatus(err)
 		}
 		c.key = "token:" + id.Name
 	}
 	if ok, wait := g.Admission.Allow(c.key); !ok {
 		secs := strconv.FormatInt(int64(math.Ceil(wait.Seconds())), 10)
 		grpc.SetTrailer(ctx, metadata.Pairs(RetryAfterHeader, secs, RetryAfterMSHeader, strconv.FormatInt(wait.Milliseconds()+1, 10)))
-		return ctx, c, status.Errorf(codes.ResourceExhausted, "rate limit of %g calls/s (burst %d) exceeded; retry after %v",
-			g.Admission.Config().Rate, g.Admission.Config().Burst, wait.Round(time.Millisecond))
+		return ctx, c, toStatus(errkind.Newf(errkind.Overloaded, "rate limit of %g calls/s (burst %d) exceeded; retry after %v",
+			g.Admission.Config().Rate, g.Admission.Config().Burst, wait.Round(time.Millisecond)))
 	}
 	return ctx, c, nil
 }
@@ -103,14 +104,14 @@ func (g *guard) admit(ctx context.Context, method string) (context.Context, call
 // check looks the caller's token up and compares its role with the one needed.
 func (g *guard) check(c caller, method string) (auth.Identity, error) {
 	if c.token == "" {
-		return auth.Identity{}, status.Error(codes.Unauthenticated, `missing token: send "authorization: Bearer <token>"`)
+		return auth.Identity{}, errkind.New(errkind.Unauthenticated, `missing token: send "authorization: Bearer <token>"`)
 	}
 	id, ok := g.Tokens.Lookup(c.token)
 	if !ok {
-		return id, status.Error(codes.Unauthenticated, "unknown or revoked token")
+		return id, errkind.New(errkind.Unauthenticated, "unknown or revoked token")
 	}
 	if id.Role < c.need {
-		return id, status.Errorf(codes.PermissionDenied, "role %s may not call %s (it needs %s)", id.Role, clipText(method, 128), c.need)
+		return id, errkind.Newf(errkind.PermissionDenied, "role %s may not call %s (it needs %s)", id.Role, clipText(method, 128), c.need)
 	}
 	return id, nil
 }
@@ -133,7 +134,7 @@ func (g *guard) stream() grpc.StreamServerInterceptor {
 		}
 		release, ok := g.Admission.OpenStream(c.key)
 		if !ok {
-			return status.Errorf(codes.ResourceExhausted, "this caller already has %d streams open, the limit", g.Admission.Config().MaxStreams)
+			return toStatus(errkind.Newf(errkind.Overloaded, "this caller already has %d streams open, the limit", g.Admission.Config().MaxStreams))
 		}
 		defer release()
 		return next(srv, &guardedStream{ServerStream: ss, ctx: ctx, g: g, c: c, method: info.FullMethod})
@@ -157,7 +158,7 @@ func (s *guardedStream) recheck() error {
 		return nil
 	}
 	_, err := s.g.check(s.c, s.method)
-	return err
+	return toStatus(err)
 }
 
 func (s *guardedStream) RecvMsg(m any) error {
@@ -180,7 +181,7 @@ func undecodable(err error) error {
 		return err
 	}
 	if why, ok := strings.CutPrefix(st.Message(), "grpc: failed to unmarshal the received message"); ok {
-		return status.Error(codes.InvalidArgument, "the message could not be decoded as the method's request"+why)
+		return toStatus(errkind.New(errkind.Invalid, "the message could not be decoded as the method's request"+why))
 	}
 	return err
 }
@@ -201,7 +202,7 @@ const maxAuthValues = 4
 // may be a token.
 func bearers(values []string) ([]string, error) {
 	if len(values) > maxAuthValues {
-		return nil, status.Errorf(codes.Unauthenticated, "%d authorization headers, more than %d", len(values), maxAuthValues)
+		return nil, errkind.Newf(errkind.Unauthenticated, "%d authorization headers, more than %d", len(values), maxAuthValues)
 	}
 	tokens := make([]string, 0, len(values))
 	for _, v := range values {
@@ -210,7 +211,7 @@ func bearers(values []string) ([]string, error) {
 			tok = strings.TrimSpace(v[7:])
 		}
 		if tok == "" {
-			return nil, status.Error(codes.Unauthenticated, `an authorization header is not "Bearer <token>"`)
+			return nil, errkind.New(errkind.Unauthenticated, `an authorization header is not "Bearer <token>"`)
 		}
 		tokens = append(tokens, tok)
 	}

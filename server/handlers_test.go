@@ -12,14 +12,17 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/atelier-vision/atelier/internal/batching"
 	"github.com/atelier-vision/atelier/internal/classify"
 	"github.com/atelier-vision/atelier/internal/errkind"
 	"github.com/atelier-vision/atelier/internal/imageio"
 	"github.com/atelier-vision/atelier/internal/models"
+	"github.com/atelier-vision/atelier/internal/stream"
 	"github.com/atelier-vision/atelier/internal/tensor"
 	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
+	oip "github.com/atelier-vision/atelier/proto/triton"
 )
 
 // fakeClassifier records the request it got and answers with err or a fixed result.
@@ -132,6 +135,19 @@ func TestClassifyPassesAnExplicitTopKToTheCore(t *testing.T) {
 	}
 }
 
+// TestStreamOptionsFillOnlyUnsetFields: the handler fills the defaults of the fields
+// the client left unset and passes explicit values through for the core to validate.
+func TestStreamOptionsFillOnlyUnsetFields(t *testing.T) {
+	unset, err := streamOptions(&pb.StreamOptions{})
+	if err != nil || unset.TallyWindow != stream.DefaultTallyWindow || unset.Summaries || unset.SummaryInterval != 0 {
+		t.Fatalf("unset: got %+v, %v; want the default window and no summaries", unset, err)
+	}
+	set, err := streamOptions(&pb.StreamOptions{TallyWindow: durationpb.New(time.Minute), SummaryInterval: durationpb.New(time.Second)})
+	if err != nil || set.TallyWindow != time.Minute || !set.Summaries || set.SummaryInterval != time.Second {
+		t.Fatalf("set: got %+v, %v; want the client's window and interval", set, err)
+	}
+}
+
 // TestClassifyStreamRefusesBadConfigs: a config out of range ends the stream with
 // InvalidArgument naming the field, before any frame reaches the core, even when
 // frames follow (the fake core would answer them all).
@@ -149,6 +165,14 @@ func TestClassifyStreamRefusesBadConfigs(t *testing.T) {
 			"set model.version or model.version_label, not both"},
 		{"negative version", &pb.ClassifyStreamConfig{Model: &pb.ModelSpec{Version: -1}}, "model.version -1 is negative"},
 		{"top_k over the limit", &pb.ClassifyStreamConfig{TopK: proto.Int32(1001)}, "top_k 1001 is out of range 1..1000"},
+		// An explicit 0 is not taken for the default: the handler fills only unset
+		// fields, and the core refuses the 0, naming the field and its limit.
+		{"tally_window of 0", &pb.ClassifyStreamConfig{Options: &pb.StreamOptions{TallyWindow: durationpb.New(0)}},
+			"tally_window 0s is out of range (0, 24h0m0s] (leave it unset for 1h0m0s)"},
+		{"summary_interval of 0", &pb.ClassifyStreamConfig{Options: &pb.StreamOptions{SummaryInterval: durationpb.New(0)}},
+			"summary_interval 0s is below 10ms (leave it unset for no summaries)"},
+		{"negative summary_interval", &pb.ClassifyStreamConfig{Options: &pb.StreamOptions{SummaryInterval: durationpb.New(-time.Second)}},
+			"summary_interval -1s is below 10ms"},
 		{"rule name too long", &pb.ClassifyStreamConfig{Options: &pb.StreamOptions{AlertRules: []*pb.AlertRule{
 			{Name: strings.Repeat("n", 1000), Categories: dress}}}}, "name of 1000 bytes is over the limit of 256"},
 		{"category too long", &pb.ClassifyStreamConfig{Options: &pb.StreamOptions{AlertRules: []*pb.AlertRule{
@@ -192,7 +216,7 @@ func TestClassifyStreamRefusesBadConfigs(t *testing.T) {
 func TestWatchAlertsRefusesAnOversizedFilter(t *testing.T) {
 	conn, _ := serve(t, Cores{})
 	client := pb.NewAlertServiceClient(conn)
-	many := make([]string, maxWatchFilter+1)
+	many := make([]string, stream.MaxFilterNames+1)
 	for _, req := range []*pb.WatchAlertsRequest{{CameraIds: many}, {Rules: many}} {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		s, err := client.WatchAlerts(ctx, req)
@@ -345,5 +369,26 @@ func TestFrameInternalErrorsNameTheCall(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `msg="internal error" `+method+" ") {
 		t.Fatalf("the frame's internal error is not logged under %s:\n%s", method, logs)
+	}
+}
+
+// panickyRecv is a ModelStreamInfer stream whose Recv panics.
+type panickyRecv struct {
+	oip.GRPCInferenceService_ModelStreamInferServer
+	ctx context.Context
+}
+
+func (p panickyRecv) Context() context.Context { return p.ctx }
+
+func (panickyRecv) Recv() (*oip.ModelInferRequest, error) { panic("transport blew up") }
+
+// TestModelStreamInferRecoversAPanicInRecv: a panic in the receive goroutine ends the
+// stream with an internal error that carries the panic for the log, and the server
+// goes on.
+func TestModelStreamInferRecoversAPanicInRecv(t *testing.T) {
+	err := (&InferenceServer{}).ModelStreamInfer(panickyRecv{ctx: context.Background()})
+	var p *errkind.Panic
+	if st := status.Convert(err); st.Code() != codes.Internal || st.Message() != internalMessage || !errors.As(err, &p) || p.Value != "transport blew up" {
+		t.Fatalf("got %v, want Internal carrying the recovered panic", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/atelier-vision/atelier/internal/batching"
+	"github.com/atelier-vision/atelier/internal/errkind"
 	"github.com/atelier-vision/atelier/internal/inference"
 	oip "github.com/atelier-vision/atelier/proto/triton"
 )
@@ -139,7 +140,7 @@ func errorsIsNotFound(err error) bool {
 
 // unimplemented answers an RPC Atelier does not serve, naming it.
 func unimplemented(rpc, why string) error {
-	return status.Errorf(codes.Unimplemented, "inference.GRPCInferenceService/%s is not implemented by Atelier: %s", rpc, why)
+	return toStatus(errkind.Newf(errkind.Unimplemented, "inference.GRPCInferenceService/%s is not implemented by Atelier: %s", rpc, why))
 }
 
 const (

@@ -27,22 +27,9 @@ func (s *InferenceServer) ModelStreamInfer(stream oip.GRPCInferenceService_Model
 	pending := make(chan chan *oip.ModelStreamInferResponse, streamWindow-1)
 	recvErr := make(chan error, 1)
 	go func() {
-		defer close(pending)
-		for {
-			req, err := stream.Recv()
-			if err != nil {
-				if !errors.Is(err, io.EOF) {
-					recvErr <- err
-				}
-				return
-			}
-			done := make(chan *oip.ModelStreamInferResponse, 1)
-			select {
-			case pending <- done:
-			case <-ctx.Done():
-				return
-			}
-			go func() { done <- s.streamAnswer(ctx, req) }()
+		defer close(pending) // after recvErr holds the error, so the loop below sees it
+		if err := s.receiveRequests(ctx, stream, pending); err != nil {
+			recvErr <- toStatus(err)
 		}
 	}()
 	for done := range pending {
@@ -61,6 +48,31 @@ func (s *InferenceServer) ModelStreamInfer(stream oip.GRPCInferenceService_Model
 		return err
 	default:
 		return nil
+	}
+}
+
+// receiveRequests reads the stream's requests and starts each one's answer, queueing
+// where it will arrive in pending, until the client's side ends (nil), Recv fails or
+// ctx is done. A panic here ends the stream with that panic as its error, through
+// the stream's receive error, instead of taking the server down.
+func (s *InferenceServer) receiveRequests(ctx context.Context, stream oip.GRPCInferenceService_ModelStreamInferServer,
+	pending chan<- chan *oip.ModelStreamInferResponse) (err error) {
+	defer errkind.Recover(&err)
+	for {
+		req, err := stream.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		done := make(chan *oip.ModelStreamInferResponse, 1)
+		select {
+		case pending <- done:
+		case <-ctx.Done():
+			return nil
+		}
+		go func() { done <- s.streamAnswer(ctx, req) }()
 	}
 }
 

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/atelier-vision/atelier/internal/errkind"
@@ -28,7 +26,7 @@ type ModelControl interface {
 }
 
 // errNoControl answers the lifecycle RPCs of a server built without a ModelControl.
-var errNoControl = status.Error(codes.Unimplemented, "this server has no model lifecycle")
+var errNoControl = toStatus(errkind.New(errkind.Unimplemented, "this server has no model lifecycle"))
 
 // GetModelStatus reports the lifecycle state of every version of one or all models.
 func (s *ModelServer) GetModelStatus(ctx context.Context, req *pb.GetModelStatusRequest) (*pb.GetModelStatusResponse, error) {

@@ -80,13 +80,20 @@ func frameFromProto(f *pb.StreamFrame) stream.Frame {
 	return out
 }
 
-// streamOptions converts StreamOptions; stream.Options.Validate checks the ranges.
+// streamOptions converts StreamOptions, filling the defaults of the fields left unset
+// (an explicit value, 0 included, passes through); stream.Options.Validate checks the
+// ranges.
 func streamOptions(o *pb.StreamOptions) (stream.Options, error) {
 	out := stream.Options{
-		CameraID:        o.GetCameraId(),
-		QueueSize:       int(int64(o.GetQueueSize())), // the value sent, so the error can name it
-		TallyWindow:     o.GetTallyWindow().AsDuration(),
-		SummaryInterval: o.GetSummaryInterval().AsDuration(),
+		CameraID:    o.GetCameraId(),
+		QueueSize:   int(int64(o.GetQueueSize())), // the value sent, so the error can name it
+		TallyWindow: stream.DefaultTallyWindow,
+	}
+	if w := o.GetTallyWindow(); w != nil {
+		out.TallyWindow = w.AsDuration()
+	}
+	if si := o.GetSummaryInterval(); si != nil {
+		out.Summaries, out.SummaryInterval = true, si.AsDuration()
 	}
 	switch o.GetPolicy() {
 	case pb.FramePolicy_FRAME_POLICY_UNSPECIFIED, pb.FramePolicy_FRAME_POLICY_BLOCK:
@@ -95,12 +102,6 @@ func streamOptions(o *pb.StreamOptions) (stream.Options, error) {
 		out.Policy = stream.PolicyLatest
 	default:
 		return out, fmt.Errorf("%w: unknown frame policy %d", errkind.Invalid, o.GetPolicy())
-	}
-	if o.GetTallyWindow() != nil && out.TallyWindow <= 0 {
-		return out, fmt.Errorf("%w: tally_window %v must be positive (leave it unset for %v)", errkind.Invalid, out.TallyWindow, stream.DefaultTallyWindow)
-	}
-	if o.GetSummaryInterval() != nil && out.SummaryInterval <= 0 {
-		return out, fmt.Errorf("%w: summary_interval %v must be positive (leave it unset for none)", errkind.Invalid, out.SummaryInterval)
 	}
 	for _, r := range o.GetAlertRules() {
 		out.Rules = append(out.Rules, stream.Rule{

@@ -30,6 +30,15 @@ var (
 	// Unavailable is a request refused because what it needs is shutting down or
 	// closed; another replica, or a retry after a moment, will serve it.
 	Unavailable = &kind{"unavailable"}
+	// Unauthenticated is a call without a valid credential: no token, an unknown or
+	// revoked one, a malformed authorization header.
+	Unauthenticated = &kind{"unauthenticated"}
+	// PermissionDenied is a call whose credential is valid but whose role may not
+	// call the method.
+	PermissionDenied = &kind{"permission denied"}
+	// Unimplemented is an RPC this server does not serve, or serves only when
+	// configured to; the message says which.
+	Unimplemented = &kind{"unimplemented"}
 )
 
 // kind is a sentinel that only its own pointer matches.
@@ -54,6 +63,13 @@ func New(k error, text string) error {
 		panic(fmt.Sprintf("errkind.New: %v is not a kind", k))
 	}
 	return &sentinel{text: text, kind: kk}
+}
+
+// Newf is New for a message of its own made with fmt.Sprintf (no %w): an error of
+// kind k whose message is that text alone, without the kind's name, as the API has
+// always worded it (the guard's refusals, say).
+func Newf(k error, format string, args ...any) error {
+	return New(k, fmt.Sprintf(format, args...))
 }
 
 // Panic is the error a recovered panic becomes: internal, with the stack for the log.

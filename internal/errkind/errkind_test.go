@@ -13,13 +13,23 @@ func TestSentinelsMatchTheirKindOnly(t *testing.T) {
 	if !errors.Is(err, tooLarge) || !errors.Is(err, Invalid) {
 		t.Fatalf("%v: want it to match its sentinel and Invalid", err)
 	}
-	for _, other := range []error{NotFound, FailedPrecondition, Overloaded, Unavailable} {
+	for _, other := range []error{NotFound, FailedPrecondition, Overloaded, Unavailable, Unauthenticated, PermissionDenied, Unimplemented} {
 		if errors.Is(err, other) {
 			t.Fatalf("%v matches %v, want only Invalid", err, other)
 		}
 	}
 	if got, want := err.Error(), "image 3: image too large: 9000x9000"; got != want {
 		t.Fatalf("got message %q, want %q (the sentinel's own text, not the kind's)", got, want)
+	}
+}
+
+func TestNewfKeepsItsOwnMessage(t *testing.T) {
+	err := Newf(PermissionDenied, "role %s may not call %s", "infer", "/a.B/C")
+	if !errors.Is(err, PermissionDenied) || errors.Is(err, Unauthenticated) {
+		t.Fatalf("%v: want it to match PermissionDenied only", err)
+	}
+	if got, want := err.Error(), "role infer may not call /a.B/C"; got != want {
+		t.Fatalf("got message %q, want %q (no kind prefix)", got, want)
 	}
 }
 

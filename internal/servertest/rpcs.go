@@ -41,9 +41,10 @@ var RPCs = func() map[string]RPC {
 }()
 
 // Require checks that rpc's model is built: a missing one skips the test (fails it
-// under CI=true).
+// under CI=true). It is for live tests, which the cgo-free pass skips (testenv.Live).
 func Require(t testing.TB, rpc string) {
 	t.Helper()
+	testenv.Live(t)
 	r, ok := RPCs[rpc]
 	if !ok {
 		t.Fatalf("servertest: %s is not in rpcs.json", rpc)

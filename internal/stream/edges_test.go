@@ -81,7 +81,7 @@ func TestAStuckClientStopsTheReceiveLoop(t *testing.T) {
 			first := make(chan struct{}) // closed once frame 1 is in the model, so it is never evicted
 			sink := &stuckSink{ctx: ctx}
 			s := &Session[string]{
-				Options: Options{Policy: tc.policy, QueueSize: queue},
+				Options: Options{Policy: tc.policy, QueueSize: queue, TallyWindow: time.Hour},
 				Recv: func() (Frame, error) {
 					n := reads.Add(1)
 					if n == 2 {
@@ -204,7 +204,7 @@ func TestTallyAtItsLimits(t *testing.T) {
 			rec := &recorder{}
 			i := 0
 			s := &Session[string]{
-				Options: Options{TallyWindow: tc.window, SummaryInterval: time.Hour},
+				Options: Options{TallyWindow: tc.window, Summaries: true, SummaryInterval: time.Hour},
 				Recv: func() (Frame, error) {
 					if i == len(tc.times) {
 						return Frame{}, io.EOF
@@ -292,7 +292,7 @@ func TestAlertFloodWithManyRules(t *testing.T) {
 	defer one.Close()
 	rec := &recorder{}
 	s := &Session[string]{
-		Options: Options{CameraID: "door", Rules: rules},
+		Options: Options{CameraID: "door", TallyWindow: time.Hour, Rules: rules},
 		Recv:    feed(context.Background(), frames, nil),
 		Process: func(_ context.Context, f Frame) (string, Observation, error) {
 			if f.ID%2 == 1 {

@@ -1,6 +1,11 @@
 package stream
 
-import "sync"
+import (
+	"fmt"
+	"sync"
+
+	"github.com/atelier-vision/atelier/internal/errkind"
+)
 
 // DefaultWatchBuffer is how many alerts a watcher may fall behind before it is cut off.
 const DefaultWatchBuffer = 256
@@ -24,10 +29,36 @@ func NewHub(buffer int) *Hub {
 	return &Hub{buffer: buffer, subs: map[*Subscription]struct{}{}}
 }
 
+// MaxFilterNames bounds the camera ids and the rule names of one Filter.
+const MaxFilterNames = 1000
+
 // Filter selects alerts by camera and rule name; an empty list selects all.
 type Filter struct {
 	Cameras []string
 	Rules   []string
+}
+
+// Validate checks a watcher's filter before it subscribes: at most MaxFilterNames
+// camera ids or rules, none over MaxNameBytes. A watch keeps its filter until it ends,
+// so a name no alert can carry (streams refuse camera ids and rule names over
+// MaxNameBytes) would only hold memory: up to the largest message per watcher, rather
+// than 2 x 1000 x 256 bytes. The messages name the API's fields.
+func (f Filter) Validate() error {
+	if n := max(len(f.Cameras), len(f.Rules)); n > MaxFilterNames {
+		return fmt.Errorf("%w: %d camera ids or rules is over the limit of %d", errkind.Invalid, n, MaxFilterNames)
+	}
+	for _, l := range []struct {
+		field string
+		names []string
+	}{{"camera_ids", f.Cameras}, {"rules", f.Rules}} {
+		for i, n := range l.names {
+			if len(n) > MaxNameBytes {
+				return fmt.Errorf("%w: %s[%d] of %d bytes is over the limit of %d (no camera id or rule name is longer)",
+					errkind.Invalid, l.field, i, len(n), MaxNameBytes)
+			}
+		}
+	}
+	return nil
 }
 
 // filterSet is a Filter as sets: Publish checks every watcher's filter on every alert

@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -71,4 +72,27 @@ func TestSlowWatcherIsCutOff(t *testing.T) {
 		t.Fatalf("got %d watchers and %d lost, want 1 and 1", watchers, lost)
 	}
 	t.Logf("1000 alerts published in %v", time.Since(start))
+}
+
+// TestFilterValidate: a watch's filter holds at most MaxFilterNames camera ids or
+// rules, none longer than MaxNameBytes; the messages name the API's fields.
+func TestFilterValidate(t *testing.T) {
+	many := make([]string, MaxFilterNames+1)
+	long := strings.Repeat("n", MaxNameBytes+1)
+	for _, tc := range []struct {
+		name   string
+		filter Filter
+		want   string // "" for valid
+	}{
+		{"all", Filter{}, ""},
+		{"at the limits", Filter{Cameras: many[1:], Rules: []string{long[1:]}}, ""},
+		{"too many cameras", Filter{Cameras: many}, "1001 camera ids or rules is over the limit of 1000"},
+		{"too many rules", Filter{Rules: many}, "1001 camera ids or rules is over the limit of 1000"},
+		{"a long camera id", Filter{Cameras: []string{"door", long}}, "camera_ids[1] of 257 bytes is over the limit of 256"},
+		{"a long rule", Filter{Rules: []string{long}}, "rules[0] of 257 bytes is over the limit of 256"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			checkInvalid(t, tc.filter.Validate(), tc.want)
+		})
+	}
 }

@@ -56,9 +56,13 @@ type Options struct {
 	Policy   Policy
 	// QueueSize bounds the queued frames, 1..MaxQueueSize; 0 means DefaultQueueSize.
 	QueueSize int
-	// TallyWindow is the sliding window of the tallies; 0 means DefaultTallyWindow.
+	// TallyWindow is the sliding window of the tallies, in (0, MaxTallyWindow]. The
+	// handler fills DefaultTallyWindow when the client leaves it unset; an explicit 0
+	// is refused, not taken for the default.
 	TallyWindow time.Duration
-	// SummaryInterval is how often a Summary is emitted; 0 means never.
+	// Summaries turns on a Summary every SummaryInterval (at least MinSummaryInterval)
+	// and once at the end; without it there are none and SummaryInterval is 0.
+	Summaries       bool
 	SummaryInterval time.Duration
 	Rules           []Rule
 }
@@ -75,13 +79,11 @@ type Rule struct {
 	Cooldown time.Duration
 }
 
-// WithDefaults returns o with its zero values replaced by the defaults.
+// WithDefaults returns o with a zero QueueSize (the API's "0 means 8") and the rules'
+// zero names and MinConsecutive replaced by the defaults.
 func (o Options) WithDefaults() Options {
 	if o.QueueSize == 0 {
 		o.QueueSize = DefaultQueueSize
-	}
-	if o.TallyWindow == 0 {
-		o.TallyWindow = DefaultTallyWindow
 	}
 	rules := make([]Rule, len(o.Rules))
 	for i, r := range o.Rules {
@@ -141,7 +143,9 @@ func listed(labels []string, n int) string {
 	return fmt.Sprintf("%s and %d more", strings.Join(labels[:n], ", "), len(labels)-n)
 }
 
-// Validate checks the options' ranges; it accepts zero values that WithDefaults fills.
+// Validate checks the options' ranges; it accepts the zero values that WithDefaults
+// fills, and no others: a zero TallyWindow or an explicit zero SummaryInterval is out
+// of range.
 func (o Options) Validate() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: "+format, append([]any{errkind.Invalid}, args...)...)
@@ -153,10 +157,12 @@ func (o Options) Validate() error {
 		return bad("camera_id of %d bytes is over the limit of %d", len(o.CameraID), MaxNameBytes)
 	case o.QueueSize < 0 || o.QueueSize > MaxQueueSize:
 		return bad("queue_size %d is out of range 1..%d (0 means %d)", o.QueueSize, MaxQueueSize, DefaultQueueSize)
-	case o.TallyWindow < 0 || o.TallyWindow > MaxTallyWindow:
-		return bad("tally_window %v is out of range (0, %v]", o.TallyWindow, MaxTallyWindow)
-	case o.SummaryInterval < 0 || (o.SummaryInterval > 0 && o.SummaryInterval < MinSummaryInterval):
+	case o.TallyWindow <= 0 || o.TallyWindow > MaxTallyWindow:
+		return bad("tally_window %v is out of range (0, %v] (leave it unset for %v)", o.TallyWindow, MaxTallyWindow, DefaultTallyWindow)
+	case o.Summaries && o.SummaryInterval < MinSummaryInterval:
 		return bad("summary_interval %v is below %v (leave it unset for no summaries)", o.SummaryInterval, MinSummaryInterval)
+	case !o.Summaries && o.SummaryInterval != 0:
+		return bad("summary_interval %v is set with summaries off", o.SummaryInterval)
 	case len(o.Rules) > MaxRules:
 		return bad("%d alert rules is over the limit of %d", len(o.Rules), MaxRules)
 	}

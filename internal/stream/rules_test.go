@@ -122,12 +122,12 @@ func TestOptionsValidate(t *testing.T) {
 		want string // "" for valid
 	}{
 		{"zero values", Options{}, ""},
-		{"full", Options{Policy: PolicyLatest, QueueSize: 64, TallyWindow: time.Minute, SummaryInterval: time.Second,
+		{"full", Options{Policy: PolicyLatest, QueueSize: 64, TallyWindow: time.Minute, Summaries: true, SummaryInterval: time.Second,
 			Rules: []Rule{{Name: "a", Categories: dress, MinScore: 1, MinConsecutive: 5, Cooldown: time.Minute}}}, ""},
 		{"unknown policy", Options{Policy: 7}, "policy"},
 		{"queue too big", Options{QueueSize: 65}, "queue_size 65"},
 		{"window too long", Options{TallyWindow: 25 * time.Hour}, "tally_window"},
-		{"summaries too often", Options{SummaryInterval: time.Millisecond}, "summary_interval"},
+		{"summaries too often", Options{Summaries: true, SummaryInterval: time.Millisecond}, "summary_interval"},
 		{"no categories", Options{Rules: []Rule{{Name: "a"}}}, "categories"},
 		{"empty category", Options{Rules: []Rule{{Categories: []string{""}}}}, "empty category"},
 		{"score above 1", Options{Rules: []Rule{{Categories: dress, MinScore: 1.5}}}, "min_score"},
@@ -147,6 +147,9 @@ func TestOptionsValidate(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.opts.TallyWindow == 0 {
+				tc.opts.TallyWindow = DefaultTallyWindow // as the handler fills an unset one
+			}
 			err := tc.opts.Validate()
 			if tc.want == "" && err != nil {
 				t.Fatalf("got %v, want valid", err)
@@ -154,6 +157,29 @@ func TestOptionsValidate(t *testing.T) {
 			if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 				t.Fatalf("got %v, want an error mentioning %q", err, tc.want)
 			}
+		})
+	}
+}
+
+// TestOptionsValidateRefusesExplicitZeros: the handler fills the defaults of unset
+// fields, so the core takes no 0 for a default: a tally window or an explicit summary
+// interval of 0 or less is refused, naming the field and its limit.
+func TestOptionsValidateRefusesExplicitZeros(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts Options
+		want string // "" for valid
+	}{
+		{"no window", Options{}, "tally_window 0s is out of range (0, 24h0m0s] (leave it unset for 1h0m0s)"},
+		{"negative window", Options{TallyWindow: -time.Second}, "tally_window -1s is out of range (0, 24h0m0s]"},
+		{"1 ns window", Options{TallyWindow: 1}, ""},
+		{"summaries every 0", Options{TallyWindow: time.Hour, Summaries: true}, "summary_interval 0s is below 10ms"},
+		{"summaries every -1 s", Options{TallyWindow: time.Hour, Summaries: true, SummaryInterval: -time.Second}, "summary_interval -1s is below 10ms"},
+		{"summaries every 10 ms", Options{TallyWindow: time.Hour, Summaries: true, SummaryInterval: MinSummaryInterval}, ""},
+		{"an interval with summaries off", Options{TallyWindow: time.Hour, SummaryInterval: time.Second}, "summary_interval 1s is set with summaries off"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			checkInvalid(t, tc.opts.Validate(), tc.want)
 		})
 	}
 }
@@ -183,13 +209,18 @@ func TestCheckCategories(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := tc.opts.CheckCategories(tc.labels)
-			switch {
-			case tc.want == "" && err != nil:
-				t.Fatalf("got %v, want no error", err)
-			case tc.want != "" && (!errors.Is(err, errkind.Invalid) || !strings.Contains(err.Error(), tc.want)):
-				t.Fatalf("got %v, want INVALID_ARGUMENT containing %q", err, tc.want)
-			}
+			checkInvalid(t, tc.opts.CheckCategories(tc.labels), tc.want)
 		})
+	}
+}
+
+// checkInvalid fails t unless err is nil (want "") or INVALID_ARGUMENT containing want.
+func checkInvalid(t *testing.T, err error, want string) {
+	t.Helper()
+	switch {
+	case want == "" && err != nil:
+		t.Fatalf("got %v, want no error", err)
+	case want != "" && (!errors.Is(err, errkind.Invalid) || !strings.Contains(err.Error(), want)):
+		t.Fatalf("got %v, want INVALID_ARGUMENT containing %q", err, want)
 	}
 }

@@ -228,7 +228,7 @@ func (s *Session[R]) run(ctx context.Context, f Frame) (v R, obs Observation, er
 }
 
 // emit is the session's only sender: results in arrival order with the tallies and
-// alerts they cause, and summaries every SummaryInterval (and once at the end).
+// alerts they cause, and with Summaries, a summary every SummaryInterval and one at the end.
 func (s *Session[R]) emit(ctx context.Context, opts Options, pending <-chan chan outcome[R], free <-chan struct{}) error {
 	tally := newTally(opts.TallyWindow)
 	rules := make([]ruleState, len(opts.Rules))
@@ -236,7 +236,7 @@ func (s *Session[R]) emit(ctx context.Context, opts Options, pending <-chan chan
 		rules[i].rule = r
 	}
 	var tick <-chan time.Time
-	if opts.SummaryInterval > 0 {
+	if opts.Summaries {
 		t := time.NewTicker(opts.SummaryInterval)
 		defer t.Stop()
 		tick = t.C
@@ -259,7 +259,7 @@ func (s *Session[R]) emit(ctx context.Context, opts Options, pending <-chan chan
 				if ctx.Err() != nil {
 					return context.Cause(ctx)
 				}
-				if opts.SummaryInterval > 0 {
+				if opts.Summaries {
 					return s.Sink.Summary(tally.summary(opts.CameraID))
 				}
 				return nil

@@ -94,7 +94,7 @@ func TestOrderAndNothingDroppedUnderBlock(t *testing.T) {
 	ctx := context.Background()
 	rec := &recorder{}
 	s := &Session[string]{
-		Options: Options{Policy: PolicyBlock, QueueSize: 2},
+		Options: Options{Policy: PolicyBlock, QueueSize: 2, TallyWindow: time.Hour},
 		Recv:    feed(ctx, 300, nil),
 		// Random delays finish frames out of order inside the pipeline.
 		Process: labelled(func() time.Duration { return time.Duration(rand.IntN(500)) * time.Microsecond }),
@@ -150,7 +150,7 @@ func TestLatestSkipsAndBoundsLatency(t *testing.T) {
 			ctx := context.Background()
 			rec := &recorder{}
 			s := &Session[string]{
-				Options: Options{Policy: tc.policy, QueueSize: 2},
+				Options: Options{Policy: tc.policy, QueueSize: 2, TallyWindow: time.Hour},
 				Recv:    paced(ctx, frames, interval),
 				Process: labelled(func() time.Duration { return serve }),
 				Sink:    rec,
@@ -192,6 +192,7 @@ func TestFrameErrorsKeepTheStream(t *testing.T) {
 	bad := errors.New("corrupt JPEG")
 	rec := &recorder{}
 	s := &Session[string]{
+		Options: Options{TallyWindow: time.Hour},
 		Recv: feed(ctx, 6, func(f *Frame) {
 			if f.ID == 2 {
 				f.Err = bad // could not be read
@@ -248,7 +249,7 @@ func TestStreamEnds(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			s := &Session[string]{Recv: tc.recv(ctx), Process: tc.process, Sink: tc.sink}
+			s := &Session[string]{Options: Options{TallyWindow: time.Hour}, Recv: tc.recv(ctx), Process: tc.process, Sink: tc.sink}
 			err := s.Run(ctx)
 			if err == nil || (tc.want != nil && !errors.Is(err, tc.want)) {
 				t.Fatalf("Run: got %v, want %v", err, tc.want)
@@ -268,7 +269,7 @@ func TestCancelledStreamsFreeEverything(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			policy := Policy(i % 2)
 			s := &Session[string]{
-				Options: Options{Policy: policy, QueueSize: 1 + i%3},
+				Options: Options{Policy: policy, QueueSize: 1 + i%3, TallyWindow: time.Hour},
 				Recv:    feed(ctx, 1_000_000, nil),
 				Process: labelled(func() time.Duration { return time.Duration(i%4) * time.Millisecond }),
 				Sink:    &recorder{},
@@ -293,7 +294,7 @@ func TestSummariesAndAlertsRideTheStream(t *testing.T) {
 	defer sub.Close()
 	// Frames 1..5 show a Coat, 6..12 a Dress, 13..14 a Coat: one appearance of a Dress.
 	s := &Session[string]{
-		Options: Options{CameraID: "door", SummaryInterval: time.Hour, Rules: []Rule{
+		Options: Options{CameraID: "door", TallyWindow: time.Hour, Summaries: true, SummaryInterval: time.Hour, Rules: []Rule{
 			{Name: "dress", Categories: []string{"Dress"}, MinScore: 0.6, MinConsecutive: 3},
 		}},
 		Recv: feed(ctx, 14, nil),
@@ -330,7 +331,7 @@ func TestAPanicInProcessFailsOnlyItsFrame(t *testing.T) {
 	ctx := context.Background()
 	rec := &recorder{}
 	s := &Session[string]{
-		Options: Options{Policy: PolicyBlock},
+		Options: Options{Policy: PolicyBlock, TallyWindow: time.Hour},
 		Recv:    feed(ctx, 5, nil),
 		Process: func(ctx context.Context, f Frame) (string, Observation, error) {
 			if f.ID == 3 {
@@ -357,6 +358,7 @@ func TestAPanicInProcessFailsOnlyItsFrame(t *testing.T) {
 
 func TestAPanicInRecvEndsTheStreamWithIt(t *testing.T) {
 	s := &Session[string]{
+		Options: Options{TallyWindow: time.Hour},
 		Recv:    func() (Frame, error) { panic("transport blew up") },
 		Process: labelled(func() time.Duration { return 0 }),
 		Sink:    &recorder{},
@@ -377,7 +379,7 @@ func TestCaptureTimesFromTheFutureAreRefused(t *testing.T) {
 	ctx := context.Background()
 	rec := &recorder{}
 	s := &Session[string]{
-		Options: Options{Policy: PolicyBlock, QueueSize: 2, TallyWindow: time.Hour, SummaryInterval: time.Hour,
+		Options: Options{Policy: PolicyBlock, QueueSize: 2, TallyWindow: time.Hour, Summaries: true, SummaryInterval: time.Hour,
 			Rules: []Rule{{Name: "dress", Categories: []string{"Dress"}, MinConsecutive: 1, Cooldown: time.Minute}}},
 		Recv: feed(ctx, 10, func(f *Frame) {
 			switch f.ID {
