@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every Go fuzz target for $FUZZTIME each (default 15s), one after another, with
 # CGO_ENABLED=0 (none of them needs TensorFlow). A crash, a hang (an input that runs
-# over 10 s) or an input over a limit the target checks fails the run; the failing
+# over 10 s), an input over a limit the target checks or a decode that allocates more
+# than its input could legitimately decode to (FuzzDecodeMemory, FuzzRequests'
+# stream frames, FuzzModelInferRequest) fails the run; the failing
 # input lands in the package's testdata/fuzz/<Target>/ to be committed as a seed.
 # The committed seeds in those folders run in every plain `go test` too.
 #
@@ -23,8 +25,11 @@ targets=(
   "./internal/imageio FuzzDecode"
   "./internal/imageio FuzzRaw"
   "./internal/imageio FuzzPNG"
+  "./internal/imageio FuzzDecodeMemory"
   "./server FuzzRequests"
   "./server FuzzStreamOptions"
+  "./server FuzzModelInferRequest"
+  "./internal/inference FuzzDecodeBytes"
   "./internal/generate FuzzValidate"
   "./internal/auth FuzzParse"
   "./internal/models FuzzParseConfig"

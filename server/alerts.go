@@ -9,10 +9,6 @@ import (
 	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
 )
 
-// maxWatchFilter bounds the camera ids and rule names of one WatchAlerts request
-// (stream.Filter.Validate checks it).
-const maxWatchFilter = stream.MaxFilterNames
-
 // AlertServer implements atelier.v1.AlertService on the hub that every stream
 // publishes its alerts to.
 type AlertServer struct {

@@ -1,7 +1,14 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
+	"hash/crc32"
+	"image"
+	"image/jpeg"
+	"image/png"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,6 +22,7 @@ import (
 	"github.com/atelier-vision/atelier/internal/generate"
 	"github.com/atelier-vision/atelier/internal/imageio"
 	"github.com/atelier-vision/atelier/internal/inference"
+	"github.com/atelier-vision/atelier/internal/stream"
 	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
 	oip "github.com/atelier-vision/atelier/proto/triton"
 )
@@ -48,13 +56,36 @@ func FuzzRequests(f *testing.F) {
 		&pb.DetectStreamConfig{},
 		&pb.WatchAlertsRequest{CameraIds: []string{"a"}},
 		&pb.StreamFrame{FrameId: 1, Image: img},
+		&pb.GetModelRequest{Model: &pb.ModelSpec{Name: "classifier", Version: 2}},
+		&pb.GetModelStatusRequest{Name: "classifier"},
+		&pb.LoadModelRequest{Model: &pb.ModelSpec{Name: "classifier", Version: 3}},
+		&pb.UnloadModelRequest{Model: &pb.ModelSpec{Name: "classifier", VersionLabel: "stable"}},
+		&pb.SetVersionLabelsRequest{Name: "classifier", VersionLabels: map[string]int64{"stable": 3, "canary": 0}},
+		&pb.ClassifyStreamConfig{TopK: proto.Int32(1001), Options: &pb.StreamOptions{QueueSize: 4}},
+		&oip.ModelMetadataRequest{Name: "classifier", Version: "2"},
+		&oip.RepositoryModelLoadRequest{ModelName: "classifier", Parameters: map[string]*oip.ModelRepositoryParameter{
+			"version": {ParameterChoice: &oip.ModelRepositoryParameter_StringParam{StringParam: "3"}}}},
+		&oip.RepositoryModelUnloadRequest{ModelName: "classifier", Parameters: map[string]*oip.ModelRepositoryParameter{
+			"unload_dependents": {ParameterChoice: &oip.ModelRepositoryParameter_BoolParam{BoolParam: true}}}},
 	}
 	for i, m := range seeds {
 		b, _ := proto.Marshal(m)
 		f.Add(uint8(i), b)
 	}
+	// Encoded header bombs in a stream frame: refused before any pixel is allocated.
+	for _, bomb := range [][]byte{pngBomb(f), jpegBomb(f)} {
+		b, _ := proto.Marshal(&pb.StreamFrame{FrameId: 2, Image: &pb.Image{Data: &pb.Image_Encoded{Encoded: bomb}}})
+		f.Add(uint8(6), b)
+	}
+	core := fakeInferenceCore(f)
+	ms := &ModelServer{Repo: core.Repo}
+	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, kind uint8, data []byte) {
-		switch kind % 7 {
+		// The lifecycle RPCs run on a fake control (it accepts any name and version), so
+		// what is fuzzed is their own checks: versionSpec, the names, the labels.
+		ms.Control = &fakeControl{}
+		v2 := &InferenceServer{Core: core, Control: &fakeControl{}}
+		switch kind % 16 {
 		case 0:
 			var m pb.ClassifyRequest
 			if proto.Unmarshal(data, &m) != nil {
@@ -106,20 +137,182 @@ func FuzzRequests(f *testing.F) {
 			if proto.Unmarshal(data, &m) != nil {
 				return
 			}
-			// WatchAlerts checks only the filter's size, in its handler.
-			_ = max(len(m.GetCameraIds()), len(m.GetRules())) > maxWatchFilter
+			checkStatus(t, "WatchAlertsRequest", watchFilter(&m).Validate())
 		case 6:
 			var m pb.StreamFrame
 			if proto.Unmarshal(data, &m) != nil {
 				return
 			}
-			fr := frameFromProto(&m)
-			if fr.Err == nil {
-				_, fr.Err = fr.Image.Decode(imageio.Limits{MaxPixels: 1 << 16, MaxSide: 1024})
-			}
+			lim := imageio.Limits{MaxPixels: 1 << 16, MaxSide: 1024}
+			var fr stream.Frame
+			checkDecodeAlloc(t, "StreamFrame", data, lim.MaxPixels, func() {
+				fr = frameFromProto(&m)
+				if fr.Err == nil {
+					_, fr.Err = fr.Image.Decode(lim)
+				}
+			})
 			checkStatus(t, "StreamFrame", fr.Err)
+		case 7:
+			var m pb.GetModelRequest
+			if proto.Unmarshal(data, &m) != nil {
+				return
+			}
+			_, err := ms.GetModel(ctx, &m)
+			checkStatus(t, "GetModelRequest", err)
+		case 8:
+			var m pb.GetModelStatusRequest
+			if proto.Unmarshal(data, &m) != nil {
+				return
+			}
+			_, err := ms.GetModelStatus(ctx, &m)
+			checkStatus(t, "GetModelStatusRequest", err)
+		case 9:
+			var m pb.LoadModelRequest
+			if proto.Unmarshal(data, &m) != nil {
+				return
+			}
+			_, err := ms.LoadModel(ctx, &m)
+			checkStatus(t, "LoadModelRequest", err)
+			checkVersionSpec(t, m.GetModel(), err)
+		case 10:
+			var m pb.UnloadModelRequest
+			if proto.Unmarshal(data, &m) != nil {
+				return
+			}
+			_, err := ms.UnloadModel(ctx, &m)
+			checkStatus(t, "UnloadModelRequest", err)
+			checkVersionSpec(t, m.GetModel(), err)
+		case 11:
+			var m pb.SetVersionLabelsRequest
+			if proto.Unmarshal(data, &m) != nil {
+				return
+			}
+			_, err := ms.SetVersionLabels(ctx, &m)
+			checkStatus(t, "SetVersionLabelsRequest", err)
+		case 12:
+			var m pb.ClassifyStreamConfig
+			if proto.Unmarshal(data, &m) != nil {
+				return
+			}
+			// ClassifyStream's checks of its config, as the handler makes them: the
+			// options, then the spec and top_k with a stand-in image.
+			_, err := streamOptions(m.GetOptions())
+			if err == nil {
+				req := classify.Request{Model: specFromProto(m.GetModel()), TopK: classify.DefaultTopK, Images: make([]imageio.Source, 1)}
+				if m.TopK != nil {
+					req.TopK = int(m.GetTopK())
+				}
+				err = classify.Validate(req)
+				if k := m.GetTopK(); m.TopK != nil && (k < 1 || k > 1000) && err == nil {
+					t.Fatalf("top_k %d accepted", k)
+				}
+			}
+			checkStatus(t, "ClassifyStreamConfig", err)
+		case 13:
+			var m oip.ModelMetadataRequest
+			if proto.Unmarshal(data, &m) != nil {
+				return
+			}
+			_, err := v2.ModelMetadata(ctx, &m)
+			checkStatus(t, "ModelMetadataRequest", err)
+		case 14:
+			var m oip.RepositoryModelLoadRequest
+			if proto.Unmarshal(data, &m) != nil {
+				return
+			}
+			_, err := v2.RepositoryModelLoad(ctx, &m)
+			checkStatus(t, "RepositoryModelLoadRequest", err)
+		case 15:
+			var m oip.RepositoryModelUnloadRequest
+			if proto.Unmarshal(data, &m) != nil {
+				return
+			}
+			_, err := v2.RepositoryModelUnload(ctx, &m)
+			checkStatus(t, "RepositoryModelUnloadRequest", err)
 		}
 	})
+}
+
+// checkVersionSpec holds LoadModel and UnloadModel to versionSpec's rule: a name and
+// a version number >= 1, never a label. (The fake control accepts the rest.)
+func checkVersionSpec(t *testing.T, ps *pb.ModelSpec, err error) {
+	t.Helper()
+	valid := ps.GetName() != "" && ps.GetVersionLabel() == "" && ps.GetVersion() >= 1
+	if valid != (err == nil) {
+		t.Fatalf("model spec %v: got %v", ps, err)
+	}
+}
+
+// The decoding paths are held to the memory their input can legitimately decode to
+// (imageio's FuzzDecodeMemory states the bounds in full): a PNG's deflate inflates at
+// most 1032 times (8256 one-bit pixels a byte), a JPEG needs a bit for each 8x8 block
+// (512 pixels a byte); a raw or tensor input carries its own bytes. Each pixel may
+// cost decodeBytesPerPixel along the way, the protobuf copies a few times the input's
+// size, and decodeSlack covers decoder state and the call's own small allocations.
+const (
+	decodeSlack         = 2 << 20
+	decodeBytesPerPixel = 32
+)
+
+// checkDecodeAlloc runs call and fails when it allocated more than data (the
+// request's bytes) can decode to with at most maxPixels pixels an image (0: no cap
+// beyond the data's), counted as runtime.MemStats.TotalAlloc counts, through
+// runtime/metrics (no stop-the-world).
+func checkDecodeAlloc(t *testing.T, what string, data []byte, maxPixels int, call func()) {
+	t.Helper()
+	perByte := int64(512)
+	if bytes.Contains(data, []byte("\x89PNG")) {
+		perByte = 8256
+	}
+	pixels := perByte * int64(len(data))
+	if maxPixels > 0 {
+		pixels = min(pixels, int64(maxPixels))
+	}
+	bound := decodeSlack + 16*int64(len(data)) + decodeBytesPerPixel*pixels
+	before := heapAllocs()
+	call()
+	if got := int64(heapAllocs() - before); got > bound {
+		t.Fatalf("%s of %d bytes: allocated %d bytes, over the %d it can decode to", what, len(data), got, bound)
+	}
+}
+
+func heapAllocs() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+// bombReq asks the image classifier to classify one encoded file.
+func bombReq(file []byte) *oip.ModelInferRequest {
+	return &oip.ModelInferRequest{ModelName: "classifier_image", Inputs: []*oip.ModelInferRequest_InferInputTensor{{Name: "image", Datatype: "BYTES", Shape: []int64{1}}},
+		RawInputContents: [][]byte{inference.EncodeBytes([][]byte{file})}}
+}
+
+// pngBomb and jpegBomb are small files whose headers declare 8192x6000 pixels, within
+// the server's default limits (imageio.DefaultLimits): only pngCanHold and
+// jpegCanHold stop them before the decoder allocates the picture.
+func pngBomb(t testing.TB) []byte {
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, image.NewRGBA(image.Rect(0, 0, 2, 2))); err != nil {
+		t.Fatal(err)
+	}
+	p := buf.Bytes()
+	binary.BigEndian.PutUint32(p[16:], 8192)
+	binary.BigEndian.PutUint32(p[20:], 6000)
+	binary.BigEndian.PutUint32(p[29:], crc32.ChecksumIEEE(p[12:29]))
+	return p
+}
+
+func jpegBomb(t testing.TB) []byte {
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, image.NewRGBA(image.Rect(0, 0, 8, 8)), nil); err != nil {
+		t.Fatal(err)
+	}
+	j := buf.Bytes()
+	sof := bytes.Index(j, []byte{0xff, 0xc0})
+	binary.BigEndian.PutUint16(j[sof+5:], 6000)
+	binary.BigEndian.PutUint16(j[sof+7:], 8192)
+	return j
 }
 
 // FuzzStreamOptions feeds StreamOptions bytes (frame policy, queue, windows and alert
@@ -172,6 +365,7 @@ func FuzzModelInferRequest(f *testing.F) {
 		tensorReq(pixels(1)), typed, params,
 		{ModelName: "classifier_image", Inputs: []*oip.ModelInferRequest_InferInputTensor{{Name: "image", Datatype: "BYTES", Shape: []int64{2}}},
 			RawInputContents: [][]byte{inference.EncodeBytes([][]byte{[]byte("not a png"), {}})}},
+		bombReq(pngBomb(f)), bombReq(jpegBomb(f)),
 	} {
 		b, _ := proto.Marshal(m)
 		f.Add(b)
@@ -184,15 +378,19 @@ func FuzzModelInferRequest(f *testing.F) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond) // the fake engine waits on a 255 pixel
 		defer cancel()
 		done := make(chan error, 1)
-		go func() {
-			_, err := s.infer(ctx, &m)
-			done <- err
-		}()
-		select {
-		case err := <-done:
-			checkStatus(t, "ModelInferRequest", err)
-		case <-time.After(5 * time.Second):
-			t.Fatalf("the call outlived its 20 ms deadline by 5 s")
-		}
+		// The fake core decodes images at the server's limits (imageio.DefaultLimits):
+		// what it allocates is bounded by the request's bytes alone.
+		checkDecodeAlloc(t, "ModelInferRequest", data, 0, func() {
+			go func() {
+				_, err := s.infer(ctx, &m)
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				checkStatus(t, "ModelInferRequest", err)
+			case <-time.After(5 * time.Second):
+				t.Fatalf("the call outlived its 20 ms deadline by 5 s")
+			}
+		})
 	})
 }

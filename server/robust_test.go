@@ -149,12 +149,20 @@ func TestPanicsBecomeInternalAndTheServerGoesOn(t *testing.T) {
 		}
 	}
 	ok("after the stream")
+	// Each panic is one ERROR line holding its stack, and no other line names it.
 	for _, p := range []string{"forced panic in a batch worker", "forced panic in a parallel image worker", "forced panic in a stream frame"} {
-		if !strings.Contains(logs.String(), p) {
-			t.Errorf("the log lacks %q", p)
+		var withStack, all []string
+		for _, line := range strings.Split(logs.String(), "\n") {
+			if !strings.Contains(line, p) {
+				continue
+			}
+			all = append(all, line)
+			if strings.Contains(line, "level=ERROR") && strings.Contains(line, "stack=") && strings.Contains(line, "goroutine") {
+				withStack = append(withStack, line)
+			}
 		}
-	}
-	if !strings.Contains(logs.String(), "goroutine") {
-		t.Error("the log has no stack")
+		if len(withStack) != 1 || len(all) != 1 {
+			t.Errorf("%q: %d ERROR lines with its stack and %d lines in all, want one:\n%s", p, len(withStack), len(all), strings.Join(all, "\n"))
+		}
 	}
 }
