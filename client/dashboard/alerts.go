@@ -2,7 +2,6 @@ package dashboard
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
 
@@ -86,7 +85,7 @@ func (d *Dashboard) addAlert(a *pb.Alert) {
 	d.feed.seq++
 	x.Seq = d.feed.seq
 	if x.frame != nil {
-		x.Thumb = fmt.Sprintf("api/alerts/%d.jpg", x.Seq)
+		x.Thumb = d.alertURL(x.Seq)
 	}
 	d.feed.alerts = append([]*alert{x}, d.feed.alerts[:min(len(d.feed.alerts), feedSize-1)]...)
 	d.hub.publish("alert", x)

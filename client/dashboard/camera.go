@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -19,6 +21,9 @@ const (
 	camLive         = "live"
 	camReconnecting = "reconnecting"
 	camSourceError  = "source error"
+	// camRefused: atelierd refused the stream's set-up (INVALID_ARGUMENT); the same
+	// set-up would be refused again, so it is tried again only once the models change.
+	camRefused = "refused"
 )
 
 // camera is one camera: a source read like a live camera, and a DetectStream that
@@ -109,14 +114,17 @@ func (c *camera) stream(ctx context.Context) {
 		Options: &pb.StreamOptions{
 			CameraId: c.Name, Policy: pb.FramePolicy_FRAME_POLICY_LATEST, QueueSize: 2,
 			TallyWindow: durationpb.New(c.d.cfg.TallyWindow), SummaryInterval: durationpb.New(time.Second),
-			AlertRules: c.rules,
 		},
 	}
 	for ctx.Err() == nil {
 		if !c.waitSource(ctx) {
 			return
 		}
+		_, listed, relisted := c.d.modelLabels()
+		cfg.Options.AlertRules = c.d.streamRules(c.rules)
+		opened := false
 		err := c.d.client.DetectStream(ctx, cfg, c.frames(ctx), func(m *pb.DetectStreamResponse) error {
+			opened = true
 			if c.onMessage(m) {
 				b.reset()
 			}
@@ -124,6 +132,11 @@ func (c *camera) stream(ctx context.Context) {
 		})
 		if ctx.Err() != nil {
 			return
+		}
+		if !opened && status.Code(err) == codes.InvalidArgument {
+			c.refused(ctx, err, listed, relisted)
+			b.reset()
+			continue
 		}
 		if err == nil {
 			c.mu.Lock()
@@ -147,6 +160,24 @@ func (c *camera) stream(ctx context.Context) {
 		c.d.log.Warn("camera stream ended", "camera", c.Name, "err", msg, "retry_in", wait.Round(time.Millisecond))
 		c.d.retryWait(ctx, wait)
 	}
+}
+
+// refused waits after atelierd refused the stream's set-up: until the models are
+// listed, if they were not when the stream opened (its rules were not checked
+// against them yet); else, saying so on the tile, until their labels change, as the
+// same set-up would be refused again.
+func (c *camera) refused(ctx context.Context, err error, listed bool, relisted <-chan struct{}) {
+	if listed {
+		msg := "atelierd refused this camera's stream: " + describe(err) + ". Not tried again until atelierd's models change."
+		c.mu.Lock()
+		c.streamErr = msg
+		if c.sourceErr == "" {
+			c.state = camRefused
+		}
+		c.mu.Unlock()
+		c.d.log.Error("camera stream refused", "camera", c.Name, "err", describe(err))
+	}
+	waitModels(ctx, relisted)
 }
 
 // waitSource waits until the source has produced a frame and is not down.
@@ -264,16 +295,19 @@ func (c *camera) frameByID(id uint64) (*frame, []det) {
 
 // camStatus is a camera's line on the page.
 type camStatus struct {
-	State    string  `json:"state"`
-	Problem  string  `json:"problem,omitempty"`
-	FPS      float64 `json:"fps"`
-	LagMS    int64   `json:"lag_ms"`
-	Sent     uint64  `json:"sent"`
-	Answered uint64  `json:"answered"`
-	Skipped  uint64  `json:"skipped"`
-	Failed   uint64  `json:"failed"`
-	FrameErr string  `json:"frame_error,omitempty"`
-	Frames   uint64  `json:"window_frames"`
+	State   string  `json:"state"`
+	Problem string  `json:"problem,omitempty"`
+	FPS     float64 `json:"fps"`
+	LagMS   int64   `json:"lag_ms"` // capture to answer, of the last answer
+	// AgeMS is how old the frame the tile shows is (now minus its capture): it keeps
+	// growing when answers stop, where LagMS stays as it was. 0 before the first.
+	AgeMS    int64  `json:"age_ms"`
+	Sent     uint64 `json:"sent"`
+	Answered uint64 `json:"answered"`
+	Skipped  uint64 `json:"skipped"`
+	Failed   uint64 `json:"failed"`
+	FrameErr string `json:"frame_error,omitempty"`
+	Frames   uint64 `json:"window_frames"`
 }
 
 // status returns the camera's status and its latest tallies.
@@ -287,6 +321,9 @@ func (c *camera) status(now time.Time) (camStatus, []*pb.CategoryCount) {
 	c.answered = c.answered[cut:]
 	s := camStatus{State: c.state, LagMS: c.lag.Milliseconds(), Sent: c.counts.sent, Answered: c.counts.answered,
 		Skipped: c.counts.skipped, Failed: c.counts.failed, FrameErr: c.frameErr}
+	if c.shown != nil {
+		s.AgeMS = max(0, now.Sub(c.shown.captured).Milliseconds())
+	}
 	if n := len(c.answered); n > 1 {
 		s.FPS = float64(n-1) / c.answered[n-1].Sub(c.answered[0]).Seconds()
 	}
@@ -309,6 +346,7 @@ func (c *camera) status(now time.Time) (camStatus, []*pb.CategoryCount) {
 // view is the newest answered frame, for the page.
 type view struct {
 	ID    uint64 `json:"id"`
+	Src   string `json:"src"` // the frame's URL (the page's base is the dashboard's)
 	W     int    `json:"w"`
 	H     int    `json:"h"`
 	LagMS int64  `json:"lag_ms"`
@@ -323,7 +361,7 @@ func (c *camera) newest(after uint64) (view, bool) {
 	if f == nil || f.id <= after {
 		return view{}, false
 	}
-	return view{ID: f.id, W: f.w, H: f.h, LagMS: c.lag.Milliseconds(), Dets: c.dets[f.id]}, true
+	return view{ID: f.id, Src: c.d.frameURL(c.Name, f.id), W: f.w, H: f.h, LagMS: c.lag.Milliseconds(), Dets: c.dets[f.id]}, true
 }
 
 func ptr[T any](v T) *T { return &v }

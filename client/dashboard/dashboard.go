@@ -49,9 +49,10 @@ type Dashboard struct {
 	users    *users          // nil: no login
 	watchers []*filewatch.Watcher
 
-	mu      sync.Mutex
-	typeOf  map[string]string // fine category -> coarse garment type, as detections show
-	history []sample
+	mu       sync.Mutex
+	typeOf   map[string]string            // fine category seen -> its coarse garment type (learnType)
+	boxTypes map[string]map[string]uint64 // categories palette.TypeOf lacks: their boxes by type
+	history  []sample
 }
 
 // sample is every camera's tallies at one moment, for the charts.
@@ -69,8 +70,8 @@ func New(c *client.Client, cfg Config) (*Dashboard, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	d := &Dashboard{cfg: cfg, client: c, log: cfg.Log, typeOf: map[string]string{}, boot: time.Now().UnixNano()}
-	d.conn.up = make(chan struct{})
+	d := &Dashboard{cfg: cfg, client: c, log: cfg.Log, typeOf: map[string]string{}, boxTypes: map[string]map[string]uint64{}, boot: time.Now().UnixNano()}
+	d.conn.up, d.conn.relisted = make(chan struct{}), make(chan struct{})
 	d.hub.max = cfg.MaxPages
 	if err := d.protect(); err != nil {
 		return nil, err
@@ -148,13 +149,38 @@ func (d *Dashboard) camera(name string) *camera {
 	return nil
 }
 
-// learnType records which coarse type a fine category was detected as.
+// learnType records a fine category seen in a box the detector called garmentType.
+// A category of the embedded models has its fixed type (palette.TypeOf), whatever its
+// boxes are called; another takes the type most of its boxes had so far (ties to
+// the first in palette.Types order, then by name), not that of whichever came first.
 func (d *Dashboard) learnType(label, garmentType string) {
 	d.mu.Lock()
-	if d.typeOf[label] == "" {
-		d.typeOf[label] = garmentType
+	defer d.mu.Unlock()
+	if t, ok := palette.TypeOf[label]; ok {
+		d.typeOf[label] = t
+		return
 	}
-	d.mu.Unlock()
+	seen := d.boxTypes[label]
+	if seen == nil {
+		seen = map[string]uint64{}
+		d.boxTypes[label] = seen
+	}
+	seen[garmentType]++
+	best := ""
+	for t, n := range seen {
+		if best == "" || cmp.Or(cmp.Compare(seen[best], n), cmp.Compare(typeRank(t), typeRank(best)), cmp.Compare(t, best)) < 0 {
+			best = t
+		}
+	}
+	d.typeOf[label] = best
+}
+
+// typeRank is a garment type's place in palette.Types, after them if not there.
+func typeRank(t string) int {
+	if i := slices.Index(palette.Types, t); i >= 0 {
+		return i
+	}
+	return len(palette.Types)
 }
 
 // share is one category's or garment type's count and share of the store's total.
@@ -173,8 +199,11 @@ type state struct {
 	Sample  sample               `json:"sample"`
 	Top     []share              `json:"top"`
 	Types   []share              `json:"types"`
-	Colors  map[string]string    `json:"colors"` // fine category -> CSS colour
-	Order   []string             `json:"order"`  // fine categories by garment type, then name
+	// RuleProblems says which rules are off, as their categories are unknown to
+	// atelierd's models (ruleProblems).
+	RuleProblems []string          `json:"rule_problems,omitempty"`
+	Colors       map[string]string `json:"colors"` // fine category -> CSS colour
+	Order        []string          `json:"order"`  // fine categories by garment type, then name
 	// Pages is how many pages are open, of at most MaxPages; PagesRefused counts
 	// the pages turned away since the start because MaxPages were open.
 	Pages        int    `json:"pages"`
@@ -190,6 +219,7 @@ func (d *Dashboard) snapshot(now time.Time, record bool) state {
 		Sample: sample{T: now.UnixMilli(), Cams: map[string]map[string]uint64{}}, FrameBytes: d.frameBytes.Load()}
 	s.Pages, s.MaxPages, s.PagesRefused = d.hub.stats()
 	s.Alerts, _ = d.feedStatus()
+	s.RuleProblems = d.ruleProblems()
 	store := map[string]uint64{}
 	for _, c := range d.cameras {
 		st, counts := c.status(now)
@@ -230,12 +260,7 @@ func (d *Dashboard) snapshot(now time.Time, record bool) state {
 
 // categoryOrder sorts categories by their garment type (palette.Types order), then name.
 func categoryOrder(typeOf map[string]string) []string {
-	rank := func(label string) int {
-		if i := slices.Index(palette.Types, typeOf[label]); i >= 0 {
-			return i
-		}
-		return len(palette.Types)
-	}
+	rank := func(label string) int { return typeRank(typeOf[label]) }
 	out := make([]string, 0, len(typeOf))
 	for label := range typeOf {
 		out = append(out, label)

@@ -165,8 +165,8 @@ func TestDashboardAgainstFakeServer(t *testing.T) {
 	if p := s.Cameras["bad"].Problem; !strings.Contains(p, "/nonexistent/door.mp4") || !strings.Contains(p, "no such file") {
 		t.Errorf("bad camera's problem %q, want it to name the source and say it does not exist", p)
 	}
-	if len(s.Conn.Models) != 1 || s.Conn.Models[0].Role != "detector" {
-		t.Errorf("models %+v, want the fake's detector", s.Conn.Models)
+	if len(s.Conn.Models) != 2 || s.Conn.Models[0].Role != "classifier" || s.Conn.Models[1].Role != "detector" {
+		t.Errorf("models %+v, want the fake's classifier and detector", s.Conn.Models)
 	}
 
 	var views map[string]view
@@ -175,7 +175,7 @@ func TestDashboardAgainstFakeServer(t *testing.T) {
 	if v.W != 64 || v.H != 48 || len(v.Dets) != 1 || v.Dets[0].Label != "Dress" {
 		t.Errorf("frame view %+v, want 64x48 with one Dress", v)
 	}
-	getJPEG(t, fmt.Sprintf("%s/api/frames/good/%d.jpg", web.URL, v.ID), 64, 48)
+	getJPEG(t, web.URL+"/"+v.Src, 64, 48)
 
 	var a alert
 	json.Unmarshal([]byte(ev.wait("alert", 5*time.Second, func(string) bool { return true })), &a)

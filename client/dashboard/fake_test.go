@@ -13,17 +13,20 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	pb "github.com/atelier-vision/atelier/proto/atelier/v1"
 )
 
 // fakeServer is a stand-in atelierd on a loopback port: every frame gets one "Dress"
 // (full-body) in its middle, every tenth frame raises an alert on the camera's first
-// rule, and every tenth frame a summary counts the frames seen. It can be stopped
-// and started again on the same port.
+// rule, and every tenth frame a summary counts the frames seen. As atelierd, it
+// refuses a stream whose rules name a category its models do not know
+// (INVALID_ARGUMENT). It can be stopped and started again on the same port.
 type fakeServer struct {
 	pb.UnimplementedDetectServiceServer
 	pb.UnimplementedAlertServiceServer
@@ -34,6 +37,9 @@ type fakeServer struct {
 
 	// ending makes DetectStream and WatchAlerts end at once, without an error.
 	ending atomic.Bool
+	// unlabelled makes ListModels leave out the models' labels (DetectStream still
+	// checks the rules' categories against them).
+	unlabelled atomic.Bool
 
 	mu       sync.Mutex
 	watchers map[chan *pb.Alert]bool
@@ -67,9 +73,20 @@ func startFake(t *testing.T, addr string) *fakeServer {
 	return f
 }
 
+// The fake's models and their labels, as the embedded ones.
+var (
+	fakeTypes      = []string{"top", "bottom", "full-body", "footwear", "bag"}
+	fakeCategories = []string{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"}
+)
+
 func (f *fakeServer) ListModels(context.Context, *pb.ListModelsRequest) (*pb.ListModelsResponse, error) {
+	types, cats := fakeTypes, fakeCategories
+	if f.unlabelled.Load() {
+		types, cats = nil, nil
+	}
 	return &pb.ListModelsResponse{Models: []*pb.ModelInfo{
-		{Name: "detector", Role: pb.ModelRole_MODEL_ROLE_DETECTOR, Versions: []*pb.ModelVersion{{Version: 1, Labels: []string{"top", "full-body"}}}},
+		{Name: "classifier", Role: pb.ModelRole_MODEL_ROLE_CLASSIFIER, Versions: []*pb.ModelVersion{{Version: 1, Labels: cats}}},
+		{Name: "detector", Role: pb.ModelRole_MODEL_ROLE_DETECTOR, Versions: []*pb.ModelVersion{{Version: 1, Labels: types}}},
 	}}, nil
 }
 
@@ -82,6 +99,13 @@ func (f *fakeServer) DetectStream(s pb.DetectService_DetectStreamServer) error {
 	f.mu.Lock()
 	f.configs = append(f.configs, cfg)
 	f.mu.Unlock()
+	for i, r := range cfg.GetOptions().GetAlertRules() {
+		for _, c := range r.Categories {
+			if !slices.Contains(fakeTypes, c) && !slices.Contains(fakeCategories, c) {
+				return status.Errorf(codes.InvalidArgument, "alert rule %d (%q): no model of this stream names the category %q", i, r.Name, c)
+			}
+		}
+	}
 	if f.ending.Load() {
 		return nil
 	}

@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +28,12 @@ type conn struct {
 	health  string
 	models  []modelInfo
 	up      chan struct{} // closed while connected; a new one when the connection is lost
+	// labels are the labels alert rules may name (ruleLabels), nil when not known;
+	// listed says the models have been asked for once; relisted is closed (and
+	// replaced) when that first happens and whenever the labels change.
+	labels   []string
+	listed   bool
+	relisted chan struct{}
 }
 
 // whenUp returns a channel that is closed once atelierd is (or is again) reachable.
@@ -77,10 +84,15 @@ type connStatus struct {
 // healthEvery is how often a connected dashboard checks the server's health.
 const healthEvery = 2 * time.Second
 
-// watchHealth checks the server's health and, on each (re)connection, its models,
-// backing off while it cannot reach it.
+// modelsEvery is how often a connected dashboard lists the models again (they may be
+// reloaded without a reconnection); a variable so that tests can shorten it.
+var modelsEvery = 30 * time.Second
+
+// watchHealth checks the server's health and, on each (re)connection and every
+// modelsEvery, its models, backing off while it cannot reach it.
 func (d *Dashboard) watchHealth(ctx context.Context) {
 	b := newBackoff(250*time.Millisecond, 2*time.Second)
+	var listed time.Time
 	for ctx.Err() == nil {
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		st, err := d.client.Health(cctx, "")
@@ -101,9 +113,12 @@ func (d *Dashboard) watchHealth(ctx context.Context) {
 			b.reset()
 			if was != connConnected {
 				d.log.Info("connected to atelierd", "addr", d.cfg.Addr, "health", st.String())
-				d.refreshModels(ctx)
 			}
-			sleep(ctx, healthEvery)
+			if was != connConnected || time.Since(listed) >= modelsEvery {
+				d.refreshModels(ctx)
+				listed = time.Now()
+			}
+			sleep(ctx, min(healthEvery, modelsEvery))
 			continue
 		}
 		wait := b.next()
@@ -131,14 +146,14 @@ func unreachable(addr string, err error) string {
 	return "cannot reach atelierd at " + addr + ": " + msg
 }
 
-// refreshModels lists the loaded models once connected.
+// refreshModels lists the loaded models, and the labels rules may name; it wakes the
+// streams waiting for them (modelLabels) the first time, whatever the outcome, and
+// whenever the labels change.
 func (d *Dashboard) refreshModels(ctx context.Context) {
-	ms, err := d.client.ListModels(ctx)
-	if err != nil {
-		d.log.Warn("listing models", "err", describe(err))
-		return
-	}
-	out := make([]modelInfo, 0, len(ms))
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ms, err := d.client.ListModels(cctx)
+	cancel()
+	var out []modelInfo
 	for _, m := range ms {
 		mi := modelInfo{Name: m.Name, Role: strings.ToLower(strings.TrimPrefix(m.Role.String(), "MODEL_ROLE_"))}
 		for _, v := range m.Versions {
@@ -147,10 +162,29 @@ func (d *Dashboard) refreshModels(ctx context.Context) {
 		}
 		out = append(out, mi)
 	}
-	d.conn.mu.Lock()
-	d.conn.models = out
-	d.conn.mu.Unlock()
-	d.log.Info("models loaded on atelierd", "count", len(out))
+	c := &d.conn
+	c.mu.Lock()
+	labels := c.labels
+	if err == nil {
+		c.models, labels = out, ruleLabels(ms)
+	}
+	changed := !c.listed || !slices.Equal(labels, c.labels)
+	if changed {
+		c.labels, c.listed = labels, true
+		close(c.relisted)
+		c.relisted = make(chan struct{})
+	}
+	c.mu.Unlock()
+	if err != nil {
+		d.log.Warn("listing models", "err", describe(err))
+		return
+	}
+	if changed {
+		d.log.Info("models loaded on atelierd", "count", len(out))
+		for _, p := range d.ruleProblems() {
+			d.log.Error("alert rule off", "problem", p)
+		}
+	}
 }
 
 func (d *Dashboard) connStatus(now time.Time) connStatus {

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -71,8 +72,12 @@ func (d *Dashboard) TLS() bool { return d.certs != nil }
 //	                              (503 with Retry-After when --max-pages are open)
 //	GET /api/pages                {"open": N, "max": M}: the pages open and the cap
 //	GET /api/state                the hello event's data, as JSON
-//	GET /api/frames/CAM/ID.jpg    a recent frame of a camera
-//	GET /api/alerts/SEQ.jpg       the frame that raised an alert in the feed
+//	GET /api/frames/CAM/BOOT-ID.jpg  a recent frame of a camera
+//	GET /api/alerts/BOOT-SEQ.jpg     the frame that raised an alert in the feed
+//
+// BOOT is this process's boot id: frame ids and alert numbers start at 1 again in
+// the next process, so a URL of another process is 404 and never names a picture
+// other than the one the browser may have kept (the JPEGs are immutable).
 func (d *Dashboard) Handler() http.Handler {
 	static, _ := fs.Sub(web, "web")
 	mux := http.NewServeMux()
@@ -95,7 +100,7 @@ func (d *Dashboard) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /api/frames/{cam}/{file}", func(w http.ResponseWriter, r *http.Request) {
 		c := d.camera(r.PathValue("cam"))
-		id, ok := jpegID(r.PathValue("file"))
+		id, ok := d.jpegID(r.PathValue("file"))
 		if c == nil || !ok {
 			http.NotFound(w, r)
 			return
@@ -104,7 +109,7 @@ func (d *Dashboard) Handler() http.Handler {
 		d.serveFrame(w, r, f)
 	})
 	mux.HandleFunc("GET /api/alerts/{file}", func(w http.ResponseWriter, r *http.Request) {
-		seq, ok := jpegID(r.PathValue("file"))
+		seq, ok := d.jpegID(r.PathValue("file"))
 		if !ok {
 			http.NotFound(w, r)
 			return
@@ -141,10 +146,23 @@ func (d *Dashboard) Handler() http.Handler {
 	})
 }
 
-// jpegID reads "123.jpg".
-func jpegID(file string) (uint64, bool) {
+// frameURL is the page's URL of a camera's frame; alertURL that of an alert's.
+func (d *Dashboard) frameURL(camera string, id uint64) string {
+	return fmt.Sprintf("api/frames/%s/%d-%d.jpg", url.PathEscape(camera), d.boot, id)
+}
+
+func (d *Dashboard) alertURL(seq uint64) string {
+	return fmt.Sprintf("api/alerts/%d-%d.jpg", d.boot, seq)
+}
+
+// jpegID reads "BOOT-123.jpg" of this process's boot id.
+func (d *Dashboard) jpegID(file string) (uint64, bool) {
 	s, ok := strings.CutSuffix(file, ".jpg")
 	if !ok {
+		return 0, false
+	}
+	boot, s, ok := strings.Cut(s, "-")
+	if !ok || boot != strconv.FormatInt(d.boot, 10) {
 		return 0, false
 	}
 	id, err := strconv.ParseUint(s, 10, 64)
@@ -162,7 +180,7 @@ func (d *Dashboard) serveFrame(w http.ResponseWriter, r *http.Request, f *frame)
 		return
 	}
 	w.Header().Set("Content-Type", "image/jpeg")
-	w.Header().Set("Cache-Control", "private, max-age=3600, immutable") // a frame id never changes its picture
+	w.Header().Set("Cache-Control", "private, max-age=3600, immutable") // its URL names the process: never another picture
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	rc := http.NewResponseController(w)
 	rc.SetWriteDeadline(time.Now().Add(writeTimeout))

@@ -274,6 +274,7 @@ func TestFramesOfUnknownCameras(t *testing.T) {
 		"/api/frames/door/abc.jpg", "/api/frames/door/-1.jpg", "/api/frames/door/18446744073709551616.jpg",
 		"/api/frames/door/1.jpg", "/api/frames/door/.jpg", "/api/frames/door/%2e%2e.jpg", "/api/frames/door/1.jpg/x",
 		"/api/alerts/1.jpg", "/api/alerts/0.jpg", "/api/alerts/%3Cb%3E.jpg", "/api/frames/door%2F..%2Fx/1.jpg",
+		"/api/frames/door/1-1.jpg", "/api/alerts/1-1.jpg", "/api/frames/door/-1.jpg", "/api/alerts/-1.jpg", "/api/alerts/1-.jpg",
 	} {
 		resp, err := http.Get(web.URL + p)
 		if err != nil {

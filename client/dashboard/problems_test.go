@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -78,7 +79,9 @@ func TestPageShowsProblems(t *testing.T) {
 	}
 	var log logBuffer
 	cfg := DefaultConfig()
-	cfg.Addr, cfg.Log, cfg.Rules, cfg.RulesProblem = fake.addr, log.logger(), DefaultRules, rerr.Error()
+	// A rule of a category no model knows ("dress" for "Dress"): off, and said so.
+	lower := Rule{Name: "lower", Categories: []string{"dress"}}
+	cfg.Addr, cfg.Log, cfg.Rules, cfg.RulesProblem = fake.addr, log.logger(), []Rule{DefaultRules[0], DefaultRules[1], lower}, rerr.Error()
 	cfg.Cameras = []Camera{{"good", writeFrames(t, 5)}, {"bad", "/nonexistent/door.mp4"}}
 	url := startDashboard(t, cfg)
 	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
@@ -94,8 +97,11 @@ func TestPageShowsProblems(t *testing.T) {
 		`document.querySelector("#problems").textContent.includes("rule file `+rules+`, line 2")`)
 	waitFor(t, ctx, "the banner names the bad camera", 5*time.Second,
 		`document.querySelector("#problems").textContent.includes("Camera bad: framesource: stat /nonexistent/door.mp4")`)
+	waitFor(t, ctx, "the banner names the rule of an unknown category", 5*time.Second,
+		`document.querySelector("#problems").textContent.includes('Alert rule "lower" (every camera) is off: no model on atelierd knows the category "dress" (did you mean "Dress"?)')`)
 	screenshot(t, ctx, 1280, 800, false, screenshotDir(t), "dashboard-problems.png")
-	for _, want := range []string{"bad rule file", "line 2", `msg="camera source failed" camera=bad source=/nonexistent/door.mp4`} {
+	for _, want := range []string{"bad rule file", "line 2", `msg="camera source failed" camera=bad source=/nonexistent/door.mp4`,
+		`msg="alert rule off" problem="Alert rule \"lower\" (every camera) is off`} {
 		if !strings.Contains(log.String(), want) {
 			t.Errorf("the log lacks %q:\n%s", want, log.String())
 		}
@@ -182,4 +188,20 @@ func TestPageFollowsTheDashboard(t *testing.T) {
 	waitFor(t, ctx, "the new dashboard's camera, and only it", 10*time.Second,
 		`document.querySelector('.tile[data-camera="new"]') !== null && document.querySelector('.tile[data-camera="old"]') === null`)
 	waitFor(t, ctx, "the new dashboard's first alert", 5*time.Second, `document.querySelector('.alert[data-camera="new"][data-seq="1"]') !== null`)
+	// Its frames and thumbnails have URLs of their own: ids start at 1 again in a new
+	// process, and the browser keeps the old process's JPEGs (immutable).
+	resp, err := http.Get(web.URL + "/api/state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h struct{ Boot string }
+	json.NewDecoder(resp.Body).Decode(&h)
+	resp.Body.Close()
+	waitFor(t, ctx, "the new dashboard's frame and thumbnail URLs name it", 5*time.Second,
+		`document.querySelector('.tile[data-camera="new"] img').src.includes("/api/frames/new/`+h.Boot+`-") &&
+		 document.querySelector('.alert[data-camera="new"][data-seq="1"] img').src.includes("/api/alerts/`+h.Boot+`-1.jpg")`)
+	// The charts' axis labels stay short enough for the axis.
+	if got := eval[string](t, ctx, `[999, 1234, 12345, 123456, 1234567].map(fmtCount).join(" ")`); got != "999 1.2k 12k 123k 1.2M" {
+		t.Errorf("axis labels %q, want 999 1.2k 12k 123k 1.2M", got)
+	}
 }

@@ -22,6 +22,23 @@ var ByType = map[string]color.RGBA{
 // Types lists the coarse garment types in the order charts and legends stack them.
 var Types = []string{"top", "bottom", "full-body", "footwear", "bag"}
 
+// TypeOf is the coarse garment type of each fine category the embedded models know
+// (Fashion-MNIST's labels), as the training code groups them
+// (savedmodels/atelier_train/scenes.py, COARSE_OF): fixed, so that a category has one
+// type and one colour whatever the detector called the first box it was seen in.
+var TypeOf = map[string]string{
+	"T-shirt/top": "top",
+	"Trouser":     "bottom",
+	"Pullover":    "top",
+	"Dress":       "full-body",
+	"Coat":        "top",
+	"Sandal":      "footwear",
+	"Shirt":       "top",
+	"Sneaker":     "footwear",
+	"Bag":         "bag",
+	"Ankle boot":  "footwear",
+}
+
 // Other is the colour of a garment type not in ByType.
 var Other = color.RGBA{160, 160, 160, 255}
 

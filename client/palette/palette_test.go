@@ -38,3 +38,21 @@ func TestHexAndLight(t *testing.T) {
 		t.Errorf("Of(unknown) = %v, want Other", Of("nothing"))
 	}
 }
+
+// TestTypeOf: the fine-to-coarse table is the training code's (scenes.py COARSE_OF over
+// fashion_mnist.LABELS), and every type in it has a colour.
+func TestTypeOf(t *testing.T) {
+	labels := []string{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"}
+	coarseOf := []int{0, 1, 0, 2, 0, 3, 0, 3, 4, 3}
+	if len(TypeOf) != len(labels) {
+		t.Errorf("TypeOf has %d categories, want %d", len(TypeOf), len(labels))
+	}
+	for i, l := range labels {
+		if got, want := TypeOf[l], Types[coarseOf[i]]; got != want {
+			t.Errorf("TypeOf[%q] = %q, want %q", l, got, want)
+		}
+		if _, ok := ByType[TypeOf[l]]; !ok {
+			t.Errorf("%q's type %q has no colour", l, TypeOf[l])
+		}
+	}
+}

@@ -71,7 +71,7 @@ function showFrame(name, v) {
     done();
   };
   pre.onerror = done;
-  pre.src = `api/frames/${encodeURIComponent(name)}/${f.id}.jpg`;
+  pre.src = f.src; // names this dashboard process: ids start again at 1 in the next
   function done() {
     tile.loading = false;
     if (tile.next) showFrame(name, tile.next);
@@ -85,14 +85,25 @@ function updateTiles(cams) {
     tile.el.dataset.state = s.state;
     $(".state", tile.el).textContent = s.state;
     $(".fps", tile.el).textContent = s.state === "live" ? `${s.fps.toFixed(1)} fps` : "– fps";
-    $(".lag", tile.el).textContent = s.state === "live" ? `lag ${fmtMS(s.lag_ms)}` : "";
+    // lag: capture to answer, of the last answer; age: how old the frame shown is,
+    // which keeps growing when answers stop.
+    const lag = s.state === "live" ? [`lag ${fmtMS(s.lag_ms)}`] : [];
+    $(".lag", tile.el).textContent = [...lag, ...(s.age_ms ? [`age ${fmtMS(s.age_ms)}`] : [])].join(" · ");
     let problem = s.problem || "";
     if (!problem && s.frame_error) problem = `last frame error: ${s.frame_error}`;
     $(".problem", tile.el).textContent = problem;
   }
 }
 
-function fmtMS(ms) { return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`; }
+function fmtMS(ms) { return ms < 1000 ? `${ms} ms` : ms < 60000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 60000)} min`; }
+
+// fmtCount is a chart's axis label, at most four characters: 950, 1.2k, 12k, 120k, 1.2M.
+function fmtCount(n) {
+  const short = (v, unit) => (v < 10 ? +v.toFixed(1) : Math.round(v)) + unit;
+  if (Math.abs(n) < 1000) return String(+n.toFixed(1));
+  if (Math.abs(n) < 999500) return short(n / 1000, "k");
+  return short(n / 1e6, "M");
+}
 
 // ---- charts: stacked areas of the tallies over time ----
 
@@ -134,7 +145,7 @@ function drawChart(ch, cats) {
     ch.plot = new uPlot({
       width, height: ch.height, series, legend: { show: false }, cursor: { show: false },
       scales: { x: { time: true, range: (u, lo, hi) => [Math.min(lo, hi - 60), hi] }, y: { range: (u, lo, hi) => [0, Math.max(4, hi)] } },
-      axes: [{ ...axis, size: 28 }, { ...axis, size: 44 }],
+      axes: [{ ...axis, size: 28 }, { ...axis, size: 48, values: (u, splits) => splits.map(fmtCount) }],
     }, data, ch.container);
     ch.cats = key;
   } else {
@@ -242,7 +253,8 @@ function updateHealth(st) {
   if (page.streamLost) problems.push("Lost the dashboard's event stream; reconnecting…");
   if (c.state !== "connected" && c.problem) problems.push(`${c.problem}. ${c.state === "reconnecting" ? "Reconnecting" : "Retrying"}${c.retry_in_s ? ` in ${Math.ceil(c.retry_in_s)} s` : ""} (attempt ${c.attempt}).`);
   if (page.hello.problem) problems.push(page.hello.problem);
-  for (const [name, s] of Object.entries(st.cameras)) if (s.state === "source error") problems.push(`Camera ${name}: ${s.problem}`);
+  problems.push(...(st.rule_problems || []));
+  for (const [name, s] of Object.entries(st.cameras)) if (s.state === "source error" || s.state === "refused") problems.push(`Camera ${name}: ${s.problem}`);
   $("#problems").replaceChildren(...problems.map(p => el("p", { text: p })));
 }
 
