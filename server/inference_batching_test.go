@@ -43,13 +43,7 @@ func TestOpenInferenceSharesBatchesWithClassify(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer eng.Close()
-	m, err := models.NewModel(models.Spec{Name: "classifier", Version: 1}, "", eng, []tensor.Signature{{Name: models.ServingSignature,
-		Inputs:  []tensor.Info{{Key: "images", DType: tensor.Uint8, Shape: []int64{-1, 28, 28, 1}}},
-		Outputs: []tensor.Info{{Key: "probabilities", DType: tensor.Float32, Shape: []int64{-1, 10}}}}}, labels10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo, err := models.NewRepository(m)
+	repo, err := models.NewRepository(classifierModel(t, eng, 1))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -436,13 +436,7 @@ func (e priorityEngine) Run(ctx context.Context, sig string, in map[string]*tens
 // the default level; a negative level or another type is INVALID_ARGUMENT.
 func TestModelInferPriority(t *testing.T) {
 	eng := priorityEngine{seen: make(chan batching.Priority, 1)}
-	m, err := models.NewModel(models.Spec{Name: "classifier", Version: 1}, "", eng, []tensor.Signature{{Name: models.ServingSignature,
-		Inputs:  []tensor.Info{{Key: "images", DType: tensor.Uint8, Shape: []int64{-1, 28, 28, 1}}},
-		Outputs: []tensor.Info{{Key: "probabilities", DType: tensor.Float32, Shape: []int64{-1, 10}}}}}, labels10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo, err := models.NewRepository(m)
+	repo, err := models.NewRepository(classifierModel(t, eng, 1))
 	if err != nil {
 		t.Fatal(err)
 	}

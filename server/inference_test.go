@@ -62,21 +62,22 @@ func serveInferenceConn(t *testing.T) *grpc.ClientConn {
 	return conn
 }
 
+// classifierModel is a 28x28 grey, ten-class classifier, version v, on eng.
+func classifierModel(t testing.TB, eng tensor.Engine, v int64) *models.Model {
+	t.Helper()
+	m, err := models.NewModel(models.Spec{Name: "classifier", Version: v}, "", eng, []tensor.Signature{{Name: models.ServingSignature,
+		Inputs:  []tensor.Info{{Key: "images", DType: tensor.Uint8, Shape: []int64{-1, 28, 28, 1}}},
+		Outputs: []tensor.Info{{Key: "probabilities", DType: tensor.Float32, Shape: []int64{-1, 10}}}}}, labels10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 // fakeInferenceCore is the real inference core over a two-version fake classifier.
 func fakeInferenceCore(t testing.TB) *inference.Server {
 	t.Helper()
-	sig := []tensor.Signature{{Name: models.ServingSignature,
-		Inputs:  []tensor.Info{{Key: "images", DType: tensor.Uint8, Shape: []int64{-1, 28, 28, 1}}},
-		Outputs: []tensor.Info{{Key: "probabilities", DType: tensor.Float32, Shape: []int64{-1, 10}}}}}
-	var ms []*models.Model
-	for _, v := range []int64{1, 2} {
-		m, err := models.NewModel(models.Spec{Name: "classifier", Version: v}, "", fakeEngine{}, sig, labels10)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ms = append(ms, m)
-	}
-	repo, err := models.NewRepository(ms...)
+	repo, err := models.NewRepository(classifierModel(t, fakeEngine{}, 1), classifierModel(t, fakeEngine{}, 2))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
@@ -63,6 +64,13 @@ func TestBinaryServesAndStopsOnSIGTERM(t *testing.T) {
 // server is SERVING, with its address and its log.
 func startBinary(t *testing.T, flags ...string) (*exec.Cmd, string, *testenv.Buffer) {
 	t.Helper()
+	return launchBinary(t, insecure.NewCredentials(), flags...)
+}
+
+// launchBinary is startBinary for a server whose health check is reached with creds
+// (TLS, say).
+func launchBinary(t *testing.T, creds credentials.TransportCredentials, flags ...string) (*exec.Cmd, string, *testenv.Buffer) {
+	t.Helper()
 	modelDir := testenv.ModelDir(t, "classifier")
 	bin := filepath.Join(t.TempDir(), "atelierd")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
@@ -86,7 +94,7 @@ func startBinary(t *testing.T, flags ...string) (*exec.Cmd, string, *testenv.Buf
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -239,40 +239,11 @@ func TestBinaryReflectionModes(t *testing.T) {
 	}
 }
 
-// startTLSBinary runs atelierd as startBinary does but with TLS (startBinary waits
-// in plaintext): it returns once a health check over TLS, trusting ca, answers.
+// startTLSBinary runs atelierd as startBinary does, with TLS: it returns once a
+// health check over TLS, trusting ca, answers.
 func startTLSBinary(t *testing.T, ca *testcerts.CA, flags ...string) (*exec.Cmd, string, *testenv.Buffer) {
 	t.Helper()
-	modelDir := testenv.ModelDir(t, "classifier")
-	bin := filepath.Join(t.TempDir(), "atelierd")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := lis.Addr().String()
-	lis.Close()
-	cmd := exec.Command(bin, append([]string{"--listen", addr, "--model-dir", modelDir, "--metrics-listen", "127.0.0.1:0"}, flags...)...)
-	cmd.Env = append(os.Environ(), "LD_LIBRARY_PATH=")
-	logs := &testenv.Buffer{}
-	cmd.Stderr = logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	conn := tlsConn(t, addr, ca)
-	h := healthpb.NewHealthClient(conn)
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		resp, err := h.Check(ctxFor(t, 2*time.Second), &healthpb.HealthCheckRequest{})
-		if err == nil && resp.Status == healthpb.HealthCheckResponse_SERVING {
-			return cmd, addr, logs
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server not SERVING over TLS after 60s (last: %v, %v)\n%s", resp, err, logs.String())
-		}
-	}
+	return launchBinary(t, credentials.NewTLS(testcerts.ClientConfig(t, ca, nil)), flags...)
 }
 
 func tlsConn(t *testing.T, addr string, ca *testcerts.CA) *grpc.ClientConn {
