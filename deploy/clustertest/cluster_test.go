@@ -155,20 +155,7 @@ func (c *cluster) up() []string {
 // classified snapshots every live replica's count of answered Classify calls.
 func (c *cluster) classified() map[string]int {
 	c.t.Helper()
-	out := map[string]int{}
-	for ip, r := range c.replicas {
-		select {
-		case <-r.exited:
-			continue
-		default:
-		}
-		n, err := r.classified()
-		if err != nil {
-			c.t.Fatalf("metrics of %s: %v", ip, err)
-		}
-		out[ip] = n
-	}
-	return out
+	return c.counts(classifiedSeries)
 }
 
 func delta(before, after map[string]int) map[string]int {
@@ -219,15 +206,60 @@ func (c *cluster) cliCommand(args ...string) *exec.Cmd {
 	return cmd
 }
 
+// python is one of the Python scripts beside this file, run with args on this
+// checkout's Python client (whichever one the environment installed).
+func (c *cluster) python(script string, args ...string) *exec.Cmd {
+	cmd := exec.Command(testenv.Python(c.t), append([]string{filepath.Join(c.root, "deploy", "clustertest", script)}, args...)...)
+	cmd.Env = append(os.Environ(), "PYTHONPATH="+filepath.Join(c.root, "client", "python", "src"))
+	return cmd
+}
+
 // pythonLoad starts load.py for seconds with threads; wait returns its report once
 // it ends. It returns when the client has made its first call.
 func (c *cluster) pythonLoad(target string, seconds float64, threads int) (wait func() pyReport) {
 	c.t.Helper()
-	cmd := exec.Command(testenv.Python(c.t), filepath.Join(c.root, "deploy", "clustertest", "load.py"),
-		target, c.image, fmt.Sprint(seconds), fmt.Sprint(threads))
-	// This checkout's client, whichever one the environment installed.
-	cmd.Env = append(os.Environ(), "PYTHONPATH="+filepath.Join(c.root, "client", "python", "src"))
-	return startPython(c.t, cmd)
+	cmd := c.python("load.py", target, c.image, fmt.Sprint(seconds), fmt.Sprint(threads))
+	w := startPython(c.t, cmd, nil)
+	return func() (r pyReport) { w(&r); return r }
+}
+
+// pyModelLoad is load.py run with "get_model": its calls are the only GetModel
+// calls the replicas see, so that their counts are this client's spread.
+type pyModelLoad struct {
+	stop func() error // closes its stdin: it stops calling
+	wait func() pyReport
+}
+
+// pythonModelLoad starts load.py with "get_model" for at most seconds, with threads;
+// it returns when the client has made its first call. stop ends it sooner.
+func (c *cluster) pythonModelLoad(t *testing.T, seconds float64, threads int) *pyModelLoad {
+	t.Helper()
+	cmd := c.python("load.py", c.target, c.image, fmt.Sprint(seconds), fmt.Sprint(threads), "get_model")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := startPython(t, cmd, nil)
+	return &pyModelLoad{stop: stdin.Close, wait: func() (r pyReport) { w(&r); return r }}
+}
+
+// counts snapshots every live replica's value of one series of /metrics.
+func (c *cluster) counts(series string) map[string]int {
+	c.t.Helper()
+	out := map[string]int{}
+	for ip, r := range c.replicas {
+		select {
+		case <-r.exited:
+			continue
+		default:
+		}
+		n, err := r.metric(series)
+		if err != nil {
+			c.t.Fatalf("metrics of %s: %v", ip, err)
+		}
+		out[ip] = n
+	}
+	return out
 }
 
 // withTimeout runs f and fails the test if it takes longer than limit.

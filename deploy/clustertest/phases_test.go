@@ -46,7 +46,7 @@ func TestCluster(t *testing.T) {
 	t.Run("replicas come back", func(t *testing.T) { comeBack(t, c, l, ips[0], ips[1]) })
 	t.Run("streams", func(t *testing.T) { streams(t, c, l) })
 	t.Run("proxies", func(t *testing.T) { proxies(t, c) })
-	t.Run("rolling model update", func(t *testing.T) { rollModel(t, c, l) })
+	t.Run("rolling model update", func(t *testing.T) { rollModel(t, c, l, cliRate) })
 	t.Logf("measured: the whole test took %v", time.Since(start).Round(100*time.Millisecond))
 }
 
@@ -179,6 +179,12 @@ func stopOne(t *testing.T, c *cluster, l, bare *goLoad, victim string, sig sysca
 	// lose none, and the retrying client must have needed no retry on UNAVAILABLE (a
 	// transparent retry of a stream the GOAWAY refused is gRPC's own, and fine).
 	if sig == syscall.SIGTERM {
+		// A drain ends once its calls are done: one that hangs until --shutdown-grace
+		// and then stops the rest would pass every check above but this one.
+		if took >= shutdownGrace {
+			t.Errorf("%s took %v to exit after SIGTERM, want less than its --shutdown-grace %v: "+
+				"the drain waited out the grace instead of ending when its calls were done", victim, took.Round(time.Millisecond), shutdownGrace)
+		}
 		if !drained() {
 			t.Errorf("%s did not say NOT_SERVING on grpc.health.v1 before it went away", victim)
 		}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,10 +18,13 @@ type pyReport struct {
 	Failures []string `json:"failures"`
 }
 
-// startPython starts cmd (load.py) and returns once it says "ready" on stderr; wait
-// returns its report when it exits.
-func startPython(t *testing.T, cmd *exec.Cmd) (wait func() pyReport) {
+// startPython starts cmd (load.py or stream.py) and returns once it says "ready" on
+// stderr; wait returns its report, the JSON it printed, decoded into report, when it
+// exits. Each later line on stderr goes to line, if given, and is kept for the
+// failure's message if line does not take it.
+func startPython(t *testing.T, cmd *exec.Cmd, line func(string) bool) (wait func(report any)) {
 	t.Helper()
+	name := filepath.Base(cmd.Args[1])
 	var stdout bytes.Buffer
 	cmd.Stdout = &stdout
 	stderr, err := cmd.StderrPipe()
@@ -41,6 +45,9 @@ func startPython(t *testing.T, cmd *exec.Cmd) (wait func() pyReport) {
 				close(ready)
 				continue
 			}
+			if line != nil && line(sc.Text()) {
+				continue
+			}
 			log.WriteString(sc.Text() + "\n")
 		}
 	}()
@@ -48,21 +55,19 @@ func startPython(t *testing.T, cmd *exec.Cmd) (wait func() pyReport) {
 	case <-ready:
 	case <-done:
 		cmd.Wait()
-		t.Fatalf("load.py ended before it was ready:\n%s", log.String())
+		t.Fatalf("%s ended before it was ready:\n%s", name, log.String())
 	case <-time.After(60 * time.Second):
 		cmd.Process.Kill()
-		t.Fatal("load.py not ready after 60s")
+		t.Fatalf("%s not ready after 60s", name)
 	}
-	return func() pyReport {
+	return func(report any) {
 		t.Helper()
 		<-done
 		if err := cmd.Wait(); err != nil {
-			t.Fatalf("load.py: %v\n%s", err, log.String())
+			t.Fatalf("%s: %v\n%s", name, err, log.String())
 		}
-		var r pyReport
-		if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
-			t.Fatalf("load.py printed %q: %v", stdout.String(), err)
+		if err := json.Unmarshal(stdout.Bytes(), report); err != nil {
+			t.Fatalf("%s printed %q: %v", name, stdout.String(), err)
 		}
-		return r
 	}
 }

@@ -32,6 +32,18 @@ type replica struct {
 
 const sigkill, sigterm = syscall.SIGKILL, syscall.SIGTERM
 
+const (
+	// shutdownGrace is the replicas' --shutdown-grace: how long a SIGTERM drain may
+	// wait for in-flight calls before it stops the rest.
+	shutdownGrace = 5 * time.Second
+	// maxConnectionAge is the replicas' --max-connection-age, the manifests' 5 minutes
+	// scaled down: every client connection gets a GOAWAY after it (±10%), so that a
+	// client that looks the name up only when a connection closes (gRPC's own DNS
+	// resolvers, the Python client's) finds replicas added since. Its grace is longer
+	// than any stream here, which must not be cut by it.
+	maxConnectionAge, maxConnectionAgeGrace = 3 * time.Second, time.Minute
+)
+
 // launchReplica runs atelierd on ip:port (metrics on ip:metricsPort), logging into
 // logDir, and waits until it reports SERVING.
 func launchReplica(bin, modelDir, ip string, port, metricsPort int, logDir string) (*replica, error) {
@@ -44,7 +56,9 @@ func launchReplica(bin, modelDir, ip string, port, metricsPort int, logDir strin
 	}
 	defer logf.Close()
 	r.cmd = exec.Command(bin, "--listen", r.addr, "--metrics-listen", r.metrics, "--model-dir", modelDir,
-		"--shutdown-grace", "5s", "--intra-op-threads", "1", "--inter-op-threads", "1")
+		"--shutdown-grace", shutdownGrace.String(),
+		"--max-connection-age", maxConnectionAge.String(), "--max-connection-age-grace", maxConnectionAgeGrace.String(),
+		"--intra-op-threads", "1", "--inter-op-threads", "1")
 	r.cmd.Stdout, r.cmd.Stderr = logf, logf
 	if err := r.cmd.Start(); err != nil {
 		return nil, err
@@ -104,15 +118,13 @@ func (r *replica) stop(sig syscall.Signal) time.Duration {
 	return time.Since(start)
 }
 
-// classified reads the replica's count of Classify calls answered OK from /metrics.
-func (r *replica) classified() (int, error) {
-	return r.metric(`atelier_rpc_total{method="` + classifyMethod + `",code="OK"}`)
-}
-
-// batchRows reads how many examples the replica's classifier has run.
-func (r *replica) batchRows() (int, error) {
-	return r.metric(`atelier_batch_rows_total{model="classifier",version="1"}`)
-}
+// The series of /metrics read here: Classify and GetModel calls answered OK, and the
+// ClassifyStreams open.
+const (
+	classifiedSeries  = `atelier_rpc_total{method="` + classifyMethod + `",code="OK"}`
+	getModelSeries    = `atelier_rpc_total{method="/atelier.v1.ModelService/GetModel",code="OK"}`
+	streamsOpenSeries = `atelier_rpc_in_flight{method="/atelier.v1.ClassifyService/ClassifyStream"}`
+)
 
 func (r *replica) metric(series string) (int, error) {
 	c := http.Client{Timeout: 2 * time.Second}

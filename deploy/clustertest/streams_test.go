@@ -26,11 +26,34 @@ type line struct {
 	text string
 }
 
+// pyStream is one of stream.py's streams.
+type pyStream struct {
+	Results int     `json:"results"`
+	Last    float64 `json:"last"`  // the last result's time, seconds since 1970
+	Ended   float64 `json:"ended"` // when it failed, if it did
+	Code    string  `json:"code"`
+}
+
 // streams kills the replica that serves the CLI's live stream (SIGKILL) while six Go
-// streams are open too: the Go streams on it end UNAVAILABLE, the others go on, and
-// the CLI reconnects and resumes, answering every frame exactly once.
+// streams and six Python ones are open too: the Go and Python streams on it end
+// UNAVAILABLE, the others go on, and the CLI reconnects and resumes, answering every
+// frame exactly once.
 func streams(t *testing.T, c *cluster, l *goLoad) {
 	const frames, fps = 150, 30
+	// The Python streams first, two per replica by round robin: Python is slow to
+	// start. Its calls do not say where they went: the replicas' counts of open
+	// streams do, while they are the only streams.
+	pyCmd := c.python("stream.py", c.target, c.image, "6", "5")
+	pyStop, err := pyCmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pyWait := startPython(t, pyCmd, nil)
+	defer pyStop.Close()
+	pyOn := c.counts(streamsOpenSeries)
+	if n := sum(pyOn); n != 6 {
+		t.Fatalf("replicas have %v ClassifyStreams open, want the 6 Python ones", pyOn)
+	}
 	cli := c.cliCommand("stream", "--fps", strconv.Itoa(fps), "--output", "csv", "--reconnect", "20s", c.images(frames))
 	var stderr testenv.Buffer // read while the CLI writes it
 	cli.Stderr = &stderr
@@ -59,7 +82,7 @@ func streams(t *testing.T, c *cluster, l *goLoad) {
 			t.Fatalf("the CLI's stream printed %d lines in 15 s:\n%s", count(), stderr.String())
 		}
 	}
-	victim := c.busy(t)
+	victim := c.newStream(t, pyOn)
 
 	// Six Go streams, two per replica by round robin, each recording its messages.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -126,6 +149,32 @@ func streams(t *testing.T, c *cluster, l *goLoad) {
 	cancel()
 	wg.Wait()
 
+	checked := time.Now()
+	pyStop.Close()
+	var pys []pyStream
+	pyWait(&pys)
+	// The streams on the killed replica, as many as it had open, end UNAVAILABLE
+	// after the kill; the others go on.
+	pyOnVictim, pyEnded := pyOn[victim], 0
+	for i, s := range pys {
+		ended := time.Unix(0, int64(s.Ended*1e9))
+		switch {
+		case s.Code == "UNAVAILABLE" && ended.After(killed) && ended.Before(checked):
+			pyEnded++
+		case s.Code != "":
+			t.Errorf("Python stream %d ended with %q at %v (the kill at %v), want UNAVAILABLE after the kill or still open",
+				i, s.Code, ended.Format(time.StampMilli), killed.Format(time.StampMilli))
+		case time.Unix(0, int64(s.Last*1e9)).Before(killed):
+			t.Errorf("Python stream %d, still open, got no result after the kill", i)
+		}
+	}
+	if pyOnVictim == 0 {
+		t.Errorf("no Python stream on %s, the CLI's replica: open streams by replica %v", victim, pyOn)
+	}
+	if pyEnded != pyOnVictim {
+		t.Errorf("%d Python streams ended UNAVAILABLE within 1.5 s of the kill, want the %d on the killed replica: %+v", pyEnded, pyOnVictim, pys)
+	}
+
 	withTimeout(t, 30*time.Second, "the CLI's stream", func() { <-printed; err = cli.Wait() })
 	if err != nil {
 		t.Fatalf("atelier stream: %v\n%s", err, stderr.String())
@@ -135,8 +184,9 @@ func streams(t *testing.T, c *cluster, l *goLoad) {
 	}
 	gap := checkFrames(t, lines, frames, killed)
 	t.Logf("measured: SIGKILL under live streams: %d of 6 Go streams were on the replica and ended UNAVAILABLE, the rest went on; "+
+		"%d of %d Python streams were on it, %d ended UNAVAILABLE within 1.5 s, the rest went on; "+
 		"the CLI's stream (%d frames at %d fps) resumed with every frame answered once, longest pause between results %v; CLI said: %s",
-		onVictim, frames, fps, gap.Round(time.Millisecond), strings.TrimSpace(stderr.String()))
+		onVictim, pyOnVictim, len(pys), pyEnded, frames, fps, gap.Round(time.Millisecond), strings.TrimSpace(stderr.String()))
 
 	c.start(victim)
 	c.publish(ips...)
@@ -180,35 +230,23 @@ func checkFrames(t *testing.T, lines []line, frames int, killed time.Time) time.
 	return gap
 }
 
-// busy returns the one replica whose classifier is running: the CLI's stream.
-func (c *cluster) busy(t *testing.T) string {
+// newStream returns the replica on which one more ClassifyStream than before is
+// open: the CLI's.
+func (c *cluster) newStream(t *testing.T, before map[string]int) string {
 	t.Helper()
-	rows := func() map[string]int {
-		m := map[string]int{}
-		for _, ip := range ips {
-			n, err := c.replicas[ip].batchRows()
-			if err != nil {
-				t.Fatal(err)
-			}
-			m[ip] = n
-		}
-		return m
-	}
-	var busy []string
-	for deadline := time.Now().Add(5 * time.Second); len(busy) == 0 && time.Now().Before(deadline); {
-		a := rows()
-		time.Sleep(600 * time.Millisecond)
-		b := rows()
-		for _, ip := range ips {
-			if b[ip] > a[ip] {
-				busy = append(busy, ip)
+	var now map[string]int
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		now = c.counts(streamsOpenSeries)
+		if d := delta(before, now); sum(d) == 1 {
+			for ip, n := range d {
+				if n == 1 {
+					return ip
+				}
 			}
 		}
 	}
-	if len(busy) != 1 {
-		t.Fatalf("replicas running the classifier with only the CLI's stream open: %v, want one", busy)
-	}
-	return busy[0]
+	t.Fatalf("ClassifyStreams open by replica %v, %v before the CLI's: want one more on one replica", now, before)
+	return ""
 }
 
 // paced yields the image as frames, perSecond of them, until ctx is done.
