@@ -181,6 +181,60 @@ var recipes = []recipe{
 		}},
 }
 
+// adminRecipes are the recipes of the admin RPCs, run in this order by
+// TestGRPCurlAdminRecipes against a server with tokens, with the admin token in
+// $ATELIER_ADMIN_TOKEN_FILE.
+var adminRecipes = []recipe{
+	{"reload", []string{"Classify"}, nil, func(t *testing.T, out string) {
+		if !strings.Contains(out, `"name": "classifier"`) || !strings.Contains(out, `"state": "VERSION_STATE_AVAILABLE"`) {
+			t.Fatalf("ReloadRepository:\n%s", out)
+		}
+	}},
+	{"label", []string{"Classify"}, func(*testing.T) []string { return []string{"classifier", "stable=1", "canary=1"} },
+		func(t *testing.T, out string) {
+			if !strings.Contains(out, `"stable": "1"`) || !strings.Contains(out, `"canary": "1"`) {
+				t.Fatalf("SetVersionLabels:\n%s", out)
+			}
+		}},
+	{"label", []string{"Classify"}, func(*testing.T) []string { return []string{"classifier", "canary=0"} },
+		func(t *testing.T, out string) {
+			if !strings.Contains(out, `"stable": "1"`) || strings.Contains(out, "canary") {
+				t.Fatalf("SetVersionLabels canary=0 should leave stable alone and remove canary:\n%s", out)
+			}
+		}},
+}
+
+// TestGRPCurlAdminRecipes runs the admin recipes against a server of its own with
+// --auth-tokens-file; without the token they fail with UNAUTHENTICATED.
+func TestGRPCurlAdminRecipes(t *testing.T) {
+	dir := t.TempDir()
+	tokens, admin := filepath.Join(dir, "tokens"), filepath.Join(dir, "admin-token")
+	const token = "examples-admin-0123456789abcdef"
+	if err := os.WriteFile(tokens, []byte(token+" admin examples\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(admin, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := servertest.Start(t, "--auth-tokens-file", tokens).Addr
+	grpcurl := testenv.Tool(t, "grpcurl")
+	t.Setenv("GRPCURL", grpcurl)
+	t.Setenv("ATELIER_ADMIN_TOKEN", "")
+	root := testenv.Root(t)
+	for _, name := range []string{"reload", "label"} {
+		t.Run(name+" with a wrong token", func(t *testing.T) {
+			cmd := exec.Command("bash", filepath.Join(root, "examples", "grpcurl", name+".sh"), "classifier", "stable=1")
+			cmd.Env = append(os.Environ(), "ATELIER_ADDR="+addr, "ATELIER_ADMIN_TOKEN=wrong-0123456789abcdef")
+			out, err := cmd.CombinedOutput()
+			if err == nil || !strings.Contains(string(out), "Unauthenticated") {
+				t.Fatalf("%s.sh with a wrong token: %v, want a failure saying Unauthenticated:\n%s", name, err, out)
+			}
+		})
+	}
+	t.Setenv("ATELIER_ADMIN_TOKEN_FILE", admin)
+	runRecipes(t, addr, root, adminRecipes)
+}
+
 // require checks that the models the examples calling rpcs need are built.
 func require(t *testing.T, rpcs []string) {
 	t.Helper()
@@ -254,7 +308,12 @@ func TestGRPCurlRecipes(t *testing.T) {
 	addr := servertest.SharedT(t).Addr
 	grpcurl := testenv.Tool(t, "grpcurl")
 	t.Setenv("GRPCURL", grpcurl)
-	root := testenv.Root(t)
+	runRecipes(t, addr, testenv.Root(t), recipes)
+}
+
+// runRecipes runs each recipe, in order, against the server at addr.
+func runRecipes(t *testing.T, addr, root string, recipes []recipe) {
+	t.Helper()
 	for _, r := range recipes {
 		t.Run(r.name, func(t *testing.T) {
 			require(t, r.rpcs)
@@ -289,7 +348,7 @@ func TestEveryExampleIsRun(t *testing.T) {
 		has["go/"+e.name] = true
 		has["python/"+e.name+".py"] = true
 	}
-	for _, r := range recipes {
+	for _, r := range append(recipes, adminRecipes...) {
 		has["grpcurl/"+r.name+".sh"] = true
 	}
 	var found []string

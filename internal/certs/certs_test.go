@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/peer"
 
 	"github.com/atelier-vision/atelier/internal/testcerts"
+	"github.com/atelier-vision/atelier/internal/testenv"
 )
 
 // serveTLS serves grpc.health.v1 with the reloader's TLS on a loopback port.
@@ -192,5 +193,93 @@ func TestRotationUnderLoad(t *testing.T) {
 	got, err = check(addr, creds)
 	if err != nil || got != second.Serial.String() {
 		t.Fatalf("after a broken file: serial %s, %v; want the second certificate still", got, err)
+	}
+}
+
+// TestClientCARotation replaces the client CA file: after Reload, new handshakes from
+// a client of the old CA are refused and a client of the new CA is accepted, while a
+// connection the old CA's client opened before goes on. A broken CA file is then
+// refused with an ERROR log line naming it, and the new CA stays in force.
+func TestClientCARotation(t *testing.T) {
+	srvCA := testcerts.NewCA(t, "servers")
+	srv := srvCA.Issue(t, "server", testcerts.Options{})
+	oldCA, newCA := testcerts.NewCA(t, "old-clients"), testcerts.NewCA(t, "new-clients")
+	oldClient := oldCA.Issue(t, "old-client", testcerts.Options{Client: true})
+	newClient := newCA.Issue(t, "new-client", testcerts.Options{Client: true})
+	live := Files{Cert: srv.CertFile, Key: srv.KeyFile, ClientCA: oldCA.CertFile + ".live"}
+	testcerts.Replace(t, oldCA.CertFile, live.ClientCA)
+	logs := &testenv.Buffer{}
+	r, err := New(live, slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serveTLS(t, r)
+	oldCreds := credentials.NewTLS(testcerts.ClientConfig(t, srvCA, &oldClient))
+	newCreds := credentials.NewTLS(testcerts.ClientConfig(t, srvCA, &newClient))
+
+	if _, err := check(addr, oldCreds); err != nil {
+		t.Fatalf("the old CA's client before rotation: %v", err)
+	}
+	if _, err := check(addr, newCreds); err == nil {
+		t.Fatal("the new CA's client was accepted before rotation")
+	}
+	held, err := grpc.NewClient(addr, grpc.WithTransportCredentials(oldCreds))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	heldCall := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := healthpb.NewHealthClient(held).Check(ctx, &healthpb.HealthCheckRequest{})
+		return err
+	}
+	if err := heldCall(); err != nil { // the connection is open now
+		t.Fatalf("held connection before rotation: %v", err)
+	}
+
+	testcerts.Replace(t, newCA.CertFile, live.ClientCA)
+	if err := r.Reload(); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	if _, err := check(addr, oldCreds); err == nil {
+		t.Fatal("a new handshake from the old CA's client was accepted after rotation")
+	}
+	if _, err := check(addr, newCreds); err != nil {
+		t.Fatalf("the new CA's client after rotation: %v", err)
+	}
+	for i := range 3 {
+		if err := heldCall(); err != nil {
+			t.Fatalf("held connection, call %d after rotation: %v", i, err)
+		}
+	}
+	if s := held.GetState().String(); s != "READY" {
+		t.Fatalf("held connection is %s after rotation, want READY", s)
+	}
+
+	if err := os.WriteFile(live.ClientCA, []byte("-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Reload(); err == nil {
+		t.Fatal("a broken client CA file was accepted")
+	}
+	out := logs.String()
+	var errLine string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "level=ERROR") && strings.Contains(l, live.ClientCA) {
+			errLine = l
+		}
+	}
+	if errLine == "" {
+		t.Fatalf("no ERROR log line names %s:\n%s", live.ClientCA, out)
+	}
+	if _, err := check(addr, newCreds); err != nil {
+		t.Fatalf("the new CA's client after a broken CA file: %v", err)
+	}
+	if _, err := check(addr, oldCreds); err == nil {
+		t.Fatal("the old CA's client was accepted after a broken CA file")
+	}
+	if err := heldCall(); err != nil {
+		t.Fatalf("held connection after a broken CA file: %v", err)
 	}
 }

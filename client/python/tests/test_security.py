@@ -99,8 +99,18 @@ def test_refused(secure_server, certs, monkeypatch, token, client_cert, code):
         assert e.value.code == code
 
 
-def test_plaintext_against_tls_fails(secure_server):
+def test_plaintext_against_tls_fails(secure_server, certs):
+    """A plaintext client's call to a TLS server fails UNAVAILABLE with a hint to
+    connect with TLS, besides gRPC's own words; on a connection that is TLS (here
+    refused for want of a client certificate) the hint is not given."""
     with AtelierClient(secure_server, timeout=5, token=INFER) as c:
         with pytest.raises(AtelierError) as e:
             c.list_models()
         assert e.value.code == grpc.StatusCode.UNAVAILABLE
+        hint = "is the server serving TLS? then connect with tls=True or root_certificates=..."
+        assert hint in str(e.value) and hint in e.value.hint and hint not in e.value.details
+    with AtelierClient(secure_server, timeout=5, token=INFER,
+                       root_certificates=(certs / "ca.pem").read_bytes()) as c:
+        with pytest.raises(AtelierError) as e:
+            c.list_models()
+        assert e.value.code == grpc.StatusCode.UNAVAILABLE and "serving TLS" not in str(e.value) and not e.value.hint

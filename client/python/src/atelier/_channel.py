@@ -19,7 +19,7 @@ import grpc
 from grpc_health.v1 import health_pb2_grpc  # type: ignore[import-untyped]
 
 from atelier._images import MAX_MESSAGE_BYTES
-from atelier._protocol import _error
+from atelier._protocol import AtelierError, _error
 from atelier.v1 import (
     alert_service_pb2_grpc as alert_grpc,
     classify_service_pb2_grpc as classify_grpc,
@@ -183,6 +183,32 @@ def _retry_after(e: grpc.RpcError) -> float | None:
     return max(wait, 0.01) * random.uniform(1.0, 1.2)
 
 
+def _wants_tls(tls: bool, root_certificates: bytes | None, certificate_chain: bytes | None) -> bool:
+    """Whether a client's options ask for TLS (else its channel is plaintext)."""
+    return bool(tls or root_certificates or certificate_chain)
+
+
+# A plaintext connection the server closes during the handshake: gRPC says only
+# "Socket closed" (or "Connection reset by peer"), within its words for a call that
+# found no server to take it. A TLS server does that to a client that does not speak
+# TLS, which is then the likely cause, as the Go CLI's hints say.
+_CONNECT_FAILED = ("failed to connect to all addresses", "connections to all backends failing")
+_CLOSED_IN_HANDSHAKE = ("Socket closed", "Connection reset by peer")
+PLAINTEXT_TO_TLS_HINT = ("the server closed the plaintext connection during the handshake: is the "
+                         "server serving TLS? then connect with tls=True or root_certificates=...")
+
+
+def _connection_hint(e: grpc.RpcError, plaintext: bool) -> str:
+    """The likely cause of a call's failure to connect, or "": only a plaintext
+    client's, whose connection the server closed before any answer, gets the TLS hint."""
+    details = e.details() or ""
+    if (plaintext and e.code() == grpc.StatusCode.UNAVAILABLE
+            and any(s in details for s in _CONNECT_FAILED)
+            and any(s in details for s in _CLOSED_IN_HANDSHAKE)):
+        return PLAINTEXT_TO_TLS_HINT
+    return ""
+
+
 def _open_channel(api: types.ModuleType, target: str, tls: bool,
                   root_certificates: bytes | None, certificate_chain: bytes | None,
                   private_key: bytes | None, insecure: bool) -> Any:
@@ -195,7 +221,7 @@ def _open_channel(api: types.ModuleType, target: str, tls: bool,
                ("grpc.enable_retries", 1),
                # look the name up again soon after a connection fails (default 30 s)
                ("grpc.dns_min_time_between_resolutions_ms", 1000)]
-    if tls or root_certificates or certificate_chain:
+    if _wants_tls(tls, root_certificates, certificate_chain):
         creds = grpc.ssl_channel_credentials(root_certificates=root_certificates,
                                              private_key=private_key,
                                              certificate_chain=certificate_chain)
@@ -240,8 +266,9 @@ class _Deadline:
     """The deadline of one unary call and of the attempts the server's rate limit
     makes it repeat: each attempt gets what is left of the call's timeout."""
 
-    def __init__(self, timeout: float):
+    def __init__(self, timeout: float, plaintext: bool = False):
         self._end = time.monotonic() + timeout
+        self._plaintext = plaintext
 
     def left(self) -> float:
         return max(self._end - time.monotonic(), 0.001)
@@ -252,7 +279,7 @@ class _Deadline:
         with a retry-after, or the wait would end past the deadline."""
         wait = _retry_after(e)
         if wait is None or time.monotonic() + wait >= self._end:
-            raise _error(e) from None
+            raise _error(e, _connection_hint(e, self._plaintext)) from None
         return wait
 
 
@@ -260,12 +287,18 @@ _CLOSED_WHILE_WAITING = "the client was closed while the call waited to be made 
 
 
 class _Stubs:
-    """The generated stub of every service, on one channel (grpc's or grpc.aio's)."""
+    """The generated stub of every service, on one channel (grpc's or grpc.aio's);
+    plaintext says the client made that channel without TLS."""
 
-    def __init__(self, channel: Any):
+    def __init__(self, channel: Any, plaintext: bool = False):
+        self._plaintext = plaintext
         self.classify_stub = classify_grpc.ClassifyServiceStub(channel)
         self.detect_stub = detect_grpc.DetectServiceStub(channel)
         self.generate_stub = generate_grpc.GenerateServiceStub(channel)
         self.model_stub = model_grpc.ModelServiceStub(channel)
         self.alert_stub = alert_grpc.AlertServiceStub(channel)
         self.health_stub = health_pb2_grpc.HealthStub(channel)
+
+    def _fail(self, e: grpc.RpcError) -> AtelierError:
+        """e's AtelierError, with a hint at the cause when it failed to connect."""
+        return _error(e, _connection_hint(e, self._plaintext))

@@ -36,15 +36,18 @@ _MAX_TOP_K, _MAX_DETECTIONS = 1000, 100
 
 
 class AtelierError(Exception):
-    """A failed call: code is the gRPC status code, details the server's message.
+    """A failed call: code is the gRPC status code, details the server's message
+    (or gRPC's, for a call that never reached it), hint the client's guess at the
+    cause of a failed connection ("" when it has none), shown after the message.
     The exception's text shows the message's control and format characters (ESC, a
     newline, a bidi override) escaped, so that a traceback cannot drive the terminal;
     details holds it exactly."""
 
-    def __init__(self, code: grpc.StatusCode, details: str | None):
+    def __init__(self, code: grpc.StatusCode, details: str | None, hint: str = ""):
         details = details or ""  # gRPC's None for a status without a message
-        super().__init__(f"{code.name}: {_printable(details)}")
-        self.code, self.details = code, details
+        text = f"{code.name}: {_printable(details)}"
+        super().__init__(f"{text} ({hint})" if hint else text)
+        self.code, self.details, self.hint = code, details, hint
 
 
 def _printable(text: str) -> str:
@@ -120,9 +123,9 @@ def _broken(what: str) -> AtelierError:
     return AtelierError(grpc.StatusCode.INTERNAL, what)
 
 
-def _error(e: grpc.RpcError) -> AtelierError:
+def _error(e: grpc.RpcError, hint: str = "") -> AtelierError:
     """The AtelierError of a failed call (grpc's sync or grpc.aio's error)."""
-    return AtelierError(e.code(), e.details())
+    return AtelierError(e.code(), e.details(), hint)
 
 
 # --- one request builder and one answer reader a method --------------------------

@@ -25,11 +25,11 @@ from grpc_health.v1 import health_pb2  # type: ignore[import-untyped]
 
 from atelier._channel import (
     _CLOSED_WHILE_WAITING, _MAX_TIMEOUT, _admin_metadata, _client_metadata, _Deadline,
-    _merge_metadata, _open_channel, _Stubs, _timeout)
+    _merge_metadata, _open_channel, _Stubs, _timeout, _wants_tls)
 from atelier._images import ImageLike
 from atelier._protocol import (
     AtelierError, Detection, GeneratedImage, Prediction, _classifications, _classify_request,
-    _design, _detect_request, _detections, _error, _FrameStream, _generate_request,
+    _design, _detect_request, _detections, _FrameStream, _generate_request,
     _interpolate_request, _spec, _step)
 from atelier.v1 import (
     alert_service_pb2 as alert_pb,
@@ -73,7 +73,8 @@ class _FirstStatus:
 
     _MASK = (grpc.StatusCode.INTERNAL, "Internal error from Core")
 
-    def __init__(self, call):
+    def __init__(self, call, fail: Callable[[grpc.RpcError], AtelierError]):
+        self._fail = fail  # the AtelierError of a status as grpc.aio reports it
         self._first: tuple[grpc.StatusCode, str] | None = None
         call.add_done_callback(self._keep)
 
@@ -87,7 +88,7 @@ class _FirstStatus:
         """e's AtelierError, with the server's status instead of grpc.aio's mask:
         None if that was OK (the server ended the stream as it should)."""
         if (e.code(), e.details()) != self._MASK or self._first is None or None in self._first:
-            return _error(e)
+            return self._fail(e)
         code, details = self._first
         return None if code == grpc.StatusCode.OK else AtelierError(code, details)
 
@@ -128,6 +129,7 @@ class AsyncAtelierClient(_Stubs):
         one made outside it fails every call with "attached to a different loop", so
         this raises RuntimeError at once instead."""
         self.timeout = _timeout("timeout", timeout) or _MAX_TIMEOUT
+        plaintext = channel is None and not _wants_tls(tls, root_certificates, certificate_chain)
         if channel is None:
             try:
                 asyncio.get_running_loop()
@@ -140,7 +142,7 @@ class AsyncAtelierClient(_Stubs):
         self.channel = channel
         self._metadata = _client_metadata(token, priority)
         self._closed = asyncio.Event()  # ends the waits of retry-after
-        _Stubs.__init__(self, channel)
+        _Stubs.__init__(self, channel, plaintext)
 
     async def close(self) -> None:
         """Closes the channel: calls in flight, waiting to be made again, or
@@ -177,7 +179,7 @@ class AsyncAtelierClient(_Stubs):
         timeout, made again once a rate limit's retry-after is waited out while the
         timeout allows. close() ends the wait at once."""
         metadata = self._open(metadata)
-        deadline = _Deadline(self.timeout)
+        deadline = _Deadline(self.timeout, self._plaintext)
         while True:
             try:
                 return await method(request, timeout=deadline.left(), metadata=metadata)
@@ -197,7 +199,7 @@ class AsyncAtelierClient(_Stubs):
         it returns, if awaitable) once the server has sent its headers. However this
         generator ends (its aclose, the task's cancellation, close(), an error), the
         call is cancelled."""
-        status = _FirstStatus(call)
+        status = _FirstStatus(call, self._fail)
         try:
             if ready is not None:
                 await call.initial_metadata()

@@ -41,6 +41,7 @@ from atelier._channel import (
     _Stubs,
     _target,
     _timeout,
+    _wants_tls,
 )
 from atelier._images import MAX_IMAGE_BYTES, MAX_MESSAGE_BYTES, ImageLike, to_image
 from atelier._protocol import (
@@ -53,7 +54,6 @@ from atelier._protocol import (
     _design,
     _detect_request,
     _detections,
-    _error,
     _FrameStream,
     _generate_request,
     _interpolate_request,
@@ -126,6 +126,7 @@ class AtelierClient(_Stubs):
         every call (default: $ATELIER_TOKEN); priority ("high", "normal", "low") as
         x-atelier-priority. timeout=None sets no deadline."""
         timeout = _timeout("timeout", timeout) or _MAX_TIMEOUT
+        plaintext = channel is None and not _wants_tls(tls, root_certificates, certificate_chain)
         if channel is None:
             channel = _open_channel(grpc, target, tls=tls, root_certificates=root_certificates,
                                     certificate_chain=certificate_chain, private_key=private_key,
@@ -136,7 +137,7 @@ class AtelierClient(_Stubs):
         self.channel = channel
         self.timeout = timeout
         self._closed = threading.Event()  # ends the waits of retry-after
-        _Stubs.__init__(self, self.channel)
+        _Stubs.__init__(self, self.channel, plaintext)
 
     def close(self) -> None:
         """Closes the channel: calls in flight, or waiting to be made again, fail with
@@ -154,7 +155,7 @@ class AtelierClient(_Stubs):
         """Makes one unary call within the client's timeout. A call the server's rate
         limit refuses (RESOURCE_EXHAUSTED with a retry-after trailer) is made again
         once the wait the server asks for is over, while the timeout allows."""
-        deadline = _Deadline(self.timeout)
+        deadline = _Deadline(self.timeout, self._plaintext)
         while True:
             try:
                 return method(request, timeout=deadline.left(), metadata=metadata)
@@ -168,7 +169,7 @@ class AtelierClient(_Stubs):
         try:
             yield from call
         except grpc.RpcError as e:
-            raise _error(e) from None
+            raise self._fail(e) from None
         finally:
             call.cancel()  # nothing once the call has ended
 
