@@ -71,4 +71,16 @@ for conc in sorted({k[1] for k in runs}):
     p50 = lambda rs: statistics.median(r["p50_ms"] for r in rs)
     print(f"| {conc} | {statistics.mean(tn):.1f} | {statistics.mean(tv):.1f} | {statistics.mean(tv) / statistics.mean(tn):.3f} ({ratios}) "
           f"| {p50(n):.2f} / {p50(v):.2f} | {cpu(n):.0f} / {cpu(v):.0f} | {sum(r['errors'] for r in n + v)} |")
+# The targets: at most 3% added latency at concurrency 1, throughput within 5% at 16.
+# A verdict on means over rounds; the per-round ratios above show how far to trust it.
+def verdict(ok):
+    return "met" if ok else "NOT met"
+print()
+if ("native", 1) in runs and ("v2", 1) in runs:
+    added = p50(runs[("v2", 1)]) / p50(runs[("native", 1)]) - 1
+    print(f"V2 p50 at concurrency 1: {100 * added:+.1f}% against native (target at most +3%): {verdict(added <= 0.03)}")
+if ("native", 16) in runs and ("v2", 16) in runs:
+    ratio = (statistics.mean(r["images_per_second"] for r in runs[("v2", 16)])
+             / statistics.mean(r["images_per_second"] for r in runs[("native", 16)]))
+    print(f"V2 throughput at concurrency 16: {ratio:.3f}x native (target within 5%): {verdict(ratio >= 0.95)}")
 PY
