@@ -9,7 +9,7 @@ PY := .venv/bin/python
 GO_PACKAGES := ./...
 export CI ?=
 
-.PHONY: all setup models retrain build serve demo screenshots dashboard-cost test test-cgo-free test-go test-race test-cluster test-python lint proto proto-check bench bench-streams bench-reload bench-security bench-v2 bench-overhead bench-gc-memory bench-cpu-options soak clean fuzz
+.PHONY: all setup models retrain build serve demo screenshots dashboard-cost test test-cgo-free test-go test-race test-cluster test-python lint proto proto-check bench bench-streams bench-reload bench-security bench-v2 bench-overhead bench-gc-memory bench-cpu-options bench-int8 soak clean fuzz
 
 all: build
 
@@ -119,6 +119,12 @@ bench-gc-memory: models
 # TensorFlow's CPU settings (threads, XLA, oneDNN) against batch size (docs/BENCHMARKS.md).
 bench-cpu-options: models
 	@bench/cpu-options.sh
+
+# int8 for the embedded classifier, measured, not shipped: its own INC venv under
+# .build/int8, accuracy against the bf16 gate, speed beside fp32 and bf16
+# (docs/BENCHMARKS.md; INT8_CAPI=1 adds the C API check). Not part of make bench.
+bench-int8: setup
+	@bench/int8/run.sh
 
 bench-streams: models
 	@bench/streams/run.sh
