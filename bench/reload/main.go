@@ -149,7 +149,19 @@ func main() {
 	}
 	f.Close()
 
-	// Summary: failures, monotonic versions per connection, p99s.
+	// Summary: failures, monotonic versions per connection, p99s in the 10 s around
+	// each switch: the first call a new version answered, which comes a poll and a
+	// load after its folder is dropped in.
+	switchTimes := make([]float64, len(swapTimes))
+	for i := range switchTimes {
+		v := int64(2 + i)
+		for _, c := range log_ { // sorted by start
+			if c.err == "" && c.version == v {
+				switchTimes[i] = c.start.Sub(t0).Seconds()
+				break
+			}
+		}
+	}
 	failed, backwards := 0, 0
 	last := map[int]int64{}
 	var steadyLat, swapLat []float64
@@ -167,7 +179,7 @@ func main() {
 		if t > 2 && t < steady.Seconds() {
 			steadyLat = append(steadyLat, c.ms)
 		}
-		for i, s := range swapTimes {
+		for i, s := range switchTimes {
 			if t >= s-5 && t < s+5 {
 				swapLat = append(swapLat, c.ms)
 				perSwap[i] = append(perSwap[i], c.ms)
@@ -180,13 +192,34 @@ func main() {
 	}
 	out := map[string]any{
 		"concurrency": *conc, "calls": len(log_), "failed": failed, "versions_moved_backwards": backwards,
-		"swap_seconds": swapTimes, "steady_p99_ms": p99(steadyLat), "swap_window_p99_ms": p99(swapLat),
+		"swap_seconds": swapTimes, "switch_seconds": switchTimes, "steady_p99_ms": p99(steadyLat), "swap_window_p99_ms": p99(swapLat),
 		"per_swap_p99_ms": perSwapP99, "rss_bytes_per_cycle": rss,
 		"rss_growth_first_to_last": float64(rss[len(rss)-1])/float64(rss[0]) - 1,
 		"final_version":            last[0], "cycles": *cycles,
 	}
 	b, _ := json.MarshalIndent(out, "", "  ")
 	fmt.Println(string(b))
+
+	// The targets: no call lost, no connection going back a version, the p99 around
+	// every switch at most twice the steady one, RSS over the cycles within 10%.
+	var missed []string
+	if failed > 0 {
+		missed = append(missed, fmt.Sprintf("%d calls failed", failed))
+	}
+	if backwards > 0 {
+		missed = append(missed, fmt.Sprintf("a connection saw an older version after a newer one %d times", backwards))
+	}
+	for i, p := range perSwapP99 {
+		if p > 2*p99(steadyLat) {
+			missed = append(missed, fmt.Sprintf("p99 around switch %d is %.1f ms, over twice the steady %.1f ms", i+1, p, p99(steadyLat)))
+		}
+	}
+	if g := out["rss_growth_first_to_last"].(float64); g > 0.10 {
+		missed = append(missed, fmt.Sprintf("RSS grew %.1f%% over the cycles", 100*g))
+	}
+	if len(missed) > 0 {
+		log.Fatalf("targets missed: %s", strings.Join(missed, "; "))
+	}
 }
 
 // drop publishes a copy of src as repo/classifier/<v>: copy to a hidden folder, rename.

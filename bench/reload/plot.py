@@ -48,7 +48,10 @@ ax[2].legend(loc="upper left")
 for a in ax:
     for s in summary["swap_seconds"]:
         a.axvline(s, color="grey", alpha=0.3)
-fig.suptitle(f"bench-reload: concurrency {summary['concurrency']}, {len(summary['swap_seconds'])} versions dropped in (grey lines)")
+    for s in summary.get("switch_seconds", []):
+        a.axvline(s, color="tab:green", alpha=0.3, ls="--")
+fig.suptitle(f"bench-reload: concurrency {summary['concurrency']}, {len(summary['swap_seconds'])} versions dropped in (grey lines), "
+             "each serving from its switch (green dashes)")
 fig.tight_layout()
 fig.savefig(png, dpi=90)
 
@@ -60,13 +63,29 @@ lines = [
     f"| failed calls | {summary['failed']} |",
     f"| a connection saw an older version after a newer one | {summary['versions_moved_backwards']} times |",
     f"| steady-state p99 (before the first swap) | {summary['steady_p99_ms']:.1f} ms |",
-    f"| p99 in the 10 s around the swaps (pooled) | {summary['swap_window_p99_ms']:.1f} ms "
+    f"| p99 in the 10 s around the switches (pooled) | {summary['swap_window_p99_ms']:.1f} ms "
     f"({summary['swap_window_p99_ms'] / summary['steady_p99_ms']:.2f}x steady) |",
-    "| p99 around each swap | " + ", ".join(f"{x:.1f}" for x in summary["per_swap_p99_ms"]) + " ms |",
+    "| p99 around each switch | " + ", ".join(f"{x:.1f}" for x in summary["per_swap_p99_ms"]) + " ms |",
     f"| version serving at the end | {summary['final_version']} |",
     f"| RSS after load/unload cycle 1 | {rss[0] / 2**20:.0f} MiB |",
     f"| RSS after cycle {summary['cycles']} | {rss[-1] / 2**20:.0f} MiB ({summary['rss_growth_first_to_last'] * 100:+.1f}%) |",
 ]
+# Where the time goes: the p99 of each second from 5 s before each switch to 5 s after,
+# beside the time from dropping the folder in to the switch (a poll, two looks at the
+# folder, the load and the warm-up).
+starts = []
+with open(calls_path) as f:
+    starts = [(float(r["t_seconds"]), float(r["latency_ms"])) for r in csv.DictReader(f) if not r["error"]]
+lines += [
+    "",
+    "p99 (ms) of each second around each switch, steady p99 " + f"{summary['steady_p99_ms']:.1f} ms:",
+    "",
+    "| switch | drop to switch | " + " | ".join(f"{b:+d} s" for b in range(-5, 5)) + " |",
+    "| --- | ---: | " + " | ".join("---:" for _ in range(-5, 5)) + " |",
+]
+for i, (sw, dr) in enumerate(zip(summary.get("switch_seconds", []), summary["swap_seconds"])):
+    cells = [p99([l for t, l in starts if sw + b <= t < sw + b + 1] or [0]) for b in range(-5, 5)]
+    lines.append(f"| {i + 1} | {sw - dr:.1f} s | " + " | ".join(f"{c:.0f}" for c in cells) + " |")
 text = open(doc).read()
 start, end = "<!-- figures: written by make bench-reload -->", "<!-- /figures -->"
 i, j = text.index(start) + len(start), text.index(end)

@@ -21,10 +21,15 @@ addr=127.0.0.1:18800
 server=$!
 for _ in $(seq 1 300); do grep -q '"serving"\|msg=serving' "$work/atelierd.log" && break; sleep 0.2; done
 echo "==> bench-reload: concurrency ${RELOAD_CONCURRENCY:-16}, ${RELOAD_SWAPS:-5} swaps, ${RELOAD_CYCLES:-20} cycles"
+# It exits 1 when a target is missed (a failed call, a version going backwards, a p99
+# around a switch over twice the steady one, RSS growing over 10%), after the summary:
+# the plot and the figures are written either way, then the run fails.
+rc=0
 "$work/reload" -addr $addr -pid $server -repo "$work/repo" -src "$src" -token "$token" \
   -concurrency "${RELOAD_CONCURRENCY:-16}" -swaps "${RELOAD_SWAPS:-5}" -cycles "${RELOAD_CYCLES:-20}" \
-  -calls bench/reload/calls.csv > bench/reload/summary.json
+  -calls bench/reload/calls.csv > bench/reload/summary.json || rc=$?
 grep -E 'model version (available|unloaded|failed)' "$work/atelierd.log" | sed -E 's/ dir=[^ ]+//' > bench/reload/lifecycle.log || true
 cat bench/reload/summary.json
 .venv/bin/python bench/reload/plot.py bench/reload/calls.csv bench/reload/summary.json \
   docs/images/reload_timeline.png docs/RELOAD.md
+exit $rc
