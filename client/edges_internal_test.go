@@ -10,6 +10,8 @@ import (
 
 	"github.com/miekg/dns"
 	"google.golang.org/grpc/resolver"
+
+	"github.com/atelier-vision/atelier/internal/dnstest"
 )
 
 // EdgeDNS serves A records as a DNS server should when they do not fit a UDP answer:
@@ -19,13 +21,8 @@ import (
 // server's host:port. Exported for the package's external tests.
 func EdgeDNS(t testing.TB, name string, addrs ...netip.Addr) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	pc, l, err := dnstest.Listen()
 	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		pc.Close()
 		t.Fatal(err)
 	}
 	fqdn := dns.Fqdn(name)

@@ -26,16 +26,31 @@ type Server struct {
 	tcp     *dns.Server
 }
 
+// Listen opens UDP and TCP on one free loopback port, as a DNS server serves. A free
+// UDP port may be taken for TCP (by any connection's ephemeral port), so it tries
+// other ports a few times before it gives up.
+func Listen() (net.PacketConn, net.Listener, error) {
+	var err error
+	for range 20 {
+		var pc net.PacketConn
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			return nil, nil, err
+		}
+		var l net.Listener
+		if l, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
+			return pc, l, nil
+		}
+		err = fmt.Errorf("dnstest: tcp beside udp %s: %w", pc.LocalAddr(), err)
+		pc.Close()
+	}
+	return nil, nil, err
+}
+
 // Start serves on a free loopback port until Close.
 func Start() (*Server, error) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	pc, l, err := Listen()
 	if err != nil {
 		return nil, err
-	}
-	l, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		pc.Close()
-		return nil, fmt.Errorf("dnstest: tcp beside udp %s: %w", pc.LocalAddr(), err)
 	}
 	s := &Server{Addr: pc.LocalAddr().String(), records: map[string][]netip.Addr{}}
 	started := make(chan struct{}, 2)
