@@ -167,6 +167,7 @@ func writeBatchStats(w io.Writer, repo *models.Repository) {
 // which bf16 is faster on this CPU run in fp32, and a session that never runs is closed.
 func tfLoader(opts tf.Options, server precision.Setting, maxBatch int, log *slog.Logger) models.Loader {
 	host := precision.HostCPU()
+	known := &precision.Calibrations{}
 	return func(dir string, setting precision.Setting) (models.Loaded, error) {
 		if setting == "" {
 			setting = server
@@ -184,14 +185,26 @@ func tfLoader(opts tf.Options, server precision.Setting, maxBatch int, log *slog
 		if p != precision.BF16 || setting != precision.Auto {
 			return l, nil
 		}
-		return calibrated(l, dir, opts, maxBatch, log)
+		return calibrated(l, dir, opts, maxBatch, log, known)
 	}
 }
 
 // calibrated loads dir again in fp32 beside its bf16 session l, times both, and keeps
-// what pays: bf16 alone, fp32 alone, or both behind a precision.Split.
-func calibrated(l models.Loaded, dir string, opts tf.Options, maxBatch int, log *slog.Logger) (models.Loaded, error) {
+// what pays: bf16 alone, fp32 alone, or both behind a precision.Split. A graph timed
+// before (known) is not timed again: a version copied in, or new weights for the same
+// graph, reuses its calibration, and so does not load fp32 at all where bf16 paid at
+// every size.
+func calibrated(l models.Loaded, dir string, opts tf.Options, maxBatch int, log *slog.Logger, known *precision.Calibrations) (models.Loaded, error) {
 	bf16 := l.Engine
+	key, keyErr := precision.GraphKey(dir)
+	c, reused := known.Get(key)
+	reused = reused && keyErr == nil
+	if reused {
+		log.Info("bf16 calibration", "dir", dir, "result", c.String(), "reused", "the same graph was timed before")
+		if c.MinBatch == 1 {
+			return l, nil
+		}
+	}
 	opts.Precision = precision.FP32
 	fp32, err := tf.Load(dir, opts)
 	if err != nil {
@@ -204,9 +217,14 @@ func calibrated(l models.Loaded, dir string, opts tf.Options, maxBatch int, log 
 			sig = s
 		}
 	}
-	c, err := precision.Calibrate(context.Background(), fp32, bf16, sig, models.WarmupSizes(maxBatch), time.Now)
-	if err == nil {
-		log.Info("bf16 calibration", "dir", dir, "result", c.String())
+	if !reused {
+		c, err = precision.Calibrate(context.Background(), fp32, bf16, sig, models.WarmupSizes(maxBatch), time.Now)
+		if err == nil {
+			log.Info("bf16 calibration", "dir", dir, "result", c.String())
+			if keyErr == nil {
+				known.Put(key, c)
+			}
+		}
 	}
 	switch {
 	case err != nil:
