@@ -31,10 +31,9 @@ var (
 )
 
 // Flags builds atelierd (once per test binary) and reads its flags, each with its
-// ATELIER_* variable, from `atelierd --help`. The cgo-free pass skips it (testenv.Live).
+// ATELIER_* variable, from `atelierd --help`.
 func Flags(t testing.TB) map[string]string {
 	t.Helper()
-	testenv.Live(t)
 	if !strings.Contains(os.Getenv("CGO_LDFLAGS"), "tensorflow") {
 		testenv.Missing(t, "the TensorFlow build flags", "run `. scripts/tfenv.sh` first")
 	}

@@ -41,10 +41,9 @@ var RPCs = func() map[string]RPC {
 }()
 
 // Require checks that rpc's model is built: a missing one skips the test (fails it
-// under CI=true). It is for live tests, which the cgo-free pass skips (testenv.Live).
+// under CI=true).
 func Require(t testing.TB, rpc string) {
 	t.Helper()
-	testenv.Live(t)
 	r, ok := RPCs[rpc]
 	if !ok {
 		t.Fatalf("servertest: %s is not in rpcs.json", rpc)

@@ -8,7 +8,6 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/atelier-vision/atelier/internal/testcerts"
-	"github.com/atelier-vision/atelier/internal/testenv"
 )
 
 // Secured is a running atelierd with TLS, required client certificates (mTLS) and
@@ -29,7 +28,6 @@ type Secured struct {
 // testcerts); extra adds flags. It is stopped when the test ends.
 func StartSecured(t testing.TB, extra ...string) *Secured {
 	t.Helper()
-	testenv.Live(t)
 	ca := testcerts.NewCA(t, "atelier-test")
 	s := &Secured{CA: ca,
 		ServerPair: ca.Issue(t, "server", testcerts.Options{}),

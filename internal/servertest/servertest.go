@@ -45,21 +45,18 @@ var shared struct {
 // Main runs the tests and examples, then stops the shared server and removes the
 // binaries built for them; call it from TestMain: os.Exit(servertest.Main(m)).
 //
-// A package that calls Main holds live tests (they get a server from SharedT, Start,
-// StartSecured or Flags) and may hold unit tests on fakes too. In the cgo-free pass
-// (testenv.CgoFreePass) Main runs them all: the unit tests run and every live test
-// skips itself through testenv.Live; the live examples, which cannot skip, are left
-// out by that pass's -skip '^Example' (scripts/check-cgo-free.sh). In any other pass
-// the rule is whole-package, as examples cannot skip: when a prerequisite is missing
-// (Check), Main runs nothing and says why, and under CI=true that is a failure.
+// Every test and example in a package that calls Main needs a real server. Example
+// functions cannot skip, so the rule is explicit and whole-package: when a
+// prerequisite is missing (Check), Main runs nothing and says why, and under CI=true
+// that is a failure.
 func Main(m *testing.M) int {
 	flag.Parse()
-	if err := Check(); err != nil && !testenv.CgoFreePass() {
+	if err := Check(); err != nil {
 		if testenv.CI() {
 			fmt.Fprintf(os.Stderr, "servertest: %v (CI=true: failing)\n", err)
 			return 1
 		}
-		fmt.Fprintf(os.Stderr, "servertest: skipping every test and example in this package: %v (%s=%s runs its unit tests without a server, as scripts/check-cgo-free.sh does)\n", err, testenv.PassVar, testenv.CgoFree)
+		fmt.Fprintf(os.Stderr, "servertest: skipping every test and example in this package: %v\n", err)
 		return 0
 	}
 	code := m.Run()
@@ -72,12 +69,8 @@ func Main(m *testing.M) int {
 	return code
 }
 
-// Check reports a missing prerequisite without building anything. In the cgo-free
-// pass atelierd cannot be built, and Check says so.
+// Check reports a missing prerequisite without building anything.
 func Check() error {
-	if testenv.CgoFreePass() {
-		return errors.New("no atelierd in the " + testenv.CgoFree + " pass (" + testenv.PassVar + "=" + testenv.CgoFree + "): live tests and examples do not run there")
-	}
 	if !strings.Contains(os.Getenv("CGO_LDFLAGS"), "tensorflow") {
 		return &MissingError{"the TensorFlow build flags", "run `. scripts/tfenv.sh` first"}
 	}
@@ -92,11 +85,9 @@ func Shared() (*Server, error) {
 	return shared.srv, shared.err
 }
 
-// SharedT is Shared for a test: a missing prerequisite skips (fails under CI=true);
-// the cgo-free pass skips it (testenv.Live).
+// SharedT is Shared for a test: a missing prerequisite skips (fails under CI=true).
 func SharedT(t testing.TB) *Server {
 	t.Helper()
-	testenv.Live(t)
 	s, err := Shared()
 	skipIfMissing(t, err)
 	if err != nil {
@@ -217,8 +208,7 @@ func LaunchSecure(creds credentials.TransportCredentials, extra ...string) (*Ser
 }
 
 // Start is Launch for a test: a missing model or flag skips (fails under CI=true),
-// anything else fails the test; the server is stopped when the test ends. The
-// cgo-free pass skips it (testenv.Live).
+// anything else fails the test; the server is stopped when the test ends.
 func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
 	return StartSecure(t, insecure.NewCredentials(), extra...)
@@ -227,7 +217,6 @@ func Start(t testing.TB, extra ...string) *Server {
 // StartSecure is Start for a server with TLS; creds are the readiness check's.
 func StartSecure(t testing.TB, creds credentials.TransportCredentials, extra ...string) *Server {
 	t.Helper()
-	testenv.Live(t)
 	s, err := LaunchSecure(creds, extra...)
 	skipIfMissing(t, err)
 	if err != nil {

@@ -1,8 +1,6 @@
 // Package testenv finds what the integration tests need (the repository root, built
 // models, the project's Python) and decides what a missing piece means: under CI=true
 // the test fails, on a developer's machine it is skipped with the command that fixes it.
-// The one exception is the cgo-free pass (ATELIER_TEST_PASS=cgo-free), which skips
-// the live tests (Live) by design, CI or not.
 // Its Buffer holds a log the test reads while the server or command still writes it.
 package testenv
 
@@ -15,25 +13,6 @@ import (
 
 // CI reports whether the tests run under CI (CI=true), where nothing may be skipped.
 func CI() bool { return os.Getenv("CI") == "true" }
-
-// PassVar names the test pass being run, when it is not the ordinary one.
-const PassVar = "ATELIER_TEST_PASS"
-
-// CgoFree is the pass of scripts/check-cgo-free.sh (make test-cgo-free): every package
-// but internal/tf, built with CGO_ENABLED=0 and no TensorFlow, so no atelierd exists.
-const CgoFree = "cgo-free"
-
-// CgoFreePass reports whether this is the cgo-free pass (ATELIER_TEST_PASS=cgo-free).
-func CgoFreePass() bool { return os.Getenv(PassVar) == CgoFree }
-
-// Live marks t as a live test, one that needs the real atelierd: the cgo-free pass
-// skips it, even under CI=true (the ordinary pass runs it); any other pass goes on.
-func Live(t testing.TB) {
-	t.Helper()
-	if CgoFreePass() {
-		t.Skipf("live test: needs the real atelierd, which the %s pass (%s=%s) cannot build; `make test-go` runs it", CgoFree, PassVar, CgoFree)
-	}
-}
 
 // Missing skips the test, or fails it under CI, explaining what is missing.
 func Missing(t testing.TB, what, fix string) {
