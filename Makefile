@@ -70,7 +70,7 @@ test-cluster: models build
 	@$(TFENV) go test -count=1 -v -timeout 5m ./deploy/clustertest/
 
 test-cgo-free:
-	@echo "==> cgo-free: every package but internal/tf builds and unit-tests without TensorFlow (the cgo-free pass: live tests skip)"
+	@echo "==> cgo-free: every package but internal/tf builds and unit-tests without TensorFlow (live test files, go:build cgo, left out)"
 	@scripts/check-cgo-free.sh
 
 test-python:

@@ -1,3 +1,5 @@
+//go:build cgo
+
 // Package examples_test runs every example (Go programs, Python scripts, grpcurl
 // recipes) against a real server and checks what each prints.
 package examples_test

@@ -1,3 +1,5 @@
+//go:build cgo
+
 // Package kserve_test checks the KServe manifests in deploy/kserve: every document
 // decodes strictly (an unknown or misspelt field is an error), the ServingRuntime's
 // args are flags of the real atelierd and its ports and probes agree with them, the

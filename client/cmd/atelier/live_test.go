@@ -1,3 +1,5 @@
+//go:build cgo
+
 package main
 
 import (
@@ -350,13 +352,6 @@ func TestBinary(t *testing.T) {
 				t.Fatalf("exit %d, want %d\n%s", code, tc.want, stderr.String())
 			}
 		})
-	}
-}
-
-func mustJSON(t *testing.T, s string, v any) {
-	t.Helper()
-	if err := json.Unmarshal([]byte(s), v); err != nil {
-		t.Fatalf("output is not JSON: %v\n%s", err, s)
 	}
 }
 
