@@ -109,6 +109,10 @@ func streams(t *testing.T, c *cluster, l *goLoad) {
 			gs[i].err, gs[i].ended = err, time.Now()
 			gmu.Unlock()
 		})
+		// Opened 150 ms apart: the replicas' 3 s connection age sends GOAWAYs, and
+		// streams opened all at once while the victim's connection was being remade
+		// all went to the other replicas, leaving none to cut.
+		time.Sleep(150 * time.Millisecond)
 	}
 	time.Sleep(time.Second)
 	onVictim := 0
